@@ -1,0 +1,117 @@
+import type { ParseArgsConfig } from 'node:util';
+
+type OptionSpec = NonNullable<ParseArgsConfig['options']>[string] & {
+  description: string;
+  value?: string;
+};
+
+/** One CLI command: its usage, summary, own options, and whether it takes positionals. */
+export interface CommandSpec {
+  readonly name: string;
+  readonly usage: string;
+  readonly summary: string;
+  readonly options: Readonly<Record<string, OptionSpec>>;
+  readonly positionals: boolean;
+  readonly examples?: readonly string[];
+}
+
+/** Options every command accepts. */
+export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  config: {
+    type: 'string',
+    short: 'c',
+    value: 'FILE',
+    description: 'config file (default: launch.config.{ts,mts,js,mjs} here or in a parent folder)',
+  },
+  debug: { type: 'boolean', description: 'show stack traces of errors' },
+  help: { type: 'boolean', short: 'h', description: 'show help' },
+  version: { type: 'boolean', short: 'V', description: 'print the version' },
+};
+
+/** Every command, in the order the help lists them. */
+export const COMMANDS: readonly CommandSpec[] = [
+  {
+    name: 'up',
+    usage: 'up [options] [service...]',
+    summary: 'start services (with their dependencies); foreground, Ctrl-C stops everything',
+    positionals: true,
+    options: {
+      detach: {
+        type: 'boolean',
+        short: 'd',
+        description: 'start detached; return once every service is ready',
+      },
+      force: {
+        type: 'boolean',
+        description: "also stop a foreign process that holds a service's port",
+      },
+      replace: { type: 'boolean', description: 'replace services that are already running' },
+    },
+    examples: ['launchguard up', 'launchguard up -d backend'],
+  },
+  {
+    name: 'down',
+    usage: 'down [service...]',
+    summary: 'stop services (dependents first) and remove their records',
+    positionals: true,
+    options: {},
+  },
+  {
+    name: 'status',
+    usage: 'status [--json] [service...]',
+    summary: 'state, PID, port owner, health, uptime and duplicates of each service',
+    positionals: true,
+    options: { json: { type: 'boolean', description: 'print JSON instead of a table' } },
+  },
+  {
+    name: 'run',
+    usage: 'run [options] [--] command...',
+    summary: "start the stack, run a command with the services' ports in its env, stop the stack",
+    positionals: true,
+    options: {
+      service: {
+        type: 'string',
+        short: 's',
+        multiple: true,
+        value: 'NAME',
+        description: 'start only this service (and its dependencies); repeatable',
+      },
+    },
+    examples: ['launchguard run -- npm test'],
+  },
+  {
+    name: 'restart',
+    usage: 'restart [service...]',
+    summary: 'stop and start services again',
+    positionals: true,
+    options: {},
+  },
+  {
+    name: 'logs',
+    usage: 'logs [-f] [-n N] [service...]',
+    summary: "show services' log files",
+    positionals: true,
+    options: {
+      follow: { type: 'boolean', short: 'f', description: 'keep printing new lines' },
+      lines: {
+        type: 'string',
+        short: 'n',
+        value: 'N',
+        description: 'lines to show from the end of each log (default 50)',
+      },
+    },
+  },
+  {
+    name: 'validate',
+    usage: 'validate',
+    summary:
+      'check the config and print the plan: start order, commands, ports, checks, stop order',
+    positionals: false,
+    options: {},
+  },
+];
+
+/** The command spec by name, or undefined. */
+export function findCommand(name: string): CommandSpec | undefined {
+  return COMMANDS.find((c) => c.name === name);
+}

@@ -1,0 +1,108 @@
+import { readFileSync } from 'node:fs';
+import { loadConfig } from '../config/load.js';
+import { isLaunchError, LaunchError } from '../errors.js';
+import { colorEnabled, createColors } from '../report/color.js';
+import { formatPlan } from '../report/plan.js';
+import { type ParsedArgs, parseCommandLine } from './args.js';
+import { commandHelp, mainHelp } from './help.js';
+
+/** Where the CLI writes and what it reads of its process; tests pass their own. */
+export interface CliIO {
+  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+}
+
+/** The package version, read once from package.json. */
+export function version(): string {
+  const pkg = JSON.parse(
+    readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'),
+  ) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+function print(stream: NodeJS.WritableStream, lines: string | readonly string[]): void {
+  stream.write(`${typeof lines === 'string' ? lines : lines.join('\n')}\n`);
+}
+
+/** Prints an error as the user should see it: message, details, hint; stack only with --debug. */
+export function reportError(error: unknown, io: CliIO, debug: boolean): number {
+  const c = createColors(colorEnabled(io.stderr.isTTY === true, io.env));
+  if (isLaunchError(error)) {
+    const lines = [
+      `${c.red(c.bold('error:'))} ${error.message}`,
+      ...error.details.map((d) => `  ${d}`),
+    ];
+    if (error.hint !== undefined) lines.push(`${c.dim('hint:')} ${error.hint}`);
+    if (debug)
+      lines.push(
+        '',
+        String(error.stack),
+        ...(error.cause ? [`cause: ${String((error.cause as Error).stack ?? error.cause)}`] : []),
+      );
+    print(io.stderr, lines);
+    return error.exitCode;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  const lines = [`${c.red(c.bold('internal error:'))} ${message}`];
+  lines.push(
+    debug
+      ? String((error as Error).stack)
+      : `${c.dim('hint:')} this is a bug in launchguard; rerun with --debug and report the output`,
+  );
+  print(io.stderr, lines);
+  return 1;
+}
+
+async function dispatch(args: ParsedArgs, io: CliIO): Promise<number> {
+  const { command, values } = args;
+  if (values.version === true) {
+    print(io.stdout, version());
+    return 0;
+  }
+  if (command === undefined || values.help === true) {
+    print(io.stdout, command === undefined ? mainHelp(version()) : commandHelp(command));
+    return command === undefined && values.help !== true ? 2 : 0;
+  }
+  const load = () =>
+    loadConfig({
+      cwd: io.cwd,
+      command: command.name,
+      ...(typeof values.config === 'string' ? { config: values.config } : {}),
+    });
+  switch (command.name) {
+    case 'validate': {
+      const config = await load();
+      print(
+        io.stdout,
+        formatPlan(config, createColors(colorEnabled(io.stdout.isTTY === true, io.env))),
+      );
+      return 0;
+    }
+    default:
+      throw new LaunchError(
+        'E_NOT_IMPLEMENTED',
+        `'launchguard ${command.name}' is not implemented yet in this version`,
+        {
+          hint: "'launchguard validate' checks the config and prints the plan; see the README for what is available",
+        },
+      );
+  }
+}
+
+/**
+ * Runs the CLI with the given arguments and returns the exit code. Never
+ * throws: every failure is printed as a clear message (with a stack trace only
+ * under --debug) and mapped to its documented exit code.
+ */
+export async function runCli(argv: readonly string[], io: CliIO): Promise<number> {
+  const debug = argv.includes('--debug');
+  try {
+    return await dispatch(parseCommandLine(argv), io);
+  } catch (error) {
+    return reportError(error, io, debug);
+  }
+}

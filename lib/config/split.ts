@@ -1,0 +1,51 @@
+/** Characters that only a shell understands; outside quotes they need `shell: true`. */
+const SHELL_OPERATORS = new Set(['|', '&', ';', '<', '>', '(', ')', '`']);
+
+/** The result of {@link splitCommand}: an argv, or why the string cannot be split. */
+export type SplitResult = { argv: string[] } | { error: string };
+
+/**
+ * Splits a command string into argv the way a POSIX shell would, without
+ * running a shell: whitespace separates words, `'...'` is literal, `"..."`
+ * honours `\"`, `\\`, `\$` and `` \` ``, and a backslash outside quotes escapes
+ * the next character. Shell operators (`|`, `&&`, `;`, `>`...) outside quotes
+ * are refused, because without a shell they would reach the program as plain
+ * arguments.
+ */
+export function splitCommand(command: string): SplitResult {
+  const argv: string[] = [];
+  let word = '';
+  let inWord = false;
+  let quote: "'" | '"' | null = null;
+  for (let i = 0; i < command.length; i++) {
+    const ch = command.charAt(i);
+    if (quote === "'") {
+      if (ch === "'") quote = null;
+      else word += ch;
+    } else if (quote === '"') {
+      if (ch === '"') quote = null;
+      else if (ch === '\\' && '"\\$`'.includes(command.charAt(i + 1))) word += command.charAt(++i);
+      else word += ch;
+    } else if (ch === "'" || ch === '"') {
+      quote = ch;
+      inWord = true;
+    } else if (ch === '\\') {
+      if (i + 1 >= command.length) return { error: 'ends with a lone backslash' };
+      word += command.charAt(++i);
+      inWord = true;
+    } else if (/\s/.test(ch)) {
+      if (inWord) argv.push(word);
+      word = '';
+      inWord = false;
+    } else if (SHELL_OPERATORS.has(ch)) {
+      return { error: `uses the shell operator '${ch}'` };
+    } else {
+      word += ch;
+      inWord = true;
+    }
+  }
+  if (quote !== null) return { error: `has an unterminated ${quote} quote` };
+  if (inWord) argv.push(word);
+  if (argv.length === 0) return { error: 'is empty' };
+  return { argv };
+}

@@ -1,0 +1,236 @@
+/**
+ * The config a user writes in `launch.config.ts`, and the resolved shape the
+ * engine works with. Field names `services`, `pidDir`, `command`, `cwd`, `env`,
+ * `port`, `ready`, `readyTimeout`, `stopTimeout` and `dependsOn` are fixed by
+ * the design contract; unknown keys are errors.
+ */
+
+/** Environment variables: name → value. */
+export type EnvMap = Readonly<Record<string, string>>;
+
+/**
+ * When a dependent may start, relative to one of its dependencies.
+ * - `'started'`: the dependency's process has been spawned.
+ * - `'ready'`: the dependency passed its readiness check.
+ * - `'completed'`: the dependency ran to completion with exit code 0 (a
+ *   one-shot task such as a database migration).
+ */
+export type DependencyCondition = 'started' | 'ready' | 'completed';
+
+/** Whether a service that exits is started again (foreground `up` only). */
+export type RestartPolicy = 'no' | 'on-failure' | 'always';
+
+/** Fields shared by every readiness check. */
+export interface ProbeOptions {
+  /**
+   * Longest pause between two attempts, in milliseconds. Attempts start a few
+   * milliseconds apart and back off to this cap.
+   * @default 100
+   */
+  interval?: number;
+}
+
+/**
+ * Ready when a TCP connection to the port succeeds and the listener belongs to
+ * the service's own process tree.
+ * @example { tcp: true }       // the service's `port`
+ * @example { tcp: 5432 }       // another port the service opens
+ */
+export interface TcpProbe extends ProbeOptions {
+  /** `true` for the service's own `port`, or a port number. */
+  tcp: true | number;
+}
+
+/**
+ * Ready when an HTTP GET answers with an expected status.
+ * @example { http: '/health' }
+ * @example { http: 'http://127.0.0.1:8001/health', status: 204 }
+ */
+export interface HttpProbe extends ProbeOptions {
+  /** A path on the service's port (`/health`) or a full loopback URL. */
+  http: string;
+  /**
+   * Accepted status code(s).
+   * @default any 2xx or 3xx
+   */
+  status?: number | readonly number[];
+}
+
+/**
+ * Ready when the service prints a matching line on stdout or stderr.
+ * @example { log: /listening on/ }
+ */
+export interface LogProbe extends ProbeOptions {
+  /** A substring, or a regular expression tested against each line. */
+  log: string | RegExp;
+}
+
+/**
+ * Ready when a command exits with code 0 (run in the service's cwd and env).
+ * @example { exec: 'pg_isready -h 127.0.0.1' }
+ */
+export interface ExecProbe extends ProbeOptions {
+  /** The command, as a string (split like a shell, no shell) or an argv array. */
+  exec: string | readonly string[];
+}
+
+/** One readiness check. Default: `{ tcp: true }` when the service has a `port`. */
+export type ReadyCheck = TcpProbe | HttpProbe | LogProbe | ExecProbe;
+
+/** One service of the stack, as written in `launch.config.ts`. */
+export interface ServiceConfig {
+  /**
+   * What to run. A string is split like a shell does (quotes and backslashes
+   * work) but runs without a shell, unless `shell: true`; or give an argv array.
+   * @example 'node server.js --port 8001'
+   * @example ['npm', 'run', 'dev']
+   */
+  command: string | readonly string[];
+  /**
+   * Run `command` through the system shell (`/bin/sh -c`, `cmd.exe` on
+   * Windows), for pipes, `&&` or globs.
+   * @default false
+   */
+  shell?: boolean;
+  /**
+   * Working directory, relative to the config file's folder.
+   * @default the config file's folder
+   */
+  cwd?: string;
+  /**
+   * Extra environment variables, merged over the top-level `env` and env files.
+   * @example { NODE_ENV: 'development' }
+   */
+  env?: Record<string, string>;
+  /**
+   * Env file(s) (`KEY=value` lines) for this service, relative to the config
+   * file's folder; later files win, `env` wins over all of them.
+   */
+  envFile?: string | readonly string[];
+  /**
+   * The TCP port the service listens on, 1-65535, or `'auto'` for a free port
+   * picked at start. The service gets it as `PORT`; every service and `run`
+   * command gets it as `<NAME>_PORT`.
+   */
+  port?: number | 'auto';
+  /**
+   * How to tell that the service is ready. A readiness timeout is always a
+   * failure. Without a port and without `ready`, a service counts as ready
+   * once it has been spawned.
+   * @default { tcp: true } when `port` is set
+   */
+  ready?: ReadyCheck;
+  /**
+   * How long to wait for readiness, in milliseconds.
+   * @default 30000
+   */
+  readyTimeout?: number;
+  /**
+   * How long a stop waits after `stopSignal` before it sends SIGKILL to the
+   * whole process group, in milliseconds.
+   * @default 10000
+   */
+  stopTimeout?: number;
+  /**
+   * The signal that asks the service to stop.
+   * @default 'SIGTERM'
+   */
+  stopSignal?: 'SIGTERM' | 'SIGINT' | 'SIGHUP' | 'SIGQUIT' | 'SIGUSR1' | 'SIGUSR2';
+  /**
+   * Services that must be up first: a list (each must be `'ready'`) or a map
+   * from service name to {@link DependencyCondition}.
+   * @example ['backend']
+   * @example { migrate: 'completed', backend: 'ready' }
+   */
+  dependsOn?: readonly string[] | Readonly<Record<string, DependencyCondition>>;
+  /**
+   * Restart policy for foreground `up`.
+   * @default 'no'
+   */
+  restart?: RestartPolicy;
+  /**
+   * Most restarts in a row before the service is marked failed.
+   * @default 5
+   */
+  maxRestarts?: number;
+}
+
+/** The whole stack, as written in `launch.config.ts`. */
+export interface UserConfig {
+  /**
+   * The services, by name. A name is used as a file name: letters, digits,
+   * `.`, `_`, `-`, starting with a letter or digit.
+   */
+  services: Record<string, ServiceConfig>;
+  /**
+   * Folder for PID files, records, locks and logs, relative to the config file.
+   * @default '.pids'
+   */
+  pidDir?: string;
+  /**
+   * A name for the stack, used in the instance marker of every process.
+   * @default the config folder's name
+   */
+  name?: string;
+  /** Environment variables for every service. */
+  env?: Record<string, string>;
+  /** Env file(s) for every service, relative to the config file's folder. */
+  envFile?: string | readonly string[];
+}
+
+/** What a config function receives. */
+export interface ConfigEnv {
+  /** The CLI command being run (`up`, `down`, `status`, `run`, `validate`...), or `api`. */
+  command: string;
+  /** The current working directory of the launcher. */
+  cwd: string;
+}
+
+/** What `launch.config.ts` may export as default. */
+export type ConfigExport = UserConfig | ((env: ConfigEnv) => UserConfig | Promise<UserConfig>);
+
+/** A readiness check with every default filled in. */
+export type ResolvedProbe =
+  | { kind: 'tcp'; port: number | 'auto'; interval: number }
+  | { kind: 'http'; url: string; status: readonly number[] | 'ok'; interval: number }
+  | { kind: 'log'; pattern: string | RegExp; interval: number }
+  | { kind: 'exec'; argv: readonly string[]; shell: boolean; interval: number };
+
+/** A service with defaults filled in, absolute paths and merged env. */
+export interface ResolvedService {
+  readonly name: string;
+  /** The command as argv (when `shell` is true: a single element, the shell line). */
+  readonly argv: readonly string[];
+  readonly shell: boolean;
+  /** The command as the user wrote it, for messages. */
+  readonly commandText: string;
+  readonly cwd: string;
+  /** Merged env: top-level env files, top-level env, service env files, service env. */
+  readonly env: EnvMap;
+  /** A fixed port, `'auto'` (resolved at start), or null for no port. */
+  readonly port: number | 'auto' | null;
+  /** The readiness check, or null: ready once spawned. */
+  readonly ready: ResolvedProbe | null;
+  readonly readyTimeout: number;
+  readonly stopTimeout: number;
+  readonly stopSignal: NodeJS.Signals;
+  readonly dependsOn: Readonly<Record<string, DependencyCondition>>;
+  readonly restart: RestartPolicy;
+  readonly maxRestarts: number;
+  /** A hash of everything that decides how the service runs, to detect config changes. */
+  readonly configHash: string;
+}
+
+/** The stack, frozen, ready for the engine. */
+export interface ResolvedConfig {
+  /** Absolute path of the config file. */
+  readonly file: string;
+  /** The config file's folder; relative paths resolve against it. */
+  readonly root: string;
+  readonly name: string;
+  /** Absolute path of the state folder. */
+  readonly pidDir: string;
+  readonly services: Readonly<Record<string, ResolvedService>>;
+  /** Services grouped by dependency level: level 0 depends on nothing. */
+  readonly levels: readonly (readonly string[])[];
+}

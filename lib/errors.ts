@@ -1,0 +1,94 @@
+/**
+ * The one error type launchguard throws at its users.
+ *
+ * Every failure a user can meet carries a stable {@link ErrorCode}, a one-line
+ * `message` that names the service and the cause, and a `hint` that says what
+ * to do next. The CLI prints `message` and `hint` and maps the code to an exit
+ * code; a stack trace is shown only with `--debug`.
+ */
+export type ErrorCode =
+  /** The config file could not be found, loaded or validated. Exit 2. */
+  | 'E_CONFIG'
+  /** The command line could not be understood. Exit 2. */
+  | 'E_USAGE'
+  /** A feature that is not built yet. Exit 2. */
+  | 'E_NOT_IMPLEMENTED'
+  /** A service could not be spawned (missing command, missing cwd, not executable). Exit 1. */
+  | 'E_SPAWN'
+  /** A service exited before it became ready. Exit 1. */
+  | 'E_EXITED'
+  /** A service did not become ready within its `readyTimeout`. Exit 1. */
+  | 'E_NOT_READY'
+  /** A service's port is held by a process that is not ours. Exit 1. */
+  | 'E_PORT_IN_USE'
+  /** Another launcher holds the service's lock for longer than the lock timeout. Exit 1. */
+  | 'E_BUSY'
+  /** The state directory (PID files, records, logs) cannot be used. Exit 1. */
+  | 'E_STATE'
+  /** A stop left processes behind. Exit 1. */
+  | 'E_STOP'
+  /** The operation was aborted through its AbortSignal. Exit 1. */
+  | 'E_ABORTED';
+
+/** Exit code the CLI uses for each {@link ErrorCode}. */
+export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = Object.freeze({
+  E_CONFIG: 2,
+  E_USAGE: 2,
+  E_NOT_IMPLEMENTED: 2,
+  E_SPAWN: 1,
+  E_EXITED: 1,
+  E_NOT_READY: 1,
+  E_PORT_IN_USE: 1,
+  E_BUSY: 1,
+  E_STATE: 1,
+  E_STOP: 1,
+  E_ABORTED: 1,
+});
+
+/** Options of {@link LaunchError}. */
+export interface LaunchErrorOptions {
+  /** What the user can do next, one sentence. */
+  hint?: string;
+  /** The service the error is about, if any. */
+  service?: string;
+  /** The lower-level error that caused this one. */
+  cause?: unknown;
+  /** Extra lines shown under the message (e.g. each config problem, a log tail). */
+  details?: readonly string[];
+}
+
+/** A user-facing failure with a stable code, a one-line message and a hint. */
+export class LaunchError extends Error {
+  override readonly name = 'LaunchError';
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  readonly service: string | undefined;
+  readonly details: readonly string[];
+
+  constructor(code: ErrorCode, message: string, options: LaunchErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.hint = options.hint;
+    this.service = options.service;
+    this.details = options.details ?? [];
+  }
+
+  /** The exit code the CLI uses for this error. */
+  get exitCode(): number {
+    return EXIT_CODES[this.code];
+  }
+}
+
+/** True when `error` is a {@link LaunchError}, optionally with the given code. */
+export function isLaunchError(error: unknown, code?: ErrorCode): error is LaunchError {
+  return error instanceof LaunchError && (code === undefined || error.code === code);
+}
+
+/** The `code` of a Node system error (`ENOENT`, `EPERM`...), or undefined. */
+export function errnoCode(error: unknown): string | undefined {
+  if (typeof error === 'object' && error !== null && 'code' in error) {
+    const code = (error as { code: unknown }).code;
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}

@@ -1,0 +1,17 @@
+/**
+ * launchguard: start a stack of local services from a typed config, each
+ * exactly once. This module is the public API.
+ * @packageDocumentation
+ */
+export { defineConfig } from './config/define.js';
+export { findConfigFile, type LoadConfigOptions, loadConfig } from './config/load.js';
+export { DEFAULTS, resolveConfig } from './config/resolve.js';
+export type * from './config/types.js';
+export { type ConfigIssue, validateConfig } from './config/validate.js';
+export {
+  type ErrorCode,
+  EXIT_CODES,
+  isLaunchError,
+  LaunchError,
+  type LaunchErrorOptions,
+} from './errors.js';
