@@ -63,9 +63,15 @@ async function dispatch(args: ParsedArgs, io: CliIO): Promise<number> {
     print(io.stdout, version());
     return 0;
   }
-  if (command === undefined || values.help === true) {
-    print(io.stdout, command === undefined ? mainHelp(version()) : commandHelp(command));
-    return command === undefined && values.help !== true ? 2 : 0;
+  if (command === undefined) {
+    // A bare `launchguard` is a usage error: help goes to stderr, exit 2.
+    const asked = values.help === true;
+    print(asked ? io.stdout : io.stderr, mainHelp(version()));
+    return asked ? 0 : 2;
+  }
+  if (values.help === true) {
+    print(io.stdout, commandHelp(command));
+    return 0;
   }
   const load = () =>
     loadConfig({

@@ -42,19 +42,20 @@ function list(value: string | readonly string[] | undefined): readonly string[] 
 }
 
 function readEnvFiles(
-  files: readonly string[],
+  value: string | readonly string[] | undefined,
   root: string,
   path: string,
   issues: ConfigIssue[],
 ): Record<string, string> {
   const env: Record<string, string> = {};
+  const files = list(value);
   files.forEach((file, i) => {
     const abs = resolvePath(root, file);
     try {
       Object.assign(env, parseEnv(readFileSync(abs, 'utf8')));
     } catch (error) {
       const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-      const p = files.length > 1 ? `${path}[${i}]` : path;
+      const p = typeof value === 'string' ? path : `${path}[${i}]`;
       issues.push({ path: p, message: `cannot read env file ${abs} (${reason})` });
     }
   });
@@ -122,7 +123,7 @@ function resolveService(
         : splitArgv(svc.command)
       : [...svc.command];
   const cwd = resolvePath(root, svc.cwd ?? '.');
-  const ownFiles = readEnvFiles(list(svc.envFile), root, `services.${name}.envFile`, issues);
+  const ownFiles = readEnvFiles(svc.envFile, root, `services.${name}.envFile`, issues);
   const env = Object.freeze({ ...shared, ...ownFiles, ...(svc.env ?? {}) });
   const port = svc.port ?? null;
   const ready = resolveProbe(svc, port);
@@ -179,7 +180,7 @@ export function resolveConfig(config: unknown, file: string): ResolvedConfig {
   const user = config as UserConfig;
   const root = dirname(file);
   const shared = {
-    ...readEnvFiles(list(user.envFile), root, 'envFile', issues),
+    ...readEnvFiles(user.envFile, root, 'envFile', issues),
     ...(user.env ?? {}),
   };
   const services: Record<string, ResolvedService> = {};

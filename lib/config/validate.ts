@@ -10,8 +10,8 @@ export interface ConfigIssue {
   readonly message: string;
 }
 
-const TOP_KEYS = ['services', 'pidDir', 'name', 'env', 'envFile'] as const;
-const SERVICE_KEYS = [
+export const TOP_KEYS = ['services', 'pidDir', 'name', 'env', 'envFile'] as const;
+export const SERVICE_KEYS = [
   'command',
   'shell',
   'cwd',

@@ -1,0 +1,32 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+const made: string[] = [];
+
+/** A fresh temp folder, removed after the test run. */
+export function tempDir(prefix = 'lg-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
+/** Writes files (path → content) under `dir`, creating folders. Returns `dir`. */
+export function writeFiles(dir: string, files: Record<string, string>): string {
+  for (const [path, content] of Object.entries(files)) {
+    const file = join(dir, path);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, content);
+  }
+  return dir;
+}
+
+/** A temp folder holding the given files. */
+export function project(files: Record<string, string>): string {
+  return writeFiles(tempDir(), files);
+}
+
+/** Removes every temp folder made by this run. */
+export function removeTempDirs(): void {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+}

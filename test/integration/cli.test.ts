@@ -1,0 +1,121 @@
+import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { hasStackTrace, runCli } from '../helpers/cli.js';
+import { ROOT } from '../helpers/paths.js';
+import { project } from '../helpers/tmp.js';
+
+const VERSION = (JSON.parse(readFileSync(`${ROOT}/package.json`, 'utf8')) as { version: string }).version;
+
+describe('CLI', () => {
+  it('prints the version', async () => {
+    const result = await runCli(['--version'], { cwd: ROOT });
+    expect(result.code).to.equal(0);
+    expect(result.stdout.trim()).to.equal(VERSION);
+  });
+
+  it('prints help with every command and the exit codes', async () => {
+    const result = await runCli(['--help'], { cwd: ROOT });
+    expect(result.code).to.equal(0);
+    for (const command of ['up', 'down', 'status', 'run', 'restart', 'logs', 'validate']) {
+      expect(result.stdout).to.match(new RegExp(`^  ${command} `, 'm'));
+    }
+    expect(result.stdout).to.include('Exit codes:');
+  });
+
+  it('prints per-command help', async () => {
+    const result = await runCli(['up', '--help'], { cwd: ROOT });
+    expect(result.code).to.equal(0);
+    expect(result.stdout).to.include('Usage: launchguard up [options] [service...]');
+    expect(result.stdout).to.match(/-d, --detach/);
+  });
+
+  it('shows usage on stderr and exits 2 without a command', async () => {
+    const result = await runCli([], { cwd: ROOT });
+    expect(result.code).to.equal(2);
+    expect(result.stderr).to.include('Usage: launchguard <command>');
+  });
+
+  it('rejects an unknown command with a suggestion (exit 2)', async () => {
+    const result = await runCli(['stauts'], { cwd: ROOT });
+    expect(result.code).to.equal(2);
+    expect(result.stderr).to.equal(
+      "error: unknown command 'stauts' (did you mean 'status'?)\nhint: run 'launchguard --help' for the commands\n",
+    );
+  });
+
+  it('rejects an unknown option with a suggestion (exit 2)', async () => {
+    const result = await runCli(['status', '--jsn'], { cwd: ROOT });
+    expect(result.code).to.equal(2);
+    expect(result.stderr).to.include("error: unknown option '--jsn' (did you mean '--json'?)");
+    const short = await runCli(['validate', '-x'], { cwd: ROOT });
+    expect(short.code).to.equal(2);
+    expect(short.stderr).to.include("error: unknown option '-x'");
+  });
+
+  it('accepts global options before the command', async () => {
+    const dir = project({ 'conf.ts': "export default { services: { only: { command: 'x' } } };\n" });
+    const result = await runCli(['-c', 'conf.ts', 'validate'], { cwd: dir });
+    expect(result.code, result.stderr).to.equal(0);
+    expect(result.stdout).to.match(/^ {2}0 +only +x/m);
+  });
+
+  it('validates the demo config and prints the plan', async () => {
+    const result = await runCli(['validate'], { cwd: ROOT });
+    expect(result.code, result.stderr).to.equal(0);
+    expect(result.stdout).to.match(/^ {2}0 +backend +node examples\/backend\.mjs +\. +8001 +http http:\/\/127\.0\.0\.1:8001\/health \(15 s\) +-$/m);
+    expect(result.stdout).to.match(/^ {2}1 +frontend +node examples\/frontend\.mjs +\. +3000 +tcp :3000 \(30 s\) +backend$/m);
+    expect(result.stdout).to.include('stop order  frontend → backend');
+    expect(result.stdout).to.include('config is valid: 2 services, 2 levels');
+  });
+
+  it('lists a typo, a cycle and a duplicate port at once, exit 2, no stack trace', async () => {
+    const dir = project({
+      'launch.config.ts': `export default {
+  services: {
+    api: { comand: 'node api.js', port: 8001, dependsOn: ['web'] },
+    web: { command: 'node web.js', port: 8001, dependsOn: ['api'] },
+  },
+};
+`,
+    });
+    const result = await runCli(['validate'], { cwd: dir });
+    expect(result.code).to.equal(2);
+    expect(result.stdout).to.equal('');
+    expect(result.stderr).to.include("services.api.comand: unknown key (did you mean 'command'?)");
+    expect(result.stderr).to.include('services.api.dependsOn: dependency cycle: api -> web -> api');
+    expect(result.stderr).to.include("services.web.port: port 8001 is also used by service 'api'");
+    expect(hasStackTrace(result.stderr)).to.equal(false);
+  });
+
+  it('reports a syntax error with file and line and no stack trace; --debug adds the trace', async () => {
+    const dir = project({ 'launch.config.ts': 'export default {\n  services: {{\n};\n' });
+    const result = await runCli(['validate'], { cwd: dir });
+    expect(result.code).to.equal(2);
+    expect(result.stderr).to.match(/launch\.config\.ts:2:\d+: syntax error/);
+    expect(hasStackTrace(result.stderr)).to.equal(false);
+    const debug = await runCli(['validate', '--debug'], { cwd: dir });
+    expect(debug.code).to.equal(2);
+    expect(hasStackTrace(debug.stderr)).to.equal(true);
+  });
+
+  it('reports a missing config with exit 2 and a hint', async () => {
+    const result = await runCli(['validate'], { cwd: project({}) });
+    expect(result.code).to.equal(2);
+    expect(result.stderr).to.match(/^error: no launch\.config\.ts .* or any parent folder\nhint: /);
+  });
+
+  it('says clearly that a command is not built yet (exit 2), without touching the state dir', async () => {
+    const dir = project({ 'launch.config.ts': "export default { services: { a: { command: 'x' } } };\n" });
+    const result = await runCli(['up'], { cwd: dir });
+    expect(result.code).to.equal(2);
+    expect(result.stderr).to.match(/^error: 'launchguard up' is not implemented yet/);
+    expect(hasStackTrace(result.stderr)).to.equal(false);
+  });
+
+  it('honours NO_COLOR and colours only when asked on a non-TTY', async () => {
+    const plain = await runCli(['validate'], { cwd: ROOT });
+    expect(plain.stdout).not.to.include('\u001b[');
+    const forced = await runCli(['validate'], { cwd: ROOT, env: { NO_COLOR: '', FORCE_COLOR: '1' } });
+    expect(forced.stdout).to.include('\u001b[1m');
+  });
+});
