@@ -1,10 +1,11 @@
-import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
+import { expect } from 'chai';
 import { hasStackTrace, runCli } from '../helpers/cli.js';
 import { ROOT } from '../helpers/paths.js';
 import { project } from '../helpers/tmp.js';
 
-const VERSION = (JSON.parse(readFileSync(`${ROOT}/package.json`, 'utf8')) as { version: string }).version;
+const VERSION = (JSON.parse(readFileSync(`${ROOT}/package.json`, 'utf8')) as { version: string })
+  .version;
 
 describe('CLI', () => {
   it('prints the version', async () => {
@@ -53,7 +54,9 @@ describe('CLI', () => {
   });
 
   it('accepts global options before the command', async () => {
-    const dir = project({ 'conf.ts': "export default { services: { only: { command: 'x' } } };\n" });
+    const dir = project({
+      'conf.ts': "export default { services: { only: { command: 'x' } } };\n",
+    });
     const result = await runCli(['-c', 'conf.ts', 'validate'], { cwd: dir });
     expect(result.code, result.stderr).to.equal(0);
     expect(result.stdout).to.match(/^ {2}0 +only +x/m);
@@ -62,8 +65,12 @@ describe('CLI', () => {
   it('validates the demo config and prints the plan', async () => {
     const result = await runCli(['validate'], { cwd: ROOT });
     expect(result.code, result.stderr).to.equal(0);
-    expect(result.stdout).to.match(/^ {2}0 +backend +node examples\/backend\.mjs +\. +8001 +http http:\/\/127\.0\.0\.1:8001\/health \(15 s\) +-$/m);
-    expect(result.stdout).to.match(/^ {2}1 +frontend +node examples\/frontend\.mjs +\. +3000 +tcp :3000 \(30 s\) +backend$/m);
+    expect(result.stdout).to.match(
+      /^ {2}0 +backend +node examples\/backend\.mjs +\. +8001 +http http:\/\/127\.0\.0\.1:8001\/health \(15 s\) +-$/m,
+    );
+    expect(result.stdout).to.match(
+      /^ {2}1 +frontend +node examples\/frontend\.mjs +\. +3000 +tcp :3000 \(30 s\) +backend$/m,
+    );
     expect(result.stdout).to.include('stop order  frontend → backend');
     expect(result.stdout).to.include('config is valid: 2 services, 2 levels');
   });
@@ -105,7 +112,9 @@ describe('CLI', () => {
   });
 
   it('says clearly that a command is not built yet (exit 2), without touching the state dir', async () => {
-    const dir = project({ 'launch.config.ts': "export default { services: { a: { command: 'x' } } };\n" });
+    const dir = project({
+      'launch.config.ts': "export default { services: { a: { command: 'x' } } };\n",
+    });
     const result = await runCli(['up'], { cwd: dir });
     expect(result.code).to.equal(2);
     expect(result.stderr).to.match(/^error: 'launchguard up' is not implemented yet/);
@@ -115,7 +124,10 @@ describe('CLI', () => {
   it('honours NO_COLOR and colours only when asked on a non-TTY', async () => {
     const plain = await runCli(['validate'], { cwd: ROOT });
     expect(plain.stdout).not.to.include('\u001b[');
-    const forced = await runCli(['validate'], { cwd: ROOT, env: { NO_COLOR: '', FORCE_COLOR: '1' } });
+    const forced = await runCli(['validate'], {
+      cwd: ROOT,
+      env: { NO_COLOR: '', FORCE_COLOR: '1' },
+    });
     expect(forced.stdout).to.include('\u001b[1m');
   });
 });

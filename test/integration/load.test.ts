@@ -1,6 +1,6 @@
-import { expect } from 'chai';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { expect } from 'chai';
 import { loadConfig } from '../../lib/config/load.js';
 import { isLaunchError, type LaunchError } from '../../lib/errors.js';
 import { project } from '../helpers/tmp.js';
@@ -50,7 +50,9 @@ describe('loadConfig', () => {
   });
 
   it('finds the config in the nearest ancestor and resolves paths against its folder', async () => {
-    const dir = project({ 'launch.config.ts': "export default { services: { a: { command: 'x', cwd: 'svc' } } };\n" });
+    const dir = project({
+      'launch.config.ts': "export default { services: { a: { command: 'x', cwd: 'svc' } } };\n",
+    });
     const deep = join(dir, 'one', 'two');
     mkdirSync(deep, { recursive: true });
     const config = await loadConfig({ cwd: deep });
@@ -59,7 +61,9 @@ describe('loadConfig', () => {
   });
 
   it('takes an explicit --config path relative to cwd', async () => {
-    const dir = project({ 'conf/stack.ts': "export default { services: { b: { command: 'x' } } };\n" });
+    const dir = project({
+      'conf/stack.ts': "export default { services: { b: { command: 'x' } } };\n",
+    });
     const config = await loadConfig({ cwd: dir, config: 'conf/stack.ts' });
     expect(config.root).to.equal(join(dir, 'conf'));
     expect(Object.keys(config.services)).to.deep.equal(['b']);
@@ -80,7 +84,8 @@ export default defineConfig(async ({ command, cwd }) => ({
   it('supports relative imports in a TypeScript config', async () => {
     const dir = project({
       'services.ts': "export const api = { command: 'node api.js', port: 9001 } as const;\n",
-      'launch.config.ts': "import { api } from './services';\nexport default { services: { api } };\n",
+      'launch.config.ts':
+        "import { api } from './services';\nexport default { services: { api } };\n",
     });
     expect((await loadConfig({ cwd: dir })).services.api?.port).to.equal(9001);
   });
@@ -100,7 +105,9 @@ export default defineConfig(async ({ command, cwd }) => ({
   it('reports a missing config file', async () => {
     const dir = project({});
     const error = await loadError({ cwd: dir });
-    expect(error.message).to.match(/no launch\.config\.ts \(or \.mts, \.js, \.mjs\) in .* or any parent folder/);
+    expect(error.message).to.match(
+      /no launch\.config\.ts \(or \.mts, \.js, \.mjs\) in .* or any parent folder/,
+    );
     expect(error.hint).to.match(/--config/);
     const explicit = await loadError({ cwd: dir, config: 'nope.ts' });
     expect(explicit.message).to.equal(`config file ${join(dir, 'nope.ts')} not found`);
@@ -108,11 +115,14 @@ export default defineConfig(async ({ command, cwd }) => ({
 
   it('reports a syntax error with file, line and column', async () => {
     const dir = project({
-      'launch.config.ts': "const x: number = 1;\nexport default {\n  services: { a: { command: 'x',, } },\n};\n",
+      'launch.config.ts':
+        "const x: number = 1;\nexport default {\n  services: { a: { command: 'x',, } },\n};\n",
     });
     mkdirSync(join(dir, 'node_modules'));
     const error = await loadError({ cwd: dir });
-    expect(error.message).to.match(new RegExp(`^${join(dir, 'launch.config.ts')}:3:\\d+: syntax error: `));
+    expect(error.message).to.match(
+      new RegExp(`^${join(dir, 'launch.config.ts')}:3:\\d+: syntax error: `),
+    );
     expect(error.details[0]).to.equal("3 |   services: { a: { command: 'x',, } },");
   });
 
@@ -123,7 +133,9 @@ export default defineConfig(async ({ command, cwd }) => ({
   });
 
   it('reports a missing import with the line that imports it', async () => {
-    const dir = project({ 'launch.config.ts': "// ports\nimport x from 'no-such-package';\nexport default x;\n" });
+    const dir = project({
+      'launch.config.ts': "// ports\nimport x from 'no-such-package';\nexport default x;\n",
+    });
     const error = await loadError({ cwd: dir });
     expect(error.message).to.equal(
       `${join(dir, 'launch.config.ts')}:2: cannot load the config: module 'no-such-package' not found`,
@@ -138,7 +150,9 @@ export default defineConfig(async ({ command, cwd }) => ({
   });
 
   it('reports validation problems of a loaded config', async () => {
-    const dir = project({ 'launch.config.ts': "export default { services: { a: { comand: 'x' } } };\n" });
+    const dir = project({
+      'launch.config.ts': "export default { services: { a: { comand: 'x' } } };\n",
+    });
     const error = await loadError({ cwd: dir });
     expect(error.details).to.deep.equal([
       "services.a.comand: unknown key (did you mean 'command'?)",

@@ -1,5 +1,10 @@
 import { expect } from 'chai';
-import { dependencyLevels, findCycles, withDependencies, withDependents } from '../../lib/config/graph.js';
+import {
+  dependencyLevels,
+  findCycles,
+  withDependencies,
+  withDependents,
+} from '../../lib/config/graph.js';
 
 describe('dependency graph', () => {
   const graph = { db: [], api: ['db'], worker: ['db'], web: ['api'], docs: [] };
@@ -9,7 +14,11 @@ describe('dependency graph', () => {
   });
 
   it('puts a service one level above its deepest dependency', () => {
-    expect(dependencyLevels({ a: ['b', 'c'], b: [], c: ['b'] })).to.deep.equal([['b'], ['c'], ['a']]);
+    expect(dependencyLevels({ a: ['b', 'c'], b: [], c: ['b'] })).to.deep.equal([
+      ['b'],
+      ['c'],
+      ['a'],
+    ]);
   });
 
   it('finds no cycle in an acyclic graph', () => {
@@ -19,7 +28,9 @@ describe('dependency graph', () => {
   it('finds a two-node cycle, a self-loop and a longer cycle, as closed paths', () => {
     expect(findCycles({ a: ['b'], b: ['a'] })).to.deep.equal([['a', 'b', 'a']]);
     expect(findCycles({ a: ['a'] })).to.deep.equal([['a', 'a']]);
-    expect(findCycles({ x: [], a: ['b'], b: ['c'], c: ['a'] })).to.deep.equal([['a', 'b', 'c', 'a']]);
+    expect(findCycles({ x: [], a: ['b'], b: ['c'], c: ['a'] })).to.deep.equal([
+      ['a', 'b', 'c', 'a'],
+    ]);
   });
 
   it('ignores edges to unknown nodes', () => {

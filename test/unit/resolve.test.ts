@@ -1,5 +1,5 @@
-import { expect } from 'chai';
 import { join } from 'node:path';
+import { expect } from 'chai';
 import { resolveConfig } from '../../lib/config/resolve.js';
 import { isLaunchError } from '../../lib/errors.js';
 import { project } from '../helpers/tmp.js';
@@ -12,7 +12,12 @@ describe('resolveConfig', () => {
       {
         services: {
           web: { command: 'npm run dev', port: 3000, dependsOn: ['api'] },
-          api: { command: ['node', 'server.js'], cwd: 'api', port: 8001, ready: { http: '/health' } },
+          api: {
+            command: ['node', 'server.js'],
+            cwd: 'api',
+            port: 8001,
+            ready: { http: '/health' },
+          },
           job: { command: "node -e 'x'" },
         },
       },
@@ -41,11 +46,16 @@ describe('resolveConfig', () => {
     expect(config.services.job?.argv).to.deep.equal(['node', '-e', 'x']);
     expect(config.services.job?.ready).to.equal(null);
     expect(config.services.job?.port).to.equal(null);
-    expect(Object.isFrozen(config) && Object.isFrozen(config.services) && Object.isFrozen(web)).to.equal(true);
+    expect(
+      Object.isFrozen(config) && Object.isFrozen(config.services) && Object.isFrozen(web),
+    ).to.equal(true);
   });
 
   it("keeps port: 'auto' as a marker for the start path", () => {
-    const config = resolveConfig({ services: { a: { command: 'x', port: 'auto' } } }, '/p/launch.config.ts');
+    const config = resolveConfig(
+      { services: { a: { command: 'x', port: 'auto' } } },
+      '/p/launch.config.ts',
+    );
     expect(config.services.a?.port).to.equal('auto');
     expect(config.services.a?.ready).to.deep.equal({ kind: 'tcp', port: 'auto', interval: 100 });
   });
@@ -75,19 +85,25 @@ describe('resolveConfig', () => {
   it('reports a missing env file with its key path', () => {
     const dir = project({});
     try {
-      resolveConfig({ services: { a: { command: 'x', envFile: ['nope.env'] } } }, join(dir, 'launch.config.ts'));
+      resolveConfig(
+        { services: { a: { command: 'x', envFile: ['nope.env'] } } },
+        join(dir, 'launch.config.ts'),
+      );
       expect.fail('should throw');
     } catch (error) {
       expect(isLaunchError(error, 'E_CONFIG')).to.equal(true);
       const details = (error as { details: string[] }).details;
       expect(details).to.have.length(1);
-      expect(details[0]).to.match(/^services\.a\.envFile\[0\]: cannot read env file .*nope\.env \(ENOENT\)$/);
+      expect(details[0]).to.match(
+        /^services\.a\.envFile\[0\]: cannot read env file .*nope\.env \(ENOENT\)$/,
+      );
     }
   });
 
   it('changes the config hash when the command changes, and only then', () => {
     const hash = (command: string, port = 1) =>
-      resolveConfig({ services: { a: { command, port } } }, '/p/launch.config.ts').services.a?.configHash;
+      resolveConfig({ services: { a: { command, port } } }, '/p/launch.config.ts').services.a
+        ?.configHash;
     expect(hash('node a.js')).to.equal(hash('node a.js'));
     expect(hash('node a.js')).not.to.equal(hash('node b.js'));
     expect(hash('node a.js', 1)).not.to.equal(hash('node a.js', 2));
@@ -95,7 +111,10 @@ describe('resolveConfig', () => {
 
   it('throws one E_CONFIG error with every problem', () => {
     try {
-      resolveConfig({ services: { a: { comand: 'x' }, b: { command: 'y', port: 0 } } }, '/p/launch.config.ts');
+      resolveConfig(
+        { services: { a: { comand: 'x' }, b: { command: 'y', port: 0 } } },
+        '/p/launch.config.ts',
+      );
       expect.fail('should throw');
     } catch (error) {
       expect(isLaunchError(error, 'E_CONFIG')).to.equal(true);

@@ -21,7 +21,9 @@ describe('splitCommand', () => {
   it('refuses shell operators outside quotes', () => {
     for (const op of ['a | b', 'a && b', 'a; b', 'a > f', 'a < f', 'a `b`', '(a)']) {
       const result = splitCommand(op);
-      expect(result, op).to.have.property('error').that.matches(/shell operator/);
+      expect(result, op)
+        .to.have.property('error')
+        .that.matches(/shell operator/);
     }
   });
 

@@ -12,7 +12,9 @@ describe('suggestions', () => {
     expect(closest('comand', ['command', 'cwd', 'env'])).to.equal('command');
     expect(closest('stauts', ['up', 'status'])).to.equal('status');
     expect(closest('xyz', ['command', 'cwd'])).to.equal(undefined);
-    expect(didYouMean('readytimeout', ['readyTimeout'])).to.equal(" (did you mean 'readyTimeout'?)");
+    expect(didYouMean('readytimeout', ['readyTimeout'])).to.equal(
+      " (did you mean 'readyTimeout'?)",
+    );
     expect(didYouMean('zzzz', ['readyTimeout'])).to.equal('');
   });
 });

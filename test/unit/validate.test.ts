@@ -36,7 +36,12 @@ describe('validateConfig', () => {
           restart: 'on-failure',
           maxRestarts: 3,
         },
-        web: { command: 'npm run dev | cat', shell: true, port: 'auto', ready: { log: /ready in/ } },
+        web: {
+          command: 'npm run dev | cat',
+          shell: true,
+          port: 'auto',
+          ready: { log: /ready in/ },
+        },
         tcp: { command: ok.command, ready: { tcp: 9000 } },
         url: { command: ok.command, ready: { http: 'http://[::1]:9001/' } },
       },
@@ -45,24 +50,40 @@ describe('validateConfig', () => {
   });
 
   it('rejects a non-object export', () => {
-    expect(only(undefined).message).to.match(/default export to be a config object.*received nothing/);
+    expect(only(undefined).message).to.match(
+      /default export to be a config object.*received nothing/,
+    );
     expect(only([]).message).to.match(/received an array/);
   });
 
   it('rejects missing and empty services', () => {
-    expect(only({})).to.deep.equal({ path: 'services', message: 'missing: a config needs at least one service' });
+    expect(only({})).to.deep.equal({
+      path: 'services',
+      message: 'missing: a config needs at least one service',
+    });
     expect(only({ services: {} }).message).to.match(/empty/);
-    expect(only({ services: [] }).message).to.match(/expected an object of services, received an array/);
+    expect(only({ services: [] }).message).to.match(
+      /expected an object of services, received an array/,
+    );
   });
 
   it('names unknown keys with a suggestion, at every level', () => {
     const found = issues({
       servces: {},
-      services: { a: { comand: 'x', command: 'y', ready: { http: '/h', statuss: 200 } , port: 1} },
+      services: { a: { comand: 'x', command: 'y', ready: { http: '/h', statuss: 200 }, port: 1 } },
     });
-    expect(found).to.deep.include({ path: 'servces', message: "unknown key (did you mean 'services'?)" });
-    expect(found).to.deep.include({ path: 'services.a.comand', message: "unknown key (did you mean 'command'?)" });
-    expect(found).to.deep.include({ path: 'services.a.ready.statuss', message: "unknown key (did you mean 'status'?)" });
+    expect(found).to.deep.include({
+      path: 'servces',
+      message: "unknown key (did you mean 'services'?)",
+    });
+    expect(found).to.deep.include({
+      path: 'services.a.comand',
+      message: "unknown key (did you mean 'command'?)",
+    });
+    expect(found).to.deep.include({
+      path: 'services.a.ready.statuss',
+      message: "unknown key (did you mean 'status'?)",
+    });
   });
 
   it('requires a non-empty command', () => {
@@ -72,7 +93,9 @@ describe('validateConfig', () => {
     });
     expect(only({ services: { a: { command: '  ' } } }).message).to.match(/empty string/);
     expect(only({ services: { a: { command: [] } } }).message).to.match(/non-empty argv/);
-    expect(only({ services: { a: { command: ['node', 3] } } }).path).to.equal('services.a.command[1]');
+    expect(only({ services: { a: { command: ['node', 3] } } }).path).to.equal(
+      'services.a.command[1]',
+    );
     expect(only({ services: { a: { command: 42 } } }).message).to.match(/received number 42/);
   });
 
@@ -88,15 +111,21 @@ describe('validateConfig', () => {
       expect(issue.path, String(port)).to.equal('services.a.port');
       expect(issue.message).to.match(/expected an integer port 1-65535/);
     }
-    expect(issues({ services: { a: { command: 'x', port: 65535 }, b: { command: 'x', port: 1 } } })).to.deep.equal([]);
+    expect(
+      issues({ services: { a: { command: 'x', port: 65535 }, b: { command: 'x', port: 1 } } }),
+    ).to.deep.equal([]);
   });
 
   it('refuses two services on the same port', () => {
-    expect(only({ services: { a: { ...ok, port: 8001 }, b: { ...ok, port: 8001 } } })).to.deep.equal({
+    expect(
+      only({ services: { a: { ...ok, port: 8001 }, b: { ...ok, port: 8001 } } }),
+    ).to.deep.equal({
       path: 'services.b.port',
       message: "port 8001 is also used by service 'a'",
     });
-    expect(issues({ services: { a: { ...ok, port: 'auto' }, b: { ...ok, port: 'auto' } } })).to.deep.equal([]);
+    expect(
+      issues({ services: { a: { ...ok, port: 'auto' }, b: { ...ok, port: 'auto' } } }),
+    ).to.deep.equal([]);
   });
 
   it('names unknown dependencies and lists the known services', () => {
@@ -104,7 +133,9 @@ describe('validateConfig', () => {
       path: 'services.api.dependsOn[0]',
       message: "unknown service 'db' (known: api, web)",
     });
-    const typo = only({ services: { backend: ok, web: { ...ok, dependsOn: { bakend: 'ready' } } } });
+    const typo = only({
+      services: { backend: ok, web: { ...ok, dependsOn: { bakend: 'ready' } } },
+    });
     expect(typo.path).to.equal('services.web.dependsOn.bakend');
     expect(typo.message).to.match(/did you mean 'backend'/);
   });
@@ -117,7 +148,11 @@ describe('validateConfig', () => {
 
   it('prints dependency cycles as a path', () => {
     const found = issues({
-      services: { a: { ...ok, dependsOn: ['b'] }, b: { ...ok, dependsOn: ['a'] }, c: { ...ok, dependsOn: ['c'] } },
+      services: {
+        a: { ...ok, dependsOn: ['b'] },
+        b: { ...ok, dependsOn: ['a'] },
+        c: { ...ok, dependsOn: ['c'] },
+      },
     });
     expect(found).to.deep.equal([
       { path: 'services.a.dependsOn', message: 'dependency cycle: a -> b -> a' },
@@ -128,7 +163,10 @@ describe('validateConfig', () => {
   it('refuses service names that are unsafe as file names', () => {
     for (const name of ['../x', '/', 'a/b', '.hidden', '..', '', 'a b', 'x'.repeat(65)]) {
       const found = issues({ services: { [name]: ok } });
-      expect(found.some((i) => /not safe as a file name/.test(i.message)), name).to.equal(true);
+      expect(
+        found.some((i) => /not safe as a file name/.test(i.message)),
+        name,
+      ).to.equal(true);
     }
   });
 
@@ -155,7 +193,9 @@ describe('validateConfig', () => {
     expect(probe({}).message).to.match(/exactly one of tcp, http, log, exec; received none/);
     expect(probe({ htp: '/x' }).message).to.match(/did you mean 'http'/);
     expect(probe({ tcp: true, http: '/' }).message).to.match(/received tcp and http/);
-    expect(probe({ http: '/health' }, null).message).to.match(/a path needs the service to have a port/);
+    expect(probe({ http: '/health' }, null).message).to.match(
+      /a path needs the service to have a port/,
+    );
     expect(probe({ tcp: true }, null).message).to.match(/needs the service to have a port/);
     expect(probe({ http: 'http://example.com/' }).message).to.match(/only probes loopback hosts/);
     expect(probe({ http: 'ftp://127.0.0.1/' }).message).to.match(/http: or https:/);
@@ -171,9 +211,15 @@ describe('validateConfig', () => {
       path: 'services.a.env.PORT',
       message: "expected a string, received number 3000 (write '3000')",
     });
-    expect(only({ services: { a: { ...ok, stopSignal: 'SIGKILL' } } }).path).to.equal('services.a.stopSignal');
-    expect(only({ services: { a: { ...ok, restart: 'allways' } } }).message).to.match(/did you mean 'always'/);
-    expect(only({ services: { a: { ...ok, maxRestarts: -1 } } }).path).to.equal('services.a.maxRestarts');
+    expect(only({ services: { a: { ...ok, stopSignal: 'SIGKILL' } } }).path).to.equal(
+      'services.a.stopSignal',
+    );
+    expect(only({ services: { a: { ...ok, restart: 'allways' } } }).message).to.match(
+      /did you mean 'always'/,
+    );
+    expect(only({ services: { a: { ...ok, maxRestarts: -1 } } }).path).to.equal(
+      'services.a.maxRestarts',
+    );
     expect(only({ pidDir: '', services: { a: ok } }).path).to.equal('pidDir');
   });
 
