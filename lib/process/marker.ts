@@ -1,0 +1,25 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+/** The environment variable every process of a service instance carries. */
+export const MARKER_ENV = 'LAUNCHGUARD_INSTANCE';
+
+/**
+ * The id of a stack: its name plus a short hash of its config file path, so two
+ * checkouts with the same folder name never mistake each other's processes.
+ */
+export function stackId(name: string, configFile: string): string {
+  return `${name}-${createHash('sha256').update(configFile).digest('hex').slice(0, 8)}`;
+}
+
+/** A fresh marker value for one start of a service: `<stack id>/<service>/<nonce>`. */
+export function newInstanceMarker(stack: string, service: string): string {
+  return `${stack}/${service}/${randomBytes(6).toString('hex')}`;
+}
+
+/** The parts of a marker, or null if it is not one. */
+export function parseMarker(
+  value: string,
+): { stack: string; service: string; nonce: string } | null {
+  const m = /^([^/]+)\/([^/]+)\/([0-9a-f]+)$/.exec(value);
+  return m ? { stack: m[1] ?? '', service: m[2] ?? '', nonce: m[3] ?? '' } : null;
+}

@@ -1,0 +1,130 @@
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import crossSpawn from 'cross-spawn';
+import type { ResolvedService } from '../config/types.js';
+import { errnoCode, LaunchError } from '../errors.js';
+import { serviceEnv } from './env.js';
+import { checkSpawnable } from './resolve-command.js';
+
+/** Options of {@link spawnService}. */
+export interface SpawnServiceOptions {
+  /** The instance marker for this start (see `newInstanceMarker`). */
+  readonly marker: string;
+  /** Resolved ports by service name (`PORT` and `<NAME>_PORT`). */
+  readonly ports: Readonly<Record<string, number>>;
+  /** Append the service's stdout and stderr here. */
+  readonly logFile: string;
+  /**
+   * Foreground use: also hand every output chunk to this function. Without it
+   * the service writes straight to its log file and never depends on the
+   * launcher's stdio (no EPIPE or SIGHUP when the launcher exits).
+   */
+  readonly tee?: (chunk: Buffer, stream: 'stdout' | 'stderr') => void;
+  /** The launcher's environment, below the config's. @default process.env */
+  readonly baseEnv?: NodeJS.ProcessEnv;
+  /** The spawn function (a seam for tests). @default cross-spawn */
+  readonly spawn?: typeof crossSpawn;
+}
+
+/** A spawned service. */
+export interface SpawnedService {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** The service leads its own process group: its pgid is its pid. */
+  readonly pgid: number;
+  readonly marker: string;
+  readonly logFile: string;
+  /** Settles when the service's main process exits. */
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * Spawns a service in its own process group (`detached`), without a shell
+ * unless `shell: true`, with the config's cwd and env plus the ports and the
+ * instance marker, and its output in a log file. Throws E_SPAWN naming the
+ * real culprit: a missing cwd, a command not in PATH, a file that is not
+ * executable.
+ */
+export async function spawnService(
+  svc: ResolvedService,
+  options: SpawnServiceOptions,
+): Promise<SpawnedService> {
+  const env = serviceEnv(svc, options.ports, options.marker, options.baseEnv);
+  const [program, ...args] = svc.argv as [string, ...string[]];
+  checkSpawnable(
+    svc.name,
+    svc.shell ? (process.platform === 'win32' ? 'cmd.exe' : '/bin/sh') : program,
+    svc.cwd,
+    env,
+  );
+  let logFd: number;
+  try {
+    logFd = openSync(options.logFile, 'a', 0o644);
+  } catch (error) {
+    throw new LaunchError(
+      'E_STATE',
+      `${svc.name}: cannot open the log file ${options.logFile} (${errnoCode(error) ?? 'error'})`,
+      {
+        service: svc.name,
+        hint: 'check that the state folder is writable and has free space',
+        cause: error,
+      },
+    );
+  }
+  const spawn = options.spawn ?? crossSpawn;
+  const tee = options.tee;
+  let child: ChildProcess;
+  try {
+    child = spawn(program, args, {
+      cwd: svc.cwd,
+      env,
+      detached: true,
+      shell: svc.shell,
+      windowsHide: true,
+      stdio: tee ? ['ignore', 'pipe', 'pipe'] : ['ignore', logFd, logFd],
+    });
+    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      child.once('exit', (code, signal) => resolve({ code, signal }));
+    });
+    const spawned = once(child, 'spawn');
+    const failed = once(child, 'error').then(([error]) => {
+      throw error;
+    });
+    await Promise.race([spawned, failed]);
+    failed.catch(() => undefined);
+    if (tee) {
+      const fd = logFd;
+      logFd = -1;
+      const copy = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
+        try {
+          writeSync(fd, chunk);
+        } catch {
+          // a full disk must not stop the service's output from reaching the terminal
+        }
+        tee(chunk, stream);
+      };
+      child.stdout?.on('data', copy('stdout'));
+      child.stderr?.on('data', copy('stderr'));
+      // 'close' comes after the last output chunk; closing at 'exit' could let a late
+      // chunk hit a reused descriptor number.
+      child.once('close', () => closeSync(fd));
+    } else {
+      child.unref();
+    }
+    const pid = child.pid as number;
+    return { child, pid, pgid: pid, marker: options.marker, logFile: options.logFile, exit };
+  } catch (error) {
+    throw new LaunchError(
+      'E_SPAWN',
+      `${svc.name}: cannot start '${svc.commandText}' (${errnoCode(error) ?? String(error)})`,
+      {
+        service: svc.name,
+        hint: `check services.${svc.name}.command and cwd`,
+        cause: error,
+      },
+    );
+  } finally {
+    if (logFd >= 0) closeSync(logFd);
+  }
+}

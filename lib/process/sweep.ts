@@ -1,0 +1,55 @@
+import type { ProcessInspector } from '../state/inspector.js';
+import type { ProcInfo } from '../state/proc.js';
+import { isDeadState } from '../state/proc.js';
+import { MARKER_ENV, parseMarker } from './marker.js';
+
+/** A live process found carrying a launchguard marker. */
+export interface MarkedProcess {
+  readonly info: ProcInfo;
+  readonly marker: string;
+  readonly service: string;
+}
+
+/** What to look for. */
+export interface SweepFilter {
+  /** The stack id. */
+  readonly stack: string;
+  /** Only this service. */
+  readonly service?: string;
+  /** Only this exact instance. */
+  readonly instance?: string;
+}
+
+/**
+ * Finds every live process (zombies excluded) whose environment carries a
+ * marker of this stack: leftovers of a SIGKILLed launcher, re-parented or
+ * setsid'd grandchildren included. Only processes the user may read are seen.
+ */
+export function findMarked(filter: SweepFilter, inspector: ProcessInspector): MarkedProcess[] {
+  const found: MarkedProcess[] = [];
+  for (const pid of inspector.listPids()) {
+    if (pid === process.pid) continue;
+    const marker = inspector.environ(pid, MARKER_ENV);
+    if (marker === null) continue;
+    const parts = parseMarker(marker);
+    if (parts === null || parts.stack !== filter.stack) continue;
+    if (filter.service !== undefined && parts.service !== filter.service) continue;
+    if (filter.instance !== undefined && marker !== filter.instance) continue;
+    const looked = inspector.lookup(pid);
+    if (looked.kind !== 'alive' || isDeadState(looked.info.state)) continue;
+    found.push({ info: looked.info, marker, service: parts.service });
+  }
+  return found;
+}
+
+/** Live (non-zombie) members of a process group. */
+export function groupMembers(pgid: number, inspector: ProcessInspector): ProcInfo[] {
+  const members: ProcInfo[] = [];
+  for (const pid of inspector.listPids()) {
+    const looked = inspector.lookup(pid);
+    if (looked.kind === 'alive' && looked.info.pgid === pgid && !isDeadState(looked.info.state)) {
+      members.push(looked.info);
+    }
+  }
+  return members;
+}

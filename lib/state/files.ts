@@ -1,0 +1,168 @@
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  readSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { errnoCode } from '../errors.js';
+
+/**
+ * State files: written atomically, read without following links or blocking.
+ * Node opens every file descriptor close-on-exec, so none of them leaks into
+ * a service.
+ */
+
+/** Temp files are `.<name>.<random>.tmp` beside their target. */
+const TEMP_FILE = /^\..+\.[0-9a-f]{12}\.tmp$/;
+
+/** A temp file name beside `path`. */
+export function tempPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/** True for names of temp files left by an interrupted write. */
+export function isTempFile(name: string): boolean {
+  return TEMP_FILE.test(name);
+}
+
+/**
+ * Writes `data` to a new temp file in the same folder (O_EXCL, no follow),
+ * fsyncs it, renames it over `path`, and fsyncs the folder. A reader sees the
+ * old file or the new one, never a torn one; a symlink at `path` is replaced,
+ * never written through.
+ */
+export function writeFileAtomic(path: string, data: string): void {
+  const temp = tempPathFor(path);
+  const fd = openSync(
+    temp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o644,
+  );
+  try {
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } catch (error) {
+    closeSync(fd);
+    unlinkQuiet(temp);
+    throw error;
+  }
+  closeSync(fd);
+  try {
+    renameSync(temp, path);
+  } catch (error) {
+    unlinkQuiet(temp);
+    throw error;
+  }
+  syncDir(dirname(path));
+}
+
+/** fsyncs a folder so a rename in it survives a crash. */
+export function syncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // some file systems refuse fsync on folders; the rename is still atomic
+  }
+}
+
+/** Removes a file, ignoring "not there". */
+export function unlinkQuiet(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (error) {
+    if (errnoCode(error) !== 'ENOENT') throw error;
+  }
+}
+
+/** What {@link readFileSafe} found. */
+export type SafeRead =
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'ok'; readonly text: string; readonly ino: number; readonly mtimeMs: number }
+  /** Not a regular file, too large, a symlink, or unreadable: `reason` says which. */
+  | { readonly kind: 'invalid'; readonly reason: string };
+
+/** Largest state file launchguard reads. */
+export const MAX_STATE_FILE = 64 * 1024;
+
+/**
+ * Reads a small state file safely: O_NOFOLLOW (a symlink is refused, not
+ * followed), O_NONBLOCK (a FIFO cannot hang us), fstat on the open descriptor
+ * (regular files only), and at most `maxBytes` (a huge file is refused, not
+ * loaded).
+ */
+export function readFileSafe(path: string, maxBytes = MAX_STATE_FILE): SafeRead {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'ENOENT') return { kind: 'missing' };
+    if (code === 'ELOOP') return { kind: 'invalid', reason: 'it is a symbolic link' };
+    if (code === 'EISDIR') return { kind: 'invalid', reason: 'it is a directory' };
+    return { kind: 'invalid', reason: `cannot open it (${code ?? String(error)})` };
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (stat.isDirectory()) return { kind: 'invalid', reason: 'it is a directory' };
+    if (stat.isFIFO()) return { kind: 'invalid', reason: 'it is a FIFO' };
+    if (!stat.isFile()) return { kind: 'invalid', reason: 'it is not a regular file' };
+    if (stat.size > maxBytes)
+      return { kind: 'invalid', reason: `it is too large (${stat.size} bytes)` };
+    const buffer = Buffer.alloc(maxBytes + 1);
+    let length = 0;
+    for (;;) {
+      const n = readSync(fd, buffer, length, buffer.length - length, null);
+      if (n === 0) break;
+      length += n;
+      if (length > maxBytes) return { kind: 'invalid', reason: 'it is too large' };
+    }
+    return {
+      kind: 'ok',
+      text: buffer.subarray(0, length).toString('utf8'),
+      ino: stat.ino,
+      mtimeMs: stat.mtimeMs,
+    };
+  } catch (error) {
+    return { kind: 'invalid', reason: `cannot read it (${errnoCode(error) ?? String(error)})` };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Removes temp files left in `dir` by writers that died between write and rename. */
+export function removeStaleTempFiles(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!isTempFile(name)) continue;
+    // A temp file of a live writer exists only for microseconds; one old enough is garbage.
+    const path = join(dir, name);
+    const read = readFileSafe(path, Number.MAX_SAFE_INTEGER);
+    if (read.kind === 'ok' && Date.now() - read.mtimeMs < 5_000) continue;
+    try {
+      unlinkSync(path);
+      removed.push(path);
+    } catch {
+      // another launcher removed it first
+    }
+  }
+  return removed;
+}

@@ -1,0 +1,76 @@
+import type { ProcessInspector } from './inspector.js';
+import { isDeadState, type ProcInfo } from './proc.js';
+
+/** Who a recorded process was: enough to tell it from a later process with the same PID. */
+export interface ProcessIdentity {
+  readonly pid: number;
+  /** Start time as the inspector reports it (Linux: ticks since boot). */
+  readonly startTime: string;
+  /** The boot it was started in. */
+  readonly bootId: string | null;
+  /** The PID namespace it was recorded in. */
+  readonly pidNamespace: string | null;
+}
+
+/** The verdict on a recorded identity, right now. */
+export type Verdict =
+  | { readonly kind: 'ours'; readonly info: ProcInfo }
+  /** The process is gone (or a zombie): nothing to signal. */
+  | { readonly kind: 'gone'; readonly reason: string }
+  /** The PID is alive but belongs to another process now. */
+  | { readonly kind: 'reused'; readonly info: ProcInfo }
+  /** Cannot tell from here (another boot or namespace, no permission): never signal. */
+  | { readonly kind: 'unverifiable'; readonly reason: string };
+
+/**
+ * Checks whether `identity` is still the live process it was. `kill(pid, 0)`
+ * alone is never proof: EPERM means alive but not ours, a zombie is dead, and
+ * a reused PID has another start time. Call it right before every signal.
+ */
+export function verifyIdentity(identity: ProcessIdentity, inspector: ProcessInspector): Verdict {
+  if (!inspector.canVerify)
+    return {
+      kind: 'unverifiable',
+      reason: `process identity cannot be checked on ${inspector.platform}`,
+    };
+  const boot = inspector.bootId();
+  if (identity.bootId !== null && boot !== null && identity.bootId !== boot) {
+    return { kind: 'unverifiable', reason: 'recorded in another boot' };
+  }
+  const ns = inspector.pidNamespace();
+  if (identity.pidNamespace !== null && ns !== null && identity.pidNamespace !== ns) {
+    return { kind: 'unverifiable', reason: 'recorded in another PID namespace' };
+  }
+  const found = inspector.lookup(identity.pid);
+  if (found.kind === 'gone') return { kind: 'gone', reason: 'exited' };
+  if (found.kind === 'denied')
+    return { kind: 'unverifiable', reason: 'no permission to inspect it (EPERM)' };
+  if (isDeadState(found.info.state)) return { kind: 'gone', reason: 'exited (zombie)' };
+  if (found.info.startTime !== identity.startTime) return { kind: 'reused', info: found.info };
+  return { kind: 'ours', info: found.info };
+}
+
+/** The identity of a live PID now, or null if it is gone or unreadable. */
+export function identityOf(pid: number, inspector: ProcessInspector): ProcessIdentity | null {
+  const found = inspector.lookup(pid);
+  if (found.kind !== 'alive') return null;
+  return {
+    pid,
+    startTime: found.info.startTime,
+    bootId: inspector.bootId(),
+    pidNamespace: inspector.pidNamespace(),
+  };
+}
+
+/**
+ * PIDs and process groups that are never signalled, whatever a file says:
+ * 0, 1 and negatives, anything above pid_max, the launcher itself, its parent,
+ * and the launcher's own process group.
+ */
+export function isProtectedPid(pid: number, inspector: ProcessInspector): boolean {
+  if (!Number.isInteger(pid) || pid <= 1 || pid > inspector.pidMax()) return true;
+  if (pid === process.pid || pid === process.ppid) return true;
+  const self = inspector.lookup(process.pid);
+  if (self.kind === 'alive' && (pid === self.info.pgid || pid === self.info.sid)) return true;
+  return false;
+}

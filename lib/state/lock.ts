@@ -1,0 +1,209 @@
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  constants,
+  fsyncSync,
+  linkSync,
+  openSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { errnoCode, LaunchError } from '../errors.js';
+import { readFileSafe, tempPathFor, unlinkQuiet } from './files.js';
+import { identityOf, type ProcessIdentity, verifyIdentity } from './identity.js';
+import type { ProcessInspector } from './inspector.js';
+
+/**
+ * A per-service lock file that any number of launchers (terminals, CI steps,
+ * a systemd unit) can contend for.
+ *
+ * - Acquire: write our owner identity to a temp file, then `link()` it to the
+ *   lock path: atomic, and fails with EEXIST if a lock exists. The lock file is
+ *   never seen half-written.
+ * - A lock whose owner is dead (judged by PID + start time + boot id, never by
+ *   age or clock) is taken over by exactly one contender: first it must win a
+ *   *claim* on that owner's generation, `<lock>.<owner nonce>.claim`, with the
+ *   same link protocol; the winner re-reads the lock, and only if it still
+ *   names the dead owner replaces it with an atomic `rename()`. A claim whose
+ *   own owner died is taken over the same way.
+ * - Release: only if the lock still names us.
+ * No descriptor stays open, so nothing can leak into a service.
+ */
+
+/** Who holds a lock. */
+export interface LockOwner extends ProcessIdentity {
+  readonly nonce: string;
+  readonly service: string;
+  readonly acquiredAt: string;
+}
+
+/** A held lock. */
+export interface LockHandle {
+  readonly path: string;
+  readonly owner: LockOwner;
+  /** True while the lock file still names us. */
+  isHeld(): boolean;
+  /** Releases the lock if it still names us; safe to call twice. */
+  release(): void;
+}
+
+/** Options of {@link acquireLock}. */
+export interface LockOptions {
+  readonly inspector: ProcessInspector;
+  /** How long to wait for a live owner, in ms. @default 15000 */
+  readonly timeout?: number;
+  readonly signal?: AbortSignal;
+}
+
+type Attempt = { kind: 'acquired' } | { kind: 'busy'; owner: LockOwner | null };
+
+function parseOwner(text: string): LockOwner | null {
+  try {
+    const value = JSON.parse(text) as Partial<LockOwner>;
+    if (
+      typeof value.pid === 'number' &&
+      typeof value.nonce === 'string' &&
+      typeof value.startTime === 'string'
+    ) {
+      return value as LockOwner;
+    }
+  } catch {
+    // corrupt: handled by the caller
+  }
+  return null;
+}
+
+function readOwner(
+  path: string,
+): { kind: 'missing' } | { kind: 'owner'; owner: LockOwner | null; key: string } {
+  const read = readFileSafe(path);
+  if (read.kind === 'missing') return { kind: 'missing' };
+  if (read.kind === 'invalid')
+    return { kind: 'owner', owner: null, key: `invalid-${read.reason.length}` };
+  const owner = parseOwner(read.text);
+  const key = owner?.nonce ?? `corrupt-${Buffer.from(read.text).toString('hex').slice(0, 16)}`;
+  return { kind: 'owner', owner, key };
+}
+
+/** Whether a lock owner is certainly gone (so its lock may be taken over). */
+function ownerIsGone(owner: LockOwner | null, inspector: ProcessInspector): boolean {
+  if (owner === null) return true; // we always write whole owners; garbage is nobody's lock
+  const verdict = verifyIdentity(owner, inspector);
+  if (verdict.kind === 'gone' || verdict.kind === 'reused') return true;
+  return verdict.kind === 'unverifiable' && verdict.reason === 'recorded in another boot';
+}
+
+function writeTemp(path: string, text: string): string {
+  const temp = tempPathFor(path);
+  const fd = openSync(
+    temp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o644,
+  );
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return temp;
+}
+
+/** One non-blocking attempt on `path`, taking over a dead owner's lock if needed. */
+function attempt(path: string, text: string, nonce: string, inspector: ProcessInspector): Attempt {
+  for (let round = 0; round < 8; round++) {
+    const temp = writeTemp(path, text);
+    try {
+      linkSync(temp, path);
+      return { kind: 'acquired' };
+    } catch (error) {
+      if (errnoCode(error) !== 'EEXIST') throw error;
+    } finally {
+      unlinkQuiet(temp);
+    }
+    const current = readOwner(path);
+    if (current.kind === 'missing') continue; // released meanwhile: try again
+    if (current.owner?.nonce === nonce) return { kind: 'acquired' };
+    if (!ownerIsGone(current.owner, inspector)) return { kind: 'busy', owner: current.owner };
+    // Dead owner: win the claim on its generation, then replace the lock.
+    const claim = `${path}.${current.key}.claim`;
+    const claimed = attempt(claim, text, nonce, inspector);
+    if (claimed.kind === 'busy') return { kind: 'busy', owner: claimed.owner ?? current.owner };
+    try {
+      const again = readOwner(path);
+      if (again.kind === 'owner' && again.key === current.key) {
+        const replacement = writeTemp(path, text);
+        renameSync(replacement, path);
+        return { kind: 'acquired' };
+      }
+    } finally {
+      releaseIfOurs(claim, nonce);
+    }
+  }
+  return { kind: 'busy', owner: null };
+}
+
+function releaseIfOurs(path: string, nonce: string): void {
+  const current = readOwner(path);
+  if (current.kind === 'owner' && current.owner?.nonce === nonce) unlinkQuiet(path);
+}
+
+/**
+ * Acquires the lock at `path` for `service`, waiting (bounded by `timeout`)
+ * while another live launcher holds it. Throws E_BUSY naming the holder when
+ * the wait runs out, E_ABORTED when `signal` aborts.
+ */
+export async function acquireLock(
+  path: string,
+  service: string,
+  options: LockOptions,
+): Promise<LockHandle> {
+  const { inspector } = options;
+  const me = identityOf(process.pid, inspector);
+  const owner: LockOwner = {
+    pid: process.pid,
+    startTime: me?.startTime ?? '',
+    bootId: me?.bootId ?? null,
+    pidNamespace: me?.pidNamespace ?? null,
+    nonce: randomBytes(8).toString('hex'),
+    service,
+    acquiredAt: new Date().toISOString(),
+  };
+  const text = `${JSON.stringify(owner)}\n`;
+  const deadline = Date.now() + (options.timeout ?? 15_000);
+  let pause = 2;
+  for (;;) {
+    const result = attempt(path, text, owner.nonce, inspector);
+    if (result.kind === 'acquired') {
+      return {
+        path,
+        owner,
+        isHeld: () => {
+          const current = readOwner(path);
+          return current.kind === 'owner' && current.owner?.nonce === owner.nonce;
+        },
+        release: () => releaseIfOurs(path, owner.nonce),
+      };
+    }
+    if (options.signal?.aborted) {
+      throw new LaunchError('E_ABORTED', `${service}: aborted while waiting for the lock`, {
+        service,
+      });
+    }
+    if (Date.now() >= deadline) {
+      const who =
+        result.owner === null
+          ? 'another launchguard'
+          : `another launchguard (pid ${result.owner.pid})`;
+      throw new LaunchError('E_BUSY', `busy: ${who} is starting or stopping ${service}`, {
+        service,
+        hint: `wait for it to finish and retry; if that launcher hangs, stop it (the lock is ${path})`,
+      });
+    }
+    await sleep(pause, undefined, options.signal ? { signal: options.signal } : {}).catch(
+      () => undefined,
+    );
+    pause = Math.min(pause * 2, 50);
+  }
+}

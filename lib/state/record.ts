@@ -1,0 +1,280 @@
+import { mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { errnoCode, LaunchError } from '../errors.js';
+import { readFileSafe, unlinkQuiet, writeFileAtomic } from './files.js';
+import { isProtectedPid, type ProcessIdentity, type Verdict, verifyIdentity } from './identity.js';
+import type { ProcessInspector } from './inspector.js';
+import { formatPid, parsePidText } from './pidfile.js';
+import type { ProcInfo } from './proc.js';
+
+/** What launchguard keeps about a running service, beside its PID file. */
+export interface ServiceRecord extends ProcessIdentity {
+  readonly version: 1;
+  readonly service: string;
+  /** The stack id (`<name>-<hash of the config path>`). */
+  readonly stack: string;
+  /** The process group the service leads. */
+  readonly pgid: number;
+  readonly command: readonly string[];
+  readonly cwd: string;
+  /** Ports by service name, as resolved at start. */
+  readonly ports: Readonly<Record<string, number>>;
+  readonly configHash: string;
+  /** The marker every process of this instance carries as LAUNCHGUARD_INSTANCE. */
+  readonly instance: string;
+  /** ISO time of the start. */
+  readonly startedAt: string;
+  /** PID of the launcher that started it. */
+  readonly launcherPid: number;
+  readonly logFile: string;
+}
+
+/** Files of one service in the state folder. */
+export interface ServicePaths {
+  readonly pid: string;
+  readonly record: string;
+  readonly lock: string;
+  readonly log: string;
+}
+
+/** Paths of a service's PID file, record, lock and log. */
+export function servicePaths(pidDir: string, service: string): ServicePaths {
+  return {
+    pid: join(pidDir, `${service}.pid`),
+    record: join(pidDir, `${service}.json`),
+    lock: join(pidDir, `${service}.lock`),
+    log: join(pidDir, `${service}.log`),
+  };
+}
+
+/** What is on disk for a service, checked against the live process table. */
+export type ServiceState =
+  | { readonly kind: 'none' }
+  /** Recorded and verified: the process is ours and alive. */
+  | {
+      readonly kind: 'running';
+      readonly record: ServiceRecord;
+      readonly info: ProcInfo;
+      readonly warning?: string;
+    }
+  /** Recorded, but the process is gone. */
+  | {
+      readonly kind: 'stale';
+      readonly record: ServiceRecord | null;
+      readonly pid: number;
+      readonly reason: string;
+    }
+  /** The recorded PID is alive but is another process now. */
+  | { readonly kind: 'reused'; readonly record: ServiceRecord; readonly info: ProcInfo }
+  /** A state file is unreadable or malformed. */
+  | { readonly kind: 'corrupt'; readonly file: string; readonly reason: string }
+  /** Cannot be checked from here: never signalled. */
+  | {
+      readonly kind: 'unverifiable';
+      readonly record: ServiceRecord | null;
+      readonly pid: number;
+      readonly reason: string;
+    };
+
+/** Creates the state folder, or throws E_STATE naming the path and errno. */
+export function ensureStateDir(pidDir: string): void {
+  try {
+    mkdirSync(pidDir, { recursive: true });
+  } catch (error) {
+    throw stateError(pidDir, 'cannot create the state folder', error);
+  }
+  let isDir = false;
+  try {
+    isDir = statSync(pidDir).isDirectory();
+  } catch (error) {
+    throw stateError(pidDir, 'cannot use the state folder', error);
+  }
+  if (!isDir) throw stateError(pidDir, 'the state folder path is not a folder', undefined);
+}
+
+/** An E_STATE error for a path and an errno. */
+export function stateError(
+  path: string,
+  what: string,
+  cause: unknown,
+  service?: string,
+): LaunchError {
+  const code = errnoCode(cause);
+  return new LaunchError(
+    'E_STATE',
+    `${service === undefined ? '' : `${service}: `}${what}: ${path}${code ? ` (${code})` : ''}`,
+    {
+      hint: 'check that the folder exists, is writable and has free space, or set pidDir in the config',
+      cause,
+      ...(service === undefined ? {} : { service }),
+    },
+  );
+}
+
+/**
+ * Writes the record, then the PID file, each atomically. The state folder must
+ * exist. Throws E_STATE (path and errno) if the disk refuses.
+ */
+export function writeRecord(pidDir: string, record: ServiceRecord): void {
+  const paths = servicePaths(pidDir, record.service);
+  try {
+    writeFileAtomic(paths.record, `${JSON.stringify(record, null, 2)}\n`);
+    writeFileAtomic(paths.pid, formatPid(record.pid));
+  } catch (error) {
+    throw stateError(pidDir, 'cannot write the record', error, record.service);
+  }
+}
+
+const RECORD_FIELDS: Record<string, 'string' | 'number' | 'object'> = {
+  service: 'string',
+  stack: 'string',
+  pid: 'number',
+  pgid: 'number',
+  startTime: 'string',
+  instance: 'string',
+  cwd: 'string',
+  command: 'object',
+  ports: 'object',
+  configHash: 'string',
+  startedAt: 'string',
+  launcherPid: 'number',
+  logFile: 'string',
+};
+
+/** Parses and checks a record file's text; a string is the reason it is corrupt. */
+export function parseRecord(text: string, service: string, pidMax: number): ServiceRecord | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return 'it is not valid JSON';
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return 'it is not a record object';
+  const r = value as Record<string, unknown>;
+  if (r.version !== 1) return `unknown record version ${JSON.stringify(r.version)}`;
+  for (const [field, type] of Object.entries(RECORD_FIELDS)) {
+    if (typeof r[field] !== type || r[field] === null)
+      return `field '${field}' is missing or not a ${type}`;
+  }
+  if (r.service !== service) return `it belongs to service '${String(r.service)}'`;
+  const pid = r.pid as number;
+  const pgid = r.pgid as number;
+  if (!Number.isInteger(pid) || pid <= 1 || pid > pidMax)
+    return `PID ${pid} is not a valid service PID`;
+  if (!Number.isInteger(pgid) || pgid <= 1 || pgid > pidMax)
+    return `process group ${pgid} is not valid`;
+  return value as ServiceRecord;
+}
+
+/** Reads and parses the record file alone; null if there is none. */
+export function readRecord(
+  pidDir: string,
+  service: string,
+  pidMax: number,
+): ServiceRecord | null | { corrupt: string } {
+  const read = readFileSafe(servicePaths(pidDir, service).record);
+  if (read.kind === 'missing') return null;
+  if (read.kind === 'invalid') return { corrupt: read.reason };
+  const parsed = parseRecord(read.text, service, pidMax);
+  return typeof parsed === 'string' ? { corrupt: parsed } : parsed;
+}
+
+function fromVerdict(record: ServiceRecord, verdict: Verdict, warning?: string): ServiceState {
+  switch (verdict.kind) {
+    case 'ours':
+      return { kind: 'running', record, info: verdict.info, ...(warning ? { warning } : {}) };
+    case 'gone':
+      return { kind: 'stale', record, pid: record.pid, reason: verdict.reason };
+    case 'reused':
+      return { kind: 'reused', record, info: verdict.info };
+    case 'unverifiable':
+      return { kind: 'unverifiable', record, pid: record.pid, reason: verdict.reason };
+  }
+}
+
+/**
+ * Reads a service's PID file and record and checks them against the live
+ * process table: running (verified ours), stale (gone), reused (PID alive but
+ * another process), corrupt (with the reason), unverifiable, or none.
+ * Never signals anything.
+ */
+export function readServiceState(
+  pidDir: string,
+  service: string,
+  inspector: ProcessInspector,
+): ServiceState {
+  const paths = servicePaths(pidDir, service);
+  const pidMax = inspector.pidMax();
+  const record = readRecord(pidDir, service, pidMax);
+  if (record !== null && 'corrupt' in record) {
+    return { kind: 'corrupt', file: paths.record, reason: record.corrupt };
+  }
+  const pidRead = readFileSafe(paths.pid);
+  let pidProblem: string | undefined;
+  let filePid: number | undefined;
+  if (pidRead.kind === 'invalid') pidProblem = pidRead.reason;
+  else if (pidRead.kind === 'ok') {
+    const parsed = parsePidText(pidRead.text, pidMax);
+    if ('error' in parsed) pidProblem = parsed.error;
+    else filePid = parsed.pid;
+  }
+  if (record === null) {
+    if (pidRead.kind === 'missing') return { kind: 'none' };
+    if (pidProblem !== undefined) return { kind: 'corrupt', file: paths.pid, reason: pidProblem };
+    const pid = filePid as number;
+    if (isProtectedPid(pid, inspector)) {
+      return {
+        kind: 'corrupt',
+        file: paths.pid,
+        reason: `PID ${pid} is the launcher itself, its parent or its group`,
+      };
+    }
+    const found = inspector.lookup(pid);
+    if (found.kind === 'gone' || (found.kind === 'alive' && found.info.state === 'Z')) {
+      return { kind: 'stale', record: null, pid, reason: 'exited' };
+    }
+    return {
+      kind: 'unverifiable',
+      record: null,
+      pid,
+      reason: 'the PID file has no record beside it (written by another tool?)',
+    };
+  }
+  if (isProtectedPid(record.pid, inspector)) {
+    return {
+      kind: 'corrupt',
+      file: paths.record,
+      reason: `PID ${record.pid} is the launcher itself, its parent or its group`,
+    };
+  }
+  const warning =
+    pidProblem !== undefined
+      ? `the PID file is corrupt (${pidProblem}); the record is used`
+      : filePid !== undefined && filePid !== record.pid
+        ? `the PID file says ${filePid} but the record says ${record.pid}; the record is used`
+        : undefined;
+  return fromVerdict(record, verifyIdentity(record, inspector), warning);
+}
+
+/**
+ * Removes a service's PID file and record, but only if the record on disk is
+ * still `expected` (same instance): a record written meanwhile by another
+ * launcher is left alone. Callers hold the service lock. Returns whether it removed.
+ */
+export function removeRecord(
+  pidDir: string,
+  expected: ServiceRecord | null,
+  service: string,
+): boolean {
+  const paths = servicePaths(pidDir, service);
+  const current = readRecord(pidDir, service, Number.MAX_SAFE_INTEGER);
+  if (expected === null) {
+    if (current !== null && !('corrupt' in current)) return false;
+  } else if (current === null || 'corrupt' in current || current.instance !== expected.instance) {
+    return false;
+  }
+  unlinkQuiet(paths.pid);
+  unlinkQuiet(paths.record);
+  return true;
+}

@@ -1,0 +1,73 @@
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { findMarked } from '../../lib/process/sweep.js';
+import { systemInspector } from '../../lib/state/inspector.js';
+
+const inspector = systemInspector();
+const tracked = new Map<number, string>();
+const stacks = new Set<string>();
+
+/** Remembers a PID (with its start time) so {@link killTracked} ends it after the test. */
+export function track(pid: number): number {
+  const looked = inspector.lookup(pid);
+  if (looked.kind === 'alive') tracked.set(pid, looked.info.startTime);
+  return pid;
+}
+
+/** Remembers a stack id: every process carrying its marker is ended after the test. */
+export function trackStack(stack: string): void {
+  stacks.add(stack);
+}
+
+/** True if the PID is alive and not a zombie. */
+export function isAlive(pid: number): boolean {
+  const looked = inspector.lookup(pid);
+  return looked.kind === 'alive' && looked.info.state !== 'Z' && looked.info.state !== 'X';
+}
+
+/** Polls `check` every few ms until it returns true or `timeout` passes. */
+export async function waitFor(
+  check: () => boolean,
+  timeout = 5000,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/** PIDs listed one per line in a file (missing file: none). */
+export function pidsIn(file: string): number[] {
+  try {
+    return readFileSync(file, 'utf8').split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** SIGKILLs every tracked process still alive with the same start time, and every marked process of tracked stacks. */
+export function killTracked(): void {
+  for (const [pid, startTime] of tracked) {
+    const looked = inspector.lookup(pid);
+    if (looked.kind === 'alive' && looked.info.startTime === startTime) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+  tracked.clear();
+  for (const stack of stacks) {
+    for (const p of findMarked({ stack }, inspector)) {
+      try {
+        process.kill(p.info.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+  stacks.clear();
+}

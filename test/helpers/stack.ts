@@ -1,0 +1,43 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { loadConfig } from '../../lib/config/load.js';
+import type { ResolvedConfig } from '../../lib/config/types.js';
+import { stackId } from '../../lib/process/marker.js';
+import { fixture } from './paths.js';
+import { track, trackStack } from './procs.js';
+import { project } from './tmp.js';
+
+/** A temp project whose config has the given services (plain JS objects), loaded and resolved. */
+export async function makeStack(
+  services: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+): Promise<ResolvedConfig> {
+  const dir = project({
+    'launch.config.mjs': `export default ${JSON.stringify({ ...extra, services }, null, 2)};\n`,
+  });
+  const config = await loadConfig({ cwd: dir });
+  trackStack(stackId(config.name, config.file));
+  return config;
+}
+
+/** A `node <fixture>` command for a config. */
+export function nodeFixture(name: string, ...args: string[]): string[] {
+  return [process.execPath, fixture(name), ...args];
+}
+
+/** Spawns a plain process outside launchguard (a decoy or a foreign holder), tracked for cleanup. */
+export function spawnPlain(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  const child = spawn(args[0] as string, args.slice(1), {
+    env: { ...process.env, ...env },
+    stdio: 'ignore',
+    detached: true,
+  });
+  if (child.pid !== undefined) track(child.pid);
+  child.unref();
+  return child;
+}
+
+/** The state folder's path for a file name. */
+export function inState(config: ResolvedConfig, name: string): string {
+  return join(config.pidDir, name);
+}
