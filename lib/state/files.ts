@@ -4,6 +4,7 @@ import {
   constants,
   fstatSync,
   fsyncSync,
+  lstatSync,
   openSync,
   readdirSync,
   readSync,
@@ -155,9 +156,8 @@ export function removeStaleTempFiles(dir: string): string[] {
     if (!isTempFile(name)) continue;
     // A temp file of a live writer exists only for microseconds; one old enough is garbage.
     const path = join(dir, name);
-    const read = readFileSafe(path, Number.MAX_SAFE_INTEGER);
-    if (read.kind === 'ok' && Date.now() - read.mtimeMs < 5_000) continue;
     try {
+      if (Date.now() - lstatSync(path).mtimeMs < 5_000) continue;
       unlinkSync(path);
       removed.push(path);
     } catch {
