@@ -91,7 +91,7 @@ export function unlinkQuiet(path: string): void {
 /** What {@link readFileSafe} found. */
 export type SafeRead =
   | { readonly kind: 'missing' }
-  | { readonly kind: 'ok'; readonly text: string; readonly ino: number; readonly mtimeMs: number }
+  | { readonly kind: 'ok'; readonly text: string }
   /** Not a regular file, too large, a symlink, or unreadable: `reason` says which. */
   | { readonly kind: 'invalid'; readonly reason: string };
 
@@ -130,12 +130,7 @@ export function readFileSafe(path: string, maxBytes = MAX_STATE_FILE): SafeRead 
       length += n;
       if (length > maxBytes) return { kind: 'invalid', reason: 'it is too large' };
     }
-    return {
-      kind: 'ok',
-      text: buffer.subarray(0, length).toString('utf8'),
-      ino: stat.ino,
-      mtimeMs: stat.mtimeMs,
-    };
+    return { kind: 'ok', text: buffer.subarray(0, length).toString('utf8') };
   } catch (error) {
     return { kind: 'invalid', reason: `cannot read it (${errnoCode(error) ?? String(error)})` };
   } finally {
