@@ -12,7 +12,7 @@ import { acquireLock } from '../../lib/state/lock.js';
 import { servicePaths } from '../../lib/state/record.js';
 import { fixture, ROOT } from '../helpers/paths.js';
 import { isAlive, pidsIn, track, waitFor } from '../helpers/procs.js';
-import { makeStack, nodeFixture } from '../helpers/stack.js';
+import { makeStack, nodeFixture, spawnPlain } from '../helpers/stack.js';
 import { project } from '../helpers/tmp.js';
 
 const inspector = systemInspector();
@@ -193,6 +193,24 @@ describe('process: spawning, the stop ladder and the sweep', () => {
     const report = await stopInstance(forged, { inspector, kill, timeout: 100 });
     expect(signalled).to.deep.equal([]);
     expect(report.outcome).to.equal('gone');
+  });
+
+  it('item 32: a leftover of a killed launcher (marker, no record) is stopped before the next start', async () => {
+    const config = await makeStack({ svc: { command: nodeFixture('sleep.mjs') } });
+    const orphan = spawnPlain(nodeFixture('sleep.mjs'), {
+      LAUNCHGUARD_INSTANCE: `${stackId(config.name, config.file)}/svc/0badc0ffee00`,
+    });
+    const orphanPid = orphan.pid as number;
+    await waitFor(() => isAlive(orphanPid), 3000, 'the orphan');
+    const outcome = await startService(config, 'svc', { inspector });
+    if (outcome.kind !== 'started') expect.fail('should start');
+    track(outcome.record.pid);
+    expect(outcome.replaced.map((r) => [r.pid, r.outcome])).to.deep.equal([[orphanPid, 'stopped']]);
+    expect(isAlive(orphanPid)).to.equal(false);
+    const marked = findMarked({ stack: stackId(config.name, config.file) }, inspector).map(
+      (m) => m.info.pid,
+    );
+    expect(marked).to.deep.equal([outcome.record.pid]);
   });
 
   it('item 15: 50 concurrent starts through the library spawn exactly one instance', async function () {
