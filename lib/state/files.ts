@@ -35,12 +35,10 @@ export function isTempFile(name: string): boolean {
 }
 
 /**
- * Writes `data` to a new temp file in the same folder (O_EXCL, no follow),
- * fsyncs it, renames it over `path`, and fsyncs the folder. A reader sees the
- * old file or the new one, never a torn one; a symlink at `path` is replaced,
- * never written through.
+ * Writes `data` to a new, fsync'd temp file beside `path` (O_EXCL, no follow)
+ * and returns the temp file's path. The caller renames or links it into place.
  */
-export function writeFileAtomic(path: string, data: string): void {
+export function writeTempFile(path: string, data: string): string {
   const temp = tempPathFor(path);
   const fd = openSync(
     temp,
@@ -56,6 +54,16 @@ export function writeFileAtomic(path: string, data: string): void {
     throw error;
   }
   closeSync(fd);
+  return temp;
+}
+
+/**
+ * Writes `data` to a temp file in the same folder, renames it over `path`, and
+ * fsyncs the folder. A reader sees the old file or the new one, never a torn
+ * one; a symlink at `path` is replaced, never written through.
+ */
+export function writeFileAtomic(path: string, data: string): void {
+  const temp = writeTempFile(path, data);
   try {
     renameSync(temp, path);
   } catch (error) {

@@ -1,16 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  constants,
-  fsyncSync,
-  linkSync,
-  openSync,
-  renameSync,
-  writeSync,
-} from 'node:fs';
+import { linkSync, renameSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errnoCode, LaunchError } from '../errors.js';
-import { readFileSafe, tempPathFor, unlinkQuiet } from './files.js';
+import { readFileSafe, unlinkQuiet, writeTempFile } from './files.js';
 import { identityOf, type ProcessIdentity, verifyIdentity } from './identity.js';
 import type { ProcessInspector } from './inspector.js';
 
@@ -94,26 +86,10 @@ function ownerIsGone(owner: LockOwner | null, inspector: ProcessInspector): bool
   return verdict.kind === 'unverifiable' && verdict.reason === 'recorded in another boot';
 }
 
-function writeTemp(path: string, text: string): string {
-  const temp = tempPathFor(path);
-  const fd = openSync(
-    temp,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-    0o644,
-  );
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  return temp;
-}
-
 /** One non-blocking attempt on `path`, taking over a dead owner's lock if needed. */
 function attempt(path: string, text: string, nonce: string, inspector: ProcessInspector): Attempt {
   for (let round = 0; round < 8; round++) {
-    const temp = writeTemp(path, text);
+    const temp = writeTempFile(path, text);
     try {
       linkSync(temp, path);
       return { kind: 'acquired' };
@@ -133,7 +109,7 @@ function attempt(path: string, text: string, nonce: string, inspector: ProcessIn
     try {
       const again = readOwner(path);
       if (again.kind === 'owner' && again.key === current.key) {
-        const replacement = writeTemp(path, text);
+        const replacement = writeTempFile(path, text);
         renameSync(replacement, path);
         return { kind: 'acquired' };
       }
