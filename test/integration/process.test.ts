@@ -17,6 +17,17 @@ import { project } from '../helpers/tmp.js';
 
 const inspector = systemInspector();
 
+/** Starts a service that must start (not already running) and returns its outcome. */
+async function mustStart(
+  config: Parameters<typeof startService>[0],
+  name: string,
+  options: Parameters<typeof startService>[2] = {},
+) {
+  const outcome = await startService(config, name, { inspector, ...options });
+  if (outcome.kind !== 'started') expect.fail(`${name} should start, got ${outcome.kind}`);
+  return outcome;
+}
+
 /** Runs a fixture script with node and resolves with its stdout. */
 function runNode(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -48,11 +59,7 @@ describe('process: spawning, the stop ladder and the sweep', () => {
         env: { GREETING: 'hi' },
       },
     });
-    const outcome = await startService(config, 'web', {
-      inspector,
-      ports: { web: 4321, 'api-v2': 5555 },
-    });
-    if (outcome.kind !== 'started') expect.fail('should start');
+    const outcome = await mustStart(config, 'web', { ports: { web: 4321, 'api-v2': 5555 } });
     track(outcome.record.pid);
     await waitFor(
       () => pidsIn(envFile).length > 0 || readdirSync(dir).includes('env.json'),
@@ -71,8 +78,7 @@ describe('process: spawning, the stop ladder and the sweep', () => {
 
   it('item 18: no lock or record descriptor leaks into the service', async () => {
     const config = await makeStack({ svc: { command: nodeFixture('sleep.mjs') } });
-    const outcome = await startService(config, 'svc', { inspector });
-    if (outcome.kind !== 'started') expect.fail('should start');
+    const outcome = await mustStart(config, 'svc');
     track(outcome.record.pid);
     const fds = readdirSync(`/proc/${outcome.record.pid}/fd`).map((fd) => {
       try {
@@ -120,8 +126,7 @@ describe('process: spawning, the stop ladder and the sweep', () => {
     const config = await makeStack({
       tree: { command: nodeFixture('tree.mjs'), env: { PID_FILE: pidFile } },
     });
-    const outcome = await startService(config, 'tree', { inspector });
-    if (outcome.kind !== 'started') expect.fail('should start');
+    const outcome = await mustStart(config, 'tree');
     await waitFor(() => pidsIn(pidFile).length === 3, 5000, 'three processes');
     const pids = pidsIn(pidFile);
     pids.forEach(track);
@@ -133,8 +138,7 @@ describe('process: spawning, the stop ladder and the sweep', () => {
 
   it('item 28: SIGKILLs a service that ignores SIGTERM at the stop timeout', async () => {
     const config = await makeStack({ stubborn: { command: nodeFixture('ignore-term.mjs') } });
-    const outcome = await startService(config, 'stubborn', { inspector });
-    if (outcome.kind !== 'started') expect.fail('should start');
+    const outcome = await mustStart(config, 'stubborn');
     track(outcome.record.pid);
     await waitFor(
       () => readFileSync(outcome.record.logFile, 'utf8').includes('up'),
@@ -154,8 +158,7 @@ describe('process: spawning, the stop ladder and the sweep', () => {
     const config = await makeStack({
       escaper: { command: nodeFixture('setsid.mjs'), env: { PID_FILE: pidFile } },
     });
-    const outcome = await startService(config, 'escaper', { inspector });
-    if (outcome.kind !== 'started') expect.fail('should start');
+    const outcome = await mustStart(config, 'escaper');
     await waitFor(() => pidsIn(pidFile).length === 2, 5000, 'the grandchild');
     const [parent, escaped] = pidsIn(pidFile) as [number, number];
     track(parent);
@@ -174,8 +177,7 @@ describe('process: spawning, the stop ladder and the sweep', () => {
 
   it("item 31: never signals a group that is not provably the service's", async () => {
     const config = await makeStack({ svc: { command: nodeFixture('sleep.mjs') } });
-    const outcome = await startService(config, 'svc', { inspector });
-    if (outcome.kind !== 'started') expect.fail('should start');
+    const outcome = await mustStart(config, 'svc');
     track(outcome.record.pid);
     const signalled: number[] = [];
     const kill = (pid: number) => {
@@ -202,8 +204,7 @@ describe('process: spawning, the stop ladder and the sweep', () => {
     });
     const orphanPid = orphan.pid as number;
     await waitFor(() => isAlive(orphanPid), 3000, 'the orphan');
-    const outcome = await startService(config, 'svc', { inspector });
-    if (outcome.kind !== 'started') expect.fail('should start');
+    const outcome = await mustStart(config, 'svc');
     track(outcome.record.pid);
     expect(outcome.replaced.map((r) => [r.pid, r.outcome])).to.deep.equal([[orphanPid, 'stopped']]);
     expect(isAlive(orphanPid)).to.equal(false);
