@@ -1,6 +1,8 @@
-import { renameSync } from 'node:fs';
+import { renameSync, statSync } from 'node:fs';
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import { LaunchError } from '../errors.js';
+import { pickPort } from '../ports/auto.js';
+import { type PortScanner, systemScanner } from '../ports/scan.js';
 import { newInstanceMarker, stackId } from '../process/marker.js';
 import { type SpawnedService, spawnService } from '../process/spawn.js';
 import { type StopReport, stopInstance } from '../process/stop.js';
@@ -17,11 +19,30 @@ import {
   servicePaths,
   writeRecord,
 } from '../state/record.js';
+import { type ClearPortReport, clearPort } from './clear-port.js';
 
 /** Options of {@link startService}. */
 export interface StartServiceOptions {
-  /** Resolved ports by service name. */
-  readonly ports?: Readonly<Record<string, number>>;
+  /**
+   * Ports by service name, shared by the whole start: a fixed port is
+   * checked, an `'auto'` port is picked (or taken from the running instance's
+   * record) and written here.
+   */
+  readonly ports?: Record<string, number>;
+  /** Stop a foreign process that holds the port (`--force`). @default false */
+  readonly force?: boolean;
+  /**
+   * Replace a verified running instance: `'always'` (`--replace`, `restart`),
+   * `'if-changed'` (its config hash differs), or `'never'`.
+   * @default 'if-changed'
+   */
+  readonly replace?: 'always' | 'if-changed' | 'never';
+  /** Finds who listens on a port (a seam for tests). @default the OS's scanner */
+  readonly scanner?: PortScanner;
+  /** Ports an `'auto'` pick must not return (lost to bind races before). */
+  readonly avoidPorts?: readonly number[];
+  /** Picks a port for `'auto'` (a seam for tests). @default get-port */
+  readonly pickPort?: (exclude: readonly number[]) => Promise<number>;
   readonly inspector?: ProcessInspector;
   /** Longest wait for another launcher's lock, in ms. @default 15000 */
   readonly lockTimeout?: number;
@@ -43,6 +64,8 @@ export type StartOutcome =
       readonly replaced: readonly StopReport[];
       /** Stale, reused or corrupt state that was cleared, in words. */
       readonly cleared: readonly string[];
+      /** What the port pre-flight stopped. */
+      readonly port: ClearPortReport;
     }
   | { readonly kind: 'already-running'; readonly record: ServiceRecord };
 
@@ -105,11 +128,31 @@ export async function startService(
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
   try {
-    const state = readServiceState(config.pidDir, name, inspector);
-    if (state.kind === 'running') return { kind: 'already-running', record: state.record };
-    const cleared = [clearState(config, name, state)].filter((c): c is string => c !== undefined);
+    const ports = options.ports ?? {};
     const stack = stackId(config.name, config.file);
     const replaced: StopReport[] = [];
+    let state = readServiceState(config.pidDir, name, inspector);
+    if (state.kind === 'running') {
+      const policy = options.replace ?? 'if-changed';
+      const keep =
+        policy === 'never' ||
+        (policy === 'if-changed' && state.record.configHash === svc.configHash);
+      if (keep) {
+        const own = state.record.ports[name];
+        if (own !== undefined) ports[name] = own;
+        return { kind: 'already-running', record: state.record };
+      }
+      replaced.push(
+        await stopInstance(state.record, {
+          inspector,
+          signal: svc.stopSignal,
+          timeout: svc.stopTimeout,
+        }),
+      );
+      removeRecord(config.pidDir, state.record, name);
+      state = { kind: 'none' };
+    }
+    const cleared = [clearState(config, name, state)].filter((c): c is string => c !== undefined);
     for (const leftover of findMarked({ stack, service: name }, inspector)) {
       if (replaced.some((r) => r.survivors.includes(leftover.info.pid))) continue;
       replaced.push(
@@ -127,10 +170,12 @@ export async function startService(
         ),
       );
     }
+    const portReport = await preparePort(svc, ports, stack, inspector, options);
     const marker = newInstanceMarker(stack, name);
+    const logOffset = fileSize(paths.log);
     const spawned = await spawnService(svc, {
       marker,
-      ports: options.ports ?? {},
+      ports,
       logFile: paths.log,
       ...(options.tee === undefined ? {} : { tee: options.tee }),
       ...(options.baseEnv === undefined ? {} : { baseEnv: options.baseEnv }),
@@ -147,12 +192,13 @@ export async function startService(
       pidNamespace: inspector.pidNamespace(),
       command: svc.argv,
       cwd: svc.cwd,
-      ports: options.ports ?? {},
+      ports: { ...ports },
       configHash: svc.configHash,
       instance: marker,
       startedAt: new Date().toISOString(),
       launcherPid: process.pid,
       logFile: paths.log,
+      logOffset,
     };
     try {
       (options.writeRecord ?? writeRecord)(config.pidDir, record);
@@ -161,7 +207,7 @@ export async function startService(
       await stopInstance(record, { inspector, signal: svc.stopSignal, timeout: svc.stopTimeout });
       throw error;
     }
-    return { kind: 'started', record, spawned, replaced, cleared };
+    return { kind: 'started', record, spawned, replaced, cleared, port: portReport };
   } finally {
     lock.release();
   }
@@ -184,4 +230,53 @@ function leftoverTarget(
     bootId: inspector.bootId(),
     pidNamespace: inspector.pidNamespace(),
   };
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The port pre-flight, under the service's lock: a fixed port must be free or
+ * held by an earlier instance (stopped here) or, with force, by a foreign
+ * process; an `'auto'` port is picked until a free one is found.
+ */
+async function preparePort(
+  svc: ResolvedService,
+  ports: Record<string, number>,
+  stack: string,
+  inspector: ProcessInspector,
+  options: StartServiceOptions,
+): Promise<ClearPortReport> {
+  if (svc.port === null) return { stopped: [] };
+  const scanner = options.scanner ?? systemScanner();
+  if (svc.port !== 'auto') {
+    ports[svc.name] = svc.port;
+    return clearPort(svc, svc.port, { stack, inspector, scanner, force: options.force ?? false });
+  }
+  const pick = options.pickPort ?? pickPort;
+  const tried: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const others = Object.entries(ports)
+      .filter(([n]) => n !== svc.name)
+      .map(([, p]) => p);
+    const port = await pick([...others, ...tried, ...(options.avoidPorts ?? [])]);
+    if ((await scanner(port)).length === 0) {
+      ports[svc.name] = port;
+      return { stopped: [] };
+    }
+    tried.push(port);
+  }
+  throw new LaunchError(
+    'E_PORT_IN_USE',
+    `${svc.name}: no free port found for port: 'auto' (tried ${tried.join(', ')})`,
+    {
+      service: svc.name,
+      hint: 'free some ports or give the service a fixed port',
+    },
+  );
 }

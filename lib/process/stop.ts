@@ -8,7 +8,10 @@ import { findMarked, groupMembers } from './sweep.js';
 export interface StopTarget extends ProcessIdentity {
   readonly service: string;
   readonly pgid: number;
-  /** The marker all its processes carry. */
+  /**
+   * The marker all its processes carry; `''` for a process launchguard did not
+   * start (an unmarked earlier instance, a foreign holder stopped with `--force`).
+   */
   readonly instance: string;
 }
 
@@ -59,9 +62,12 @@ function census(
   const group =
     leaderOurs || members.some((m) => inspector.environ(m.pid, MARKER_ENV) === target.instance);
   const pids = new Set(group ? members.map((m) => m.pid) : []);
-  const stack = target.instance.split('/')[0] ?? '';
-  for (const marked of findMarked({ stack, instance: target.instance }, inspector))
-    pids.add(marked.info.pid);
+  if (leaderOurs) pids.add(target.pid);
+  if (target.instance !== '') {
+    const stack = target.instance.split('/')[0] ?? '';
+    for (const marked of findMarked({ stack, instance: target.instance }, inspector))
+      pids.add(marked.info.pid);
+  }
   return { group, pids: [...pids].sort((a, b) => a - b) };
 }
 
@@ -83,10 +89,14 @@ function send(
   for (const pid of pids) {
     const looked = inspector.lookup(pid);
     if (looked.kind !== 'alive' || (group && looked.info.pgid === target.pgid)) continue;
-    // Outside the group (setsid, re-parented): signal only after re-reading its marker.
-    if (inspector.environ(pid, MARKER_ENV) === target.instance && !isProtectedPid(pid, inspector)) {
-      trySend(pid);
-    }
+    if (isProtectedPid(pid, inspector)) continue;
+    // The leader itself (re-verified), or a process outside the group (setsid,
+    // re-parented): signal only after re-reading its marker.
+    const verified =
+      pid === target.pid
+        ? verifyIdentity(target, inspector).kind === 'ours'
+        : target.instance !== '' && inspector.environ(pid, MARKER_ENV) === target.instance;
+    if (verified) trySend(pid);
   }
 }
 

@@ -27,6 +27,8 @@ export interface ServiceRecord extends ProcessIdentity {
   /** PID of the launcher that started it. */
   readonly launcherPid: number;
   readonly logFile: string;
+  /** Size of the log file when this instance started: its output begins here. */
+  readonly logOffset?: number;
 }
 
 /** Files of one service in the state folder. */

@@ -38,6 +38,19 @@ export async function waitFor(
   }
 }
 
+/** Like {@link waitFor}, for an async check. */
+export async function waitForAsync(
+  check: () => Promise<boolean>,
+  timeout = 5000,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
 /** PIDs listed one per line in a file (missing file: none). */
 export function pidsIn(file: string): number[] {
   try {

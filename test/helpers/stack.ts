@@ -26,9 +26,14 @@ export function nodeFixture(name: string, ...args: string[]): string[] {
 }
 
 /** Spawns a plain process outside launchguard (a decoy or a foreign holder), tracked for cleanup. */
-export function spawnPlain(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+export function spawnPlain(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  cwd?: string,
+): ChildProcess {
   const child = spawn(args[0] as string, args.slice(1), {
     env: { ...process.env, ...env },
+    ...(cwd === undefined ? {} : { cwd }),
     stdio: 'ignore',
     detached: true,
   });

@@ -1,0 +1,98 @@
+import type { ResolvedConfig, ResolvedService } from '../config/types.js';
+import { isLaunchError } from '../errors.js';
+import { LogFollower } from '../probes/log-follow.js';
+import { type ReadyResult, waitReady } from '../probes/runner.js';
+import { serviceEnv } from '../process/env.js';
+import { stopInstance } from '../process/stop.js';
+import { systemInspector } from '../state/inspector.js';
+import { removeRecord, type ServiceRecord } from '../state/record.js';
+import { type StartOutcome, type StartServiceOptions, startService } from './start-service.js';
+
+/** What {@link bringUp} did. */
+export interface BringUpResult {
+  readonly outcome: StartOutcome;
+  readonly record: ServiceRecord;
+  readonly ready: ReadyResult;
+  /** Ports tried before this one and lost to a bind race (`'auto'` only). */
+  readonly lostPorts: readonly number[];
+}
+
+/** Options of {@link bringUp}: those of `startService`, plus when readiness is reached. */
+export interface BringUpOptions extends StartServiceOptions {
+  /** Called once the instance is spawned, before readiness (for 'started' conditions). */
+  readonly onSpawned?: (record: ServiceRecord) => void;
+}
+
+/** Bind races lost in a row before an `'auto'` service gives up. */
+const AUTO_PORT_TRIES = 3;
+
+function isBindRace(error: unknown): boolean {
+  return (
+    isLaunchError(error) &&
+    error.code === 'E_EXITED' &&
+    (error.details ?? []).some((l) => /EADDRINUSE|address already in use/i.test(l))
+  );
+}
+
+/**
+ * Starts one service (see `startService`) and waits until it is ready. A
+ * service that exits first or is not ready in time is stopped (whole tree)
+ * and its record removed before the error is thrown: nothing is left running
+ * without a record, and nothing half-started is left with one. An `'auto'`
+ * port lost to another process between pick and bind is picked again.
+ */
+export async function bringUp(
+  config: ResolvedConfig,
+  name: string,
+  options: BringUpOptions = {},
+): Promise<BringUpResult> {
+  const svc = config.services[name] as ResolvedService;
+  const inspector = options.inspector ?? systemInspector();
+  const ports = options.ports ?? {};
+  const lostPorts: number[] = [];
+  for (let round = 1; ; round++) {
+    const outcome = await startService(config, name, {
+      ...options,
+      ports,
+      inspector,
+      avoidPorts: lostPorts,
+    });
+    const record = outcome.record;
+    options.onSpawned?.(record);
+    const follower = new LogFollower(record.logFile, record.logOffset ?? 0);
+    try {
+      const ready = await waitReady({
+        service: name,
+        probe: svc.ready,
+        port: record.ports[name] ?? null,
+        target: record,
+        follower,
+        ...(outcome.kind === 'started' ? { exited: outcome.spawned.exit } : {}),
+        cwd: svc.cwd,
+        env: serviceEnv(svc, record.ports, record.instance, options.baseEnv),
+        timeout: svc.readyTimeout,
+        inspector,
+        logFile: record.logFile,
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      });
+      return { outcome, record, ready, lostPorts };
+    } catch (error) {
+      await stopInstance(record, { inspector, signal: svc.stopSignal, timeout: svc.stopTimeout });
+      removeRecord(config.pidDir, record, name);
+      const own = record.ports[name];
+      if (
+        svc.port === 'auto' &&
+        own !== undefined &&
+        isBindRace(error) &&
+        round < AUTO_PORT_TRIES
+      ) {
+        lostPorts.push(own);
+        delete ports[name];
+        continue;
+      }
+      throw error;
+    } finally {
+      follower.close();
+    }
+  }
+}

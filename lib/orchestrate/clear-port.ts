@@ -1,0 +1,187 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ResolvedService } from '../config/types.js';
+import { LaunchError } from '../errors.js';
+import { classifyHolder, type PortHolder } from '../ports/classify.js';
+import type { PortScanner } from '../ports/scan.js';
+import { type StopReport, stopInstance } from '../process/stop.js';
+import { isProtectedPid } from '../state/identity.js';
+import type { ProcessInspector } from '../state/inspector.js';
+
+/** Options of {@link clearPort}. */
+export interface ClearPortOptions {
+  readonly stack: string;
+  readonly inspector: ProcessInspector;
+  readonly scanner: PortScanner;
+  /** Also stop a foreign holder (`--force`). */
+  readonly force: boolean;
+  readonly currentInstance?: string;
+  readonly cgroup?: (pid: number) => string | null;
+}
+
+/** What {@link clearPort} did. */
+export interface ClearPortReport {
+  /** Holders that were stopped, with how. */
+  readonly stopped: readonly { holder: PortHolder; report: StopReport }[];
+}
+
+/** One line about a holder, for messages: `pid 123 (python3 -m http.server, user ada) on 0.0.0.0`. */
+export function describeHolder(h: PortHolder): string {
+  if (h.pid === null) return `a process of ${h.user} on ${h.address}`;
+  return `pid ${h.pid} (${h.command}, user ${h.user}) on ${h.address}`;
+}
+
+/** Why `--force` may not stop this holder, or null if it may. */
+export function forceRefusal(h: PortHolder, inspector: ProcessInspector): string | null {
+  if (h.pid === null) return 'launchguard cannot see which process it is';
+  if (isProtectedPid(h.pid, inspector)) return 'it is PID 1, launchguard itself or its parent';
+  for (let pid = process.ppid, hops = 0; pid > 1 && hops < 64; hops++) {
+    if (pid === h.pid) return 'it is an ancestor of this launchguard';
+    const up = inspector.lookup(pid);
+    if (up.kind !== 'alive') break;
+    pid = up.info.ppid;
+  }
+  const me = process.getuid?.();
+  const looked = inspector.lookup(h.pid);
+  const uid = looked.kind === 'alive' ? looked.info.uid : null;
+  if (me !== undefined && me !== 0 && uid !== me) return `it belongs to ${h.user}, not to you`;
+  return null;
+}
+
+function refuse(
+  svc: ResolvedService,
+  h: PortHolder,
+  force: boolean,
+  inspector: ProcessInspector,
+): LaunchError {
+  const port = h.port;
+  const service = svc.name;
+  switch (h.kind) {
+    case 'systemd': {
+      const ctl = h.userUnit ? 'systemctl --user' : 'sudo systemctl';
+      return new LaunchError(
+        'E_PORT_IN_USE',
+        `${service}: port ${port} is held by the systemd unit ${h.unit} (${describeHolder(h)})`,
+        {
+          service,
+          hint: `stop it with '${ctl} stop ${h.unit}' or give ${service} another port; launchguard never stops a systemd-managed process`,
+        },
+      );
+    }
+    case 'stack-service':
+      return new LaunchError(
+        'E_PORT_IN_USE',
+        `${service}: port ${port} is held by ${h.service}, another service of this stack (pid ${h.pid})`,
+        {
+          service,
+          hint: `give ${service} and ${h.service} different ports in the config`,
+        },
+      );
+    case 'unknown':
+      return new LaunchError(
+        'E_PORT_IN_USE',
+        `${service}: port ${port} is in use by ${describeHolder(h)}, which launchguard may not inspect`,
+        {
+          service,
+          hint: `find it with 'sudo ss -ltnp sport = :${port}' and stop it, or give ${service} another port or port: 'auto'`,
+        },
+      );
+    default: {
+      const why = force ? forceRefusal(h, inspector) : null;
+      return new LaunchError(
+        'E_PORT_IN_USE',
+        `${service}: port ${port} is in use by ${describeHolder(h)}`,
+        {
+          service,
+          hint:
+            why === null
+              ? `stop that process, give ${service} another port or port: 'auto', or run with --force to stop it`
+              : `--force does not stop it: ${why}; stop it yourself or give ${service} another port`,
+        },
+      );
+    }
+  }
+}
+
+async function waitFree(port: number, scanner: PortScanner, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
+    if ((await scanner(port)).length === 0) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(pause);
+  }
+}
+
+/**
+ * The port pre-flight of one service: finds who listens on `port` (IPv4 and
+ * IPv6, every address), stops earlier instances of the service (and, with
+ * `force`, a foreign holder the user may signal), and throws E_PORT_IN_USE
+ * for anything else, naming the holder.
+ */
+export async function clearPort(
+  svc: ResolvedService,
+  port: number,
+  options: ClearPortOptions,
+): Promise<ClearPortReport> {
+  const { inspector, scanner } = options;
+  let uses = await scanner(port);
+  // A socket whose owner is just exiting shows up for an instant without a
+  // process: look again before calling it someone else's.
+  for (let i = 0; i < 10 && uses.some((u) => u.pid === null); i++) {
+    await sleep(20);
+    uses = await scanner(port);
+  }
+  if (uses.length === 0) return { stopped: [] };
+  const all = uses.map((use) =>
+    classifyHolder(use, {
+      stack: options.stack,
+      service: svc,
+      inspector,
+      ...(options.currentInstance === undefined
+        ? {}
+        : { currentInstance: options.currentInstance }),
+      ...(options.cgroup === undefined ? {} : { cgroup: options.cgroup }),
+    }),
+  );
+  const holders = all.filter((h) => h.kind !== 'self');
+  for (const h of holders) {
+    const stoppable =
+      h.kind === 'earlier-instance' ||
+      (h.kind === 'foreign' && options.force && forceRefusal(h, inspector) === null);
+    if (!stoppable) throw refuse(svc, h, options.force, inspector);
+  }
+  const stopped: { holder: PortHolder; report: StopReport }[] = [];
+  const seen = new Set<number>();
+  for (const holder of holders) {
+    const pid = holder.pid as number;
+    if (seen.has(pid)) continue;
+    seen.add(pid);
+    const looked = inspector.lookup(pid);
+    if (looked.kind !== 'alive') continue;
+    const report = await stopInstance(
+      {
+        service: svc.name,
+        pid,
+        // A marked process's group is the instance's; an unmarked one's only if it leads it.
+        pgid: holder.instance !== undefined ? looked.info.pgid : pid,
+        instance: holder.instance ?? '',
+        startTime: looked.info.startTime,
+        bootId: inspector.bootId(),
+        pidNamespace: inspector.pidNamespace(),
+      },
+      { inspector, signal: svc.stopSignal, timeout: svc.stopTimeout },
+    );
+    stopped.push({ holder, report });
+  }
+  if (!(await waitFree(port, scanner, 2_000))) {
+    const left = await scanner(port);
+    throw new LaunchError(
+      'E_PORT_IN_USE',
+      `${svc.name}: port ${port} is still in use after stopping its holder (${left.map((u) => `pid ${u.pid ?? '?'}`).join(', ')})`,
+      {
+        service: svc.name,
+        hint: `check with 'ss -ltnp sport = :${port}' what holds it`,
+      },
+    );
+  }
+  return { stopped };
+}

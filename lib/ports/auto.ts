@@ -1,0 +1,11 @@
+import getPort from 'get-port';
+
+/**
+ * Picks a free TCP port for `port: 'auto'` (get-port: free on every local
+ * address, not handed out twice by this process for a while). It is a hint,
+ * not a reservation: another process may bind it before the service does, so
+ * the caller retries with a new pick when the service fails with EADDRINUSE.
+ */
+export async function pickPort(exclude: Iterable<number> = []): Promise<number> {
+  return getPort({ exclude });
+}

@@ -1,0 +1,95 @@
+import { execFile } from 'node:child_process';
+import { createServer } from 'node:net';
+import { listPidsLinux } from '../state/proc-linux.js';
+import { holdersOf, linuxListeners } from './listeners.js';
+
+/** One process (or an unknown one) listening on a port, at one address. */
+export interface PortUse {
+  readonly port: number;
+  readonly address: string;
+  /** The holder's PID, or null if it could not be found (another user's process). */
+  readonly pid: number | null;
+  /** The socket owner's uid, when the OS says. */
+  readonly uid: number | null;
+}
+
+/** Finds who listens on a port. One implementation per OS. */
+export type PortScanner = (port: number) => Promise<PortUse[]>;
+
+/** The addresses a service may bind; `localhost` can resolve to either family. */
+export const CHECKED_HOSTS = ['0.0.0.0', '127.0.0.1', '::', '::1'] as const;
+
+/** Linux: /proc/net/tcp{,6} for the listeners, /proc/PID/fd for their owners. */
+export const scanLinux: PortScanner = async (port) => {
+  const listeners = linuxListeners(port);
+  if (listeners.length === 0) return [];
+  const all = listPidsLinux().filter((pid) => pid !== process.pid);
+  const uses: PortUse[] = [];
+  for (const l of listeners) {
+    const pids = holdersOf(new Set([l.inode]), all);
+    if (pids.length === 0) uses.push({ port, address: l.address, pid: null, uid: l.uid });
+    for (const pid of pids) uses.push({ port, address: l.address, pid, uid: l.uid });
+  }
+  return uses;
+};
+
+/** True if `port` can be bound on `host` right now (false on EADDRINUSE/EACCES). */
+export function canBind(host: string, port: number): Promise<boolean | 'no-address'> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      resolve(
+        error.code === 'EADDRNOTAVAIL' || error.code === 'EAFNOSUPPORT' ? 'no-address' : false,
+      );
+    });
+    server.listen({ host, port, exclusive: true, ipv6Only: host.includes(':') }, () => {
+      server.close(() => resolve(true));
+    });
+  });
+}
+
+function run(file: string, args: string[]): Promise<string> {
+  return new Promise((resolve) => {
+    execFile(file, args, { timeout: 5_000, windowsHide: true }, (_error, stdout) =>
+      resolve(String(stdout ?? '')),
+    );
+  });
+}
+
+/** Other OSes: a bind test on each address, then `lsof` (macOS, BSD) or `netstat` (Windows) for the owner. Not exercised by CI (Linux). */
+export const scanByBind: PortScanner = async (port) => {
+  const busy: string[] = [];
+  for (const host of CHECKED_HOSTS) if ((await canBind(host, port)) === false) busy.push(host);
+  if (busy.length === 0) return [];
+  const uses: PortUse[] = [];
+  if (process.platform === 'win32') {
+    const out = await run('netstat', ['-ano', '-p', 'TCP']);
+    for (const line of out.split(/\r?\n/)) {
+      const m = /^\s*TCP\s+(\S+):(\d+)\s+\S+\s+LISTENING\s+(\d+)/i.exec(line);
+      if (m && Number(m[2]) === port)
+        uses.push({ port, address: m[1] ?? '', pid: Number(m[3]), uid: null });
+    }
+  } else {
+    const out = await run('lsof', ['-nP', `-iTCP:${port}`, '-sTCP:LISTEN', '-Fpun']);
+    let pid: number | null = null;
+    let uid: number | null = null;
+    for (const line of out.split('\n')) {
+      if (line.startsWith('p')) pid = Number(line.slice(1));
+      else if (line.startsWith('u')) uid = Number(line.slice(1));
+      else if (line.startsWith('n')) {
+        const address = line
+          .slice(1)
+          .replace(/:\d+$/, '')
+          .replace(/^\[|\]$/g, '');
+        uses.push({ port, address, pid, uid });
+      }
+    }
+  }
+  return uses.length > 0 ? uses : busy.map((address) => ({ port, address, pid: null, uid: null }));
+};
+
+/** The scanner for the running OS. */
+export function systemScanner(platform: NodeJS.Platform = process.platform): PortScanner {
+  return platform === 'linux' ? scanLinux : scanByBind;
+}

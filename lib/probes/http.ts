@@ -1,0 +1,64 @@
+import { request } from 'node:http';
+import { request as requestTls } from 'node:https';
+import type { Attempt } from './tcp.js';
+
+/** The addresses to try for a loopback URL host: `localhost` and 127.0.0.1 also try ::1. */
+export function loopbackHosts(hostname: string): string[] {
+  const bare = hostname.replace(/^\[|\]$/g, '');
+  if (bare === 'localhost' || bare === '127.0.0.1') return ['127.0.0.1', '::1'];
+  return [bare];
+}
+
+function getOnce(url: URL, host: string, timeout: number): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = (url.protocol === 'https:' ? requestTls : request)({
+      host,
+      port: url.port || (url.protocol === 'https:' ? 443 : 80),
+      path: `${url.pathname}${url.search}`,
+      method: 'GET',
+      agent: false,
+      timeout,
+      headers: { host: url.host, connection: 'close', 'user-agent': 'launchguard' },
+      // A dev server's self-signed certificate is fine for a loopback probe.
+      ...(url.protocol === 'https:' ? { rejectUnauthorized: false } : {}),
+    });
+    req.once('response', (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+      req.destroy();
+    });
+    req.once('timeout', () => {
+      req.destroy();
+      resolve(`GET ${url.href} timed out`);
+    });
+    req.once('error', (error: NodeJS.ErrnoException) =>
+      resolve(`GET ${url.href}: ${error.code ?? error.message}`),
+    );
+    req.end();
+  });
+}
+
+/** True if `status` is accepted: a listed code, or any 2xx/3xx for `'ok'`. */
+export function statusAccepted(status: number, accepted: readonly number[] | 'ok'): boolean {
+  return accepted === 'ok' ? status >= 200 && status < 400 : accepted.includes(status);
+}
+
+/** One HTTP GET (no redirects followed) against each loopback address of the URL until one answers. */
+export async function httpAttempt(
+  href: string,
+  accepted: readonly number[] | 'ok',
+  timeout: number,
+): Promise<Attempt & { port?: number }> {
+  const url = new URL(href);
+  let last = `GET ${href}: no answer`;
+  for (const host of loopbackHosts(url.hostname)) {
+    const got = await getOnce(url, host, timeout);
+    if (typeof got === 'string') {
+      last = got;
+      continue;
+    }
+    if (statusAccepted(got, accepted)) return { ok: true };
+    return { ok: false, error: `GET ${href} answered ${got}` };
+  }
+  return { ok: false, error: last };
+}

@@ -1,0 +1,77 @@
+import { closeSync, type FSWatcher, fstatSync, openSync, readSync, watch } from 'node:fs';
+
+const MAX_LINE = 4_000;
+const KEEP = 40;
+
+/**
+ * Follows a service's log file from a byte offset: new complete lines, the
+ * last lines for error messages, and a wake-up callback whenever the file
+ * grows (inotify on Linux), so a probe can run the moment the service speaks.
+ */
+export class LogFollower {
+  readonly #fd: number;
+  #offset: number;
+  #partial = '';
+  readonly #last: string[] = [];
+  readonly #watcher: FSWatcher | null;
+  readonly #listeners = new Set<() => void>();
+
+  constructor(file: string, offset: number) {
+    this.#fd = openSync(file, 'r');
+    this.#offset = offset;
+    let watcher: FSWatcher | null = null;
+    try {
+      watcher = watch(file, { persistent: false }, () => {
+        for (const listener of this.#listeners) listener();
+      });
+      watcher.on('error', () => undefined);
+    } catch {
+      // no file watching here: probes still run on their schedule
+    }
+    this.#watcher = watcher;
+  }
+
+  /** Calls `listener` whenever the log file changes; returns its removal. */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Reads what was appended since the last call and returns the new complete lines. */
+  read(): string[] {
+    const size = fstatSync(this.#fd).size;
+    if (size < this.#offset) this.#offset = size; // truncated by someone: follow from the end
+    const lines: string[] = [];
+    const buffer = Buffer.allocUnsafe(64 * 1024);
+    while (this.#offset < size) {
+      const n = readSync(this.#fd, buffer, 0, buffer.length, this.#offset);
+      if (n <= 0) break;
+      this.#offset += n;
+      const parts = (this.#partial + buffer.toString('utf8', 0, n)).split('\n');
+      this.#partial = (parts.pop() ?? '').slice(-MAX_LINE);
+      for (const raw of parts) lines.push(raw.replace(/\r$/, '').slice(0, MAX_LINE));
+    }
+    for (const line of lines) {
+      this.#last.push(line);
+      if (this.#last.length > KEEP) this.#last.shift();
+    }
+    return lines;
+  }
+
+  /** The last `n` lines (including an unterminated last line). */
+  tail(n = 20): string[] {
+    this.read();
+    const all = this.#partial === '' ? this.#last : [...this.#last, this.#partial];
+    return all.slice(-n);
+  }
+
+  close(): void {
+    this.#watcher?.close();
+    this.#listeners.clear();
+    try {
+      closeSync(this.#fd);
+    } catch {
+      // already closed
+    }
+  }
+}

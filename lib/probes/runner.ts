@@ -1,0 +1,218 @@
+import type { ResolvedProbe } from '../config/types.js';
+import { LaunchError } from '../errors.js';
+import { listenerOwnership } from '../ports/owner.js';
+import type { StopTarget } from '../process/stop.js';
+import { formatDuration } from '../report/plan.js';
+import { verifyIdentity } from '../state/identity.js';
+import type { ProcessInspector } from '../state/inspector.js';
+import { execAttempt } from './exec.js';
+import { httpAttempt } from './http.js';
+import type { LogFollower } from './log-follow.js';
+import { type Attempt, LOOPBACK, tcpLoopbackAttempt } from './tcp.js';
+
+/** How a service's main process ended. */
+export interface ExitInfo {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** What {@link waitReady} needs. */
+export interface WaitReadyOptions {
+  readonly service: string;
+  readonly probe: ResolvedProbe | null;
+  /** The service's own port, resolved (`'auto'` in the probe means this one). */
+  readonly port: number | null;
+  /** The instance: its listener must be ours, and it must stay alive. */
+  readonly target: StopTarget;
+  readonly follower: LogFollower;
+  /** Settles when the service's main process exits (when this launcher spawned it). */
+  readonly exited?: Promise<ExitInfo>;
+  /** cwd and env for an `exec` check. */
+  readonly cwd: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly timeout: number;
+  readonly inspector: ProcessInspector;
+  readonly logFile: string;
+  readonly signal?: AbortSignal;
+}
+
+/** How readiness was reached. */
+export interface ReadyResult {
+  readonly ms: number;
+  readonly attempts: number;
+}
+
+/** First pause between attempts, ms; it doubles up to the probe's `interval`. */
+const FIRST_PAUSE = { tcp: 1, http: 2, log: 1, exec: 20 } as const;
+/** Wake-ups from log output run an attempt at most this often, ms. */
+const MIN_GAP = 2;
+/** Longest single connect or request, ms. */
+const ATTEMPT_CAP = 5_000;
+
+function exitPhrase(exit: ExitInfo | null): string {
+  if (exit === null) return 'exited';
+  return exit.signal !== null ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+}
+
+/**
+ * Waits until a service is ready, by one runner for every check kind. Attempts
+ * start 1 ms apart and back off to the probe's `interval` (default 100 ms),
+ * and any output of the service triggers an attempt at once, so an opened port
+ * is usually noticed within a few milliseconds at almost no CPU cost. A TCP or
+ * HTTP answer counts only if the listener belongs to the instance's own
+ * process tree. Fails with E_EXITED the moment the service exits, with
+ * E_NOT_READY at the timeout (always a failure), both with the log's tail.
+ */
+export async function waitReady(o: WaitReadyOptions): Promise<ReadyResult> {
+  const started = performance.now();
+  const probe = o.probe;
+  if (probe === null) return { ms: 0, attempts: 0 };
+  const deadline = started + o.timeout;
+  let exit: ExitInfo | null | undefined;
+  o.exited?.then((e) => {
+    exit = e;
+    wake();
+  });
+  let wake: () => void = () => undefined;
+  const removeWatch = o.follower.onChange(() => wake());
+  const onAbort = () => wake();
+  o.signal?.addEventListener('abort', onAbort);
+  let attempts = 0;
+  let woken = true;
+  let last = 'no attempt yet';
+  let pause: number = FIRST_PAUSE[probe.kind];
+  const portOf = (p: number | 'auto') => (p === 'auto' ? o.port : p);
+  try {
+    for (;;) {
+      if (o.signal?.aborted)
+        throw new LaunchError(
+          'E_ABORTED',
+          `${o.service}: start aborted while waiting for readiness`,
+          {
+            service: o.service,
+          },
+        );
+      if (exit !== undefined) throw exitedError(o, exit);
+      if (o.exited === undefined && verifyIdentity(o.target, o.inspector).kind !== 'ours')
+        throw exitedError(o, null);
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) throw notReadyError(o, last);
+      const attemptStart = performance.now();
+      attempts++;
+      const result = await attempt(
+        probe,
+        o,
+        Math.min(remaining, ATTEMPT_CAP),
+        portOf,
+        woken ? 'both' : attempts,
+      );
+      woken = false;
+      if (result.ok) return { ms: performance.now() - started, attempts };
+      // An attempt cut short by the deadline says less than the one before it.
+      if (attempts === 1 || performance.now() < deadline) last = result.error;
+      const wait = Math.min(pause, Math.max(0, deadline - performance.now()));
+      pause = Math.min(pause * 2, probe.interval);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, wait);
+        let gapTimer: NodeJS.Timeout | undefined;
+        function done() {
+          clearTimeout(timer);
+          clearTimeout(gapTimer);
+          wake = () => undefined;
+          resolve();
+        }
+        wake = () => {
+          const since = performance.now() - attemptStart;
+          woken = true;
+          if (since >= MIN_GAP || exit !== undefined || o.signal?.aborted) done();
+          else if (gapTimer === undefined) gapTimer = setTimeout(done, MIN_GAP - since);
+        };
+      });
+    }
+  } finally {
+    removeWatch();
+    o.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * One attempt. `tick` alternates the loopback family of a TCP check on timer
+ * ticks (`'both'` after the service printed something, when it most likely
+ * just started listening).
+ */
+async function attempt(
+  probe: ResolvedProbe,
+  o: WaitReadyOptions,
+  timeout: number,
+  portOf: (p: number | 'auto') => number | null,
+  tick: number | 'both',
+): Promise<Attempt> {
+  switch (probe.kind) {
+    case 'log': {
+      const lines = o.follower.read();
+      const hit = lines.some((line) =>
+        typeof probe.pattern === 'string' ? line.includes(probe.pattern) : probe.pattern.test(line),
+      );
+      return hit
+        ? { ok: true }
+        : { ok: false, error: `no log line matched ${String(probe.pattern)}` };
+    }
+    case 'exec':
+      o.follower.read();
+      return execAttempt(probe.argv, probe.shell, { cwd: o.cwd, env: o.env, timeout });
+    case 'tcp': {
+      o.follower.read();
+      const port = portOf(probe.port);
+      if (port === null) return { ok: false, error: 'no port to probe' };
+      const hosts = tick === 'both' ? LOOPBACK : [LOOPBACK[tick % 2] as string];
+      const got = await tcpLoopbackAttempt(port, timeout, hosts);
+      return got.ok ? owned(port, o, got.family) : got;
+    }
+    case 'http': {
+      o.follower.read();
+      const url = o.port === null ? probe.url : probe.url.replace(':auto/', `:${o.port}/`);
+      const got = await httpAttempt(url, probe.status, timeout);
+      if (!got.ok) return got;
+      const port = Number(new URL(url).port || 80);
+      return owned(port, o);
+    }
+  }
+}
+
+function owned(port: number, o: WaitReadyOptions, family?: 4 | 6): Attempt {
+  const who = listenerOwnership(port, o.target, o.inspector, family);
+  if (who.owned) return { ok: true };
+  const holder = who.holder === null ? 'another process' : `pid ${who.holder}`;
+  return { ok: false, error: `port ${port} is answered by ${holder}, not by ${o.service}` };
+}
+
+function tailDetails(o: WaitReadyOptions): string[] {
+  const tail = o.follower.tail(20);
+  return tail.length === 0
+    ? ['(no output)']
+    : [`last ${tail.length} line(s) of ${o.logFile}:`, ...tail.map((l) => `  ${l}`)];
+}
+
+function exitedError(o: WaitReadyOptions, exit: ExitInfo | null): LaunchError {
+  const tail = o.follower.tail(20);
+  const busy = tail.some((l) => /EADDRINUSE|address already in use/i.test(l));
+  return new LaunchError('E_EXITED', `${o.service}: ${exitPhrase(exit)} before it was ready`, {
+    service: o.service,
+    hint: busy
+      ? `its port was taken when it tried to listen; run 'launchguard status' to see who holds it`
+      : `fix the error above and start again; the whole log is in ${o.logFile}`,
+    details: tailDetails(o),
+  });
+}
+
+function notReadyError(o: WaitReadyOptions, last: string): LaunchError {
+  return new LaunchError(
+    'E_NOT_READY',
+    `${o.service}: not ready after ${formatDuration(o.timeout)} (last check: ${last})`,
+    {
+      service: o.service,
+      hint: `check services.${o.service}.ready, or raise readyTimeout if it needs longer; the whole log is in ${o.logFile}`,
+      details: tailDetails(o),
+    },
+  );
+}

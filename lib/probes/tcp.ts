@@ -1,0 +1,54 @@
+import { connect } from 'node:net';
+
+/** The outcome of one probe attempt (`family`: which loopback answered, when known). */
+export type Attempt =
+  | { readonly ok: true; readonly family?: 4 | 6 }
+  | { readonly ok: false; readonly error: string };
+
+/**
+ * One TCP connect to `host:port`, closed at once. A connection whose local
+ * port equals the remote port is the kernel's simultaneous open of a socket
+ * to itself (possible for ports in the ephemeral range), not a listener: it
+ * counts as a failure.
+ */
+export function tcpAttempt(host: string, port: number, timeout: number): Promise<Attempt> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (result: Attempt) => {
+      clearTimeout(timer);
+      socket.removeAllListeners();
+      socket.on('error', () => undefined);
+      socket.destroy();
+      resolve(result);
+    };
+    const timer = setTimeout(
+      () => done({ ok: false, error: `connect to ${host}:${port} timed out` }),
+      timeout,
+    );
+    socket.once('connect', () => {
+      if (socket.localPort === port && socket.localAddress === socket.remoteAddress) {
+        done({ ok: false, error: `connect to ${host}:${port} reached itself (no listener)` });
+      } else done({ ok: true, family: host.includes(':') ? 6 : 4 });
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) =>
+      done({ ok: false, error: `connect to ${host}:${port}: ${error.code ?? error.message}` }),
+    );
+  });
+}
+
+/** The loopback addresses a service may listen on; `localhost` can be either. */
+export const LOOPBACK = ['127.0.0.1', '::1'] as const;
+
+/**
+ * TCP connect on loopback: ready if either answers. `hosts` picks the
+ * addresses (both at once by default); a poller alternates them to halve the
+ * cost of each tick, which matters where syscalls are dear.
+ */
+export async function tcpLoopbackAttempt(
+  port: number,
+  timeout: number,
+  hosts: readonly string[] = LOOPBACK,
+): Promise<Attempt> {
+  const results = await Promise.all(hosts.map((host) => tcpAttempt(host, port, timeout)));
+  return results.find((r) => r.ok) ?? results[0] ?? { ok: false, error: 'no address' };
+}

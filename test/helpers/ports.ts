@@ -1,0 +1,33 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import getPort from 'get-port';
+import { fixture } from './paths.js';
+import { track } from './procs.js';
+
+/** A port that is free right now on every local address. */
+export function freePort(): Promise<number> {
+  return getPort();
+}
+
+/**
+ * Starts `hold-port.mjs` on `host:port` (a foreign holder, no marker) and
+ * resolves once it listens. Tracked for cleanup.
+ */
+export async function holdPort(port: number, host = '127.0.0.1'): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [fixture('hold-port.mjs')], {
+    env: { ...process.env, PORT: String(port), HOST: host },
+    stdio: ['ignore', 'pipe', 'inherit'],
+    detached: true,
+  });
+  track(child.pid as number);
+  const [data] = (await Promise.race([
+    once(child.stdout as NodeJS.ReadableStream, 'data'),
+    once(child, 'exit').then(() => {
+      throw new Error(`hold-port on ${host}:${port} exited before listening`);
+    }),
+  ])) as [Buffer];
+  if (!String(data).includes('ready')) throw new Error(`hold-port said ${String(data)}`);
+  child.unref();
+  (child.stdout as NodeJS.ReadableStream & { destroy(): void }).destroy();
+  return child;
+}

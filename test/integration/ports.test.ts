@@ -1,0 +1,133 @@
+import { existsSync, unlinkSync } from 'node:fs';
+import { expect } from 'chai';
+import type { ResolvedConfig } from '../../lib/config/types.js';
+import { LaunchError } from '../../lib/errors.js';
+import { bringUp } from '../../lib/orchestrate/bring-up.js';
+import { clearPort } from '../../lib/orchestrate/clear-port.js';
+import { scanLinux } from '../../lib/ports/scan.js';
+import { stackId } from '../../lib/process/marker.js';
+import { systemInspector } from '../../lib/state/inspector.js';
+import { servicePaths } from '../../lib/state/record.js';
+import { freePort, holdPort } from '../helpers/ports.js';
+import { isAlive, waitForAsync } from '../helpers/procs.js';
+import { makeStack, nodeFixture, spawnPlain } from '../helpers/stack.js';
+
+const inspector = systemInspector();
+
+async function failure(promise: Promise<unknown>): Promise<LaunchError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof LaunchError) return error;
+    throw error;
+  }
+  throw new Error('expected a LaunchError');
+}
+
+function listenService(port: number | 'auto', env: Record<string, string> = {}, extra = {}) {
+  return {
+    command: nodeFixture('listen.mjs'),
+    port,
+    env,
+    readyTimeout: 5000,
+    stopTimeout: 2000,
+    ...extra,
+  };
+}
+
+describe('ports: pre-flight and owners', () => {
+  for (const host of ['0.0.0.0', '127.0.0.1', '::', '::1']) {
+    it(`finds a holder on ${host} with its PID`, async () => {
+      const port = await freePort();
+      const holder = await holdPort(port, host);
+      const uses = await scanLinux(port);
+      expect(uses.map((u) => u.pid)).to.include(holder.pid);
+      expect(uses.map((u) => u.address)).to.include(host);
+    });
+  }
+
+  it('reports a free port as free', async () => {
+    expect(await scanLinux(await freePort())).to.deep.equal([]);
+  });
+
+  it('refuses to start next to a foreign holder and leaves it running', async () => {
+    const port = await freePort();
+    const holder = await holdPort(port);
+    const config = await makeStack({ api: listenService(port) });
+    const error = await failure(bringUp(config, 'api'));
+    expect(error.code).to.equal('E_PORT_IN_USE');
+    expect(error.message).to.include(`port ${port}`).and.include(`pid ${holder.pid}`);
+    expect(error.message).to.include('hold-port.mjs').and.include('user ');
+    expect(error.hint).to.include('--force');
+    expect(isAlive(holder.pid as number)).to.equal(true);
+    expect(existsSync(servicePaths(config.pidDir, 'api').record)).to.equal(false);
+  });
+
+  it('stops a foreign holder with force, then starts', async () => {
+    const port = await freePort();
+    const holder = await holdPort(port);
+    const config = await makeStack({ api: listenService(port) });
+    const up = await bringUp(config, 'api', { force: true });
+    expect(isAlive(holder.pid as number)).to.equal(false);
+    expect(up.outcome.kind).to.equal('started');
+    if (up.outcome.kind === 'started') {
+      expect(up.outcome.port.stopped.map((s) => s.holder.pid)).to.deep.equal([holder.pid]);
+    }
+    expect((await scanLinux(port)).map((u) => u.pid)).to.deep.equal([up.record.pid]);
+  });
+
+  it('never stops a systemd-managed holder, even with force', async () => {
+    const port = await freePort();
+    const holder = await holdPort(port);
+    const config = await makeStack({ api: listenService(port) });
+    const svc = config.services.api as ResolvedConfig['services'][string];
+    const error = await failure(
+      clearPort(svc, port, {
+        stack: stackId(config.name, config.file),
+        inspector,
+        scanner: scanLinux,
+        force: true,
+        cgroup: () => '0::/system.slice/api.service\n',
+      }),
+    );
+    expect(error.message).to.include('systemd unit api.service');
+    expect(error.hint).to.include('sudo systemctl stop api.service');
+    expect(isAlive(holder.pid as number)).to.equal(true);
+  });
+
+  it('replaces an earlier instance whose record was deleted (found by its marker)', async () => {
+    const port = await freePort();
+    const config = await makeStack({ api: listenService(port) });
+    const first = await bringUp(config, 'api');
+    const paths = servicePaths(config.pidDir, 'api');
+    unlinkSync(paths.record);
+    unlinkSync(paths.pid);
+    const second = await bringUp(config, 'api');
+    expect(second.outcome.kind).to.equal('started');
+    expect(isAlive(first.record.pid)).to.equal(false);
+    expect((await scanLinux(port)).map((u) => u.pid)).to.deep.equal([second.record.pid]);
+  });
+
+  it('replaces an unmarked earlier instance with the same command line and cwd', async () => {
+    const port = await freePort();
+    const config = await makeStack({ api: listenService(port) });
+    const svc = config.services.api as ResolvedConfig['services'][string];
+    const plain = spawnPlain([...svc.argv], { PORT: String(port) }, svc.cwd);
+    await waitForAsync(async () => (await scanLinux(port)).length > 0, 5000, 'the plain copy');
+    const up = await bringUp(config, 'api');
+    expect(isAlive(plain.pid as number)).to.equal(false);
+    if (up.outcome.kind !== 'started') throw new Error('expected a start');
+    expect(up.outcome.port.stopped.map((s) => s.holder.kind)).to.deep.equal(['earlier-instance']);
+  });
+
+  it('treats the same command in another cwd as foreign', async () => {
+    const port = await freePort();
+    const config = await makeStack({ api: listenService(port) });
+    const svc = config.services.api as ResolvedConfig['services'][string];
+    const plain = spawnPlain([...svc.argv], { PORT: String(port) });
+    await waitForAsync(async () => (await scanLinux(port)).length > 0, 5000, 'the plain copy');
+    const error = await failure(bringUp(config, 'api'));
+    expect(error.code).to.equal('E_PORT_IN_USE');
+    expect(isAlive(plain.pid as number)).to.equal(true);
+  });
+});

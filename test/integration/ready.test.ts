@@ -1,0 +1,198 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { LaunchError } from '../../lib/errors.js';
+import { bringUp } from '../../lib/orchestrate/bring-up.js';
+import { servicePaths } from '../../lib/state/record.js';
+import { fixture } from '../helpers/paths.js';
+import { freePort, holdPort } from '../helpers/ports.js';
+import { isAlive, pidsIn, waitFor } from '../helpers/procs.js';
+import { makeStack, nodeFixture } from '../helpers/stack.js';
+import { tempDir } from '../helpers/tmp.js';
+
+async function failure(promise: Promise<unknown>): Promise<LaunchError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof LaunchError) return error;
+    throw error;
+  }
+  throw new Error('expected a LaunchError');
+}
+
+function listen(port: number | 'auto', env: Record<string, string> = {}, extra = {}) {
+  return {
+    command: nodeFixture('listen.mjs'),
+    port,
+    env,
+    readyTimeout: 5000,
+    stopTimeout: 2000,
+    ...extra,
+  };
+}
+
+describe('readiness', () => {
+  for (const host of ['127.0.0.1', '::1']) {
+    it(`the TCP check passes for a service listening only on ${host}`, async () => {
+      const port = await freePort();
+      const config = await makeStack({ api: listen(port, { HOST: host, QUIET: '1' }) });
+      const up = await bringUp(config, 'api');
+      expect(up.ready.attempts).to.be.greaterThan(0);
+      expect(isAlive(up.record.pid)).to.equal(true);
+    });
+  }
+
+  it('the HTTP check passes on 2xx and names the status it got otherwise', async () => {
+    const port = await freePort();
+    const ok = await makeStack({ api: listen(port, {}, { ready: { http: '/health' } }) });
+    await bringUp(ok, 'api');
+    const port2 = await freePort();
+    const bad = await makeStack({
+      api: listen(port2, { STATUS: '500' }, { ready: { http: '/health' }, readyTimeout: 500 }),
+    });
+    const error = await failure(bringUp(bad, 'api'));
+    expect(error.code).to.equal('E_NOT_READY');
+    expect(error.message).to.include('answered 500');
+  });
+
+  it('the HTTP check accepts a listed status', async () => {
+    const port = await freePort();
+    const config = await makeStack({
+      api: listen(port, { STATUS: '418' }, { ready: { http: '/', status: [418] } }),
+    });
+    expect((await bringUp(config, 'api')).record.pid).to.be.a('number');
+  });
+
+  it('the log check passes on a matching line and times out without one', async () => {
+    const port = await freePort();
+    const config = await makeStack({
+      api: listen(port, { DELAY: '100' }, { ready: { log: 'listening on' } }),
+    });
+    await bringUp(config, 'api');
+    const silent = await makeStack({
+      api: listen(
+        await freePort(),
+        { QUIET: '1' },
+        { ready: { log: 'listening on' }, readyTimeout: 400 },
+      ),
+    });
+    const error = await failure(bringUp(silent, 'api'));
+    expect(error.code).to.equal('E_NOT_READY');
+    expect(error.message).to.include('no log line matched');
+  });
+
+  it('the exec check passes when the command exits 0 and times out when it keeps failing', async () => {
+    const port = await freePort();
+    const check = (file: string) => [
+      process.execPath,
+      '-e',
+      `process.exit(require('fs').existsSync(${JSON.stringify(file)}) ? 0 : 1)`,
+    ];
+    const ok = await makeStack({
+      api: listen(port, {}, { ready: { exec: check(fixture('listen.mjs')) } }),
+    });
+    await bringUp(ok, 'api');
+    const never = await makeStack({
+      api: listen(
+        await freePort(),
+        {},
+        { ready: { exec: check('/nonexistent') }, readyTimeout: 500 },
+      ),
+    });
+    const error = await failure(bringUp(never, 'api'));
+    expect(error.message).to.include('exited with code 1');
+  });
+
+  it('item 25: a never-ready service fails at its timeout, its tree stopped and no record left', async () => {
+    const pidFile = join(tempDir(), 'pids');
+    const config = await makeStack({
+      api: {
+        command: nodeFixture('tree.mjs'),
+        env: { PID_FILE: pidFile },
+        ready: { tcp: await freePort() },
+        readyTimeout: 800,
+      },
+    });
+    const started = Date.now();
+    const error = await failure(bringUp(config, 'api'));
+    const took = Date.now() - started;
+    expect(error.code).to.equal('E_NOT_READY');
+    expect(error.message).to.include('not ready after 800 ms');
+    expect(took).to.be.within(750, 3000);
+    expect(pidsIn(pidFile)).to.have.length(3);
+    expect(pidsIn(pidFile).filter(isAlive)).to.deep.equal([]);
+    expect(existsSync(servicePaths(config.pidDir, 'api').record)).to.equal(false);
+  });
+
+  it('item 23: a service that exits before it is ready fails at once with its code and output tail', async () => {
+    const config = await makeStack({
+      api: { command: nodeFixture('exit-early.mjs'), port: await freePort(), readyTimeout: 20_000 },
+    });
+    const started = Date.now();
+    const error = await failure(bringUp(config, 'api'));
+    expect(Date.now() - started).to.be.below(5000);
+    expect(error.code).to.equal('E_EXITED');
+    expect(error.message).to.equal('api: exited with code 3 before it was ready');
+    const details = (error.details ?? []).join('\n');
+    expect(details).to.include('fatal: cannot connect to the database');
+    expect(details).to.include('line 30');
+    expect(details).not.to.match(/line 1$/m);
+    expect(existsSync(servicePaths(config.pidDir, 'api').record)).to.equal(false);
+  });
+
+  it('reports a service killed by a signal before it is ready', async () => {
+    const config = await makeStack({
+      api: {
+        command: nodeFixture('exit-early.mjs'),
+        env: { SIGNAL: 'SIGKILL' },
+        port: await freePort(),
+      },
+    });
+    const error = await failure(bringUp(config, 'api'));
+    expect(error.message).to.include('was killed by SIGKILL');
+  });
+
+  it('item 26: a stale foreign server on the checked port does not make a start look ready', async () => {
+    const port = await freePort();
+    const holder = await holdPort(port);
+    const config = await makeStack({
+      api: { command: nodeFixture('sleep.mjs'), ready: { tcp: port }, readyTimeout: 600 },
+    });
+    const error = await failure(bringUp(config, 'api'));
+    expect(error.code).to.equal('E_NOT_READY');
+    expect(error.message).to.include(`answered by pid ${holder.pid}, not by api`);
+    expect(isAlive(holder.pid as number)).to.equal(true);
+  });
+
+  it("an 'auto' port is exported as PORT and <NAME>_PORT and recorded", async () => {
+    const config = await makeStack({
+      api: listen('auto'),
+      web: {
+        command: nodeFixture('listen.mjs'),
+        port: 'auto',
+        dependsOn: ['api'],
+      },
+    });
+    const ports: Record<string, number> = {};
+    const api = await bringUp(config, 'api', { ports });
+    const web = await bringUp(config, 'web', { ports });
+    expect(api.record.ports.api).to.be.a('number');
+    expect(web.record.ports.api).to.equal(api.record.ports.api);
+    const environ = readFileSync(`/proc/${web.record.pid}/environ`, 'utf8').split('\0');
+    expect(environ).to.include(`API_PORT=${api.record.ports.api}`);
+    expect(environ).to.include(`PORT=${web.record.ports.web}`);
+  });
+
+  it("an 'auto' port lost to another process before the bind is picked again", async () => {
+    const config = await makeStack({ api: listen('auto', { DELAY: '400' }) });
+    const record = join(config.pidDir, 'api.json');
+    const starting = bringUp(config, 'api');
+    await waitFor(() => existsSync(record), 5000, 'the record');
+    const taken = JSON.parse(readFileSync(record, 'utf8')).ports.api as number;
+    const thief = await holdPort(taken);
+    const up = await starting;
+    expect(up.lostPorts).to.deep.equal([taken]);
+    expect(up.record.ports.api).not.to.equal(taken);
+    expect(isAlive(thief.pid as number)).to.equal(true);
+  });
+});
