@@ -79,6 +79,7 @@ export async function waitReady(o: WaitReadyOptions): Promise<ReadyResult> {
   o.signal?.addEventListener('abort', onAbort);
   let attempts = 0;
   let woken = true;
+  let foreign = false;
   let last = 'no attempt yet';
   let pause: number = FIRST_PAUSE[probe.kind];
   const portOf = (p: number | 'auto') => (p === 'auto' ? o.port : p);
@@ -108,8 +109,12 @@ export async function waitReady(o: WaitReadyOptions): Promise<ReadyResult> {
       );
       woken = false;
       if (result.ok) return { ms: performance.now() - started, attempts };
-      // An attempt cut short by the deadline says less than the one before it.
-      if (attempts === 1 || performance.now() < deadline) last = result.error;
+      // An attempt cut short by the deadline says less than the one before it, and a
+      // refusal on one loopback family less than a foreign answer on the other.
+      if (attempts === 1 || (performance.now() < deadline && !(foreign && !result.foreign))) {
+        last = result.error;
+        foreign = result.foreign === true;
+      }
       const wait = Math.min(pause, Math.max(0, deadline - performance.now()));
       pause = Math.min(pause * 2, probe.interval);
       await new Promise<void>((resolve) => {
@@ -183,7 +188,11 @@ function owned(port: number, o: WaitReadyOptions, family?: 4 | 6): Attempt {
   const who = listenerOwnership(port, o.target, o.inspector, family);
   if (who.owned) return { ok: true };
   const holder = who.holder === null ? 'another process' : `pid ${who.holder}`;
-  return { ok: false, error: `port ${port} is answered by ${holder}, not by ${o.service}` };
+  return {
+    ok: false,
+    error: `port ${port} is answered by ${holder}, not by ${o.service}`,
+    foreign: true,
+  };
 }
 
 function tailDetails(o: WaitReadyOptions): string[] {

@@ -3,7 +3,12 @@ import { connect } from 'node:net';
 /** The outcome of one probe attempt (`family`: which loopback answered, when known). */
 export type Attempt =
   | { readonly ok: true; readonly family?: 4 | 6 }
-  | { readonly ok: false; readonly error: string };
+  | {
+      readonly ok: false;
+      readonly error: string;
+      /** True when a process outside the service's tree answered. */
+      readonly foreign?: boolean;
+    };
 
 /**
  * One TCP connect to `host:port`, closed at once. A connection whose local
