@@ -3,6 +3,8 @@
  * exactly once. This module is the public API.
  * @packageDocumentation
  */
+
+export { type LaunchOptions, launch, type StackHandle } from './api.js';
 export { defineConfig } from './config/define.js';
 export { findConfigFile, type LoadConfigOptions, loadConfig } from './config/load.js';
 export { DEFAULTS, resolveConfig } from './config/resolve.js';
@@ -15,3 +17,9 @@ export {
   LaunchError,
   type LaunchErrorOptions,
 } from './errors.js';
+export type { DownResult } from './orchestrate/down.js';
+export type { EventSink, StackEvent } from './orchestrate/events.js';
+export type { ServiceStatus, StatusState } from './orchestrate/status.js';
+export type { ServiceStopResult } from './orchestrate/stop-service.js';
+export type { ServiceUp } from './orchestrate/up.js';
+export type { StopReport } from './process/stop.js';

@@ -85,16 +85,33 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
       },
     );
   }
-  const rest = first?.kind === 'positional' ? argv.filter((_, i) => i !== first.index) : [...argv];
+  let rest = first?.kind === 'positional' ? argv.filter((_, i) => i !== first.index) : [...argv];
   const options = { ...globals, ...(command ? parseOptions(command.options) : {}) };
+  // `run`: options end at the first word of the command (or at `--`), so the
+  // command's own options (`node -e ...`, `npm test --watch`) stay its own.
+  let tail: string[] = [];
+  if (command?.name === 'run') {
+    const { tokens: runTokens } = parseArgs({
+      args: rest,
+      options,
+      strict: false,
+      allowPositionals: true,
+      tokens: true,
+    });
+    const start = runTokens.find((t) => t.kind === 'positional' || t.kind === 'option-terminator');
+    if (start !== undefined) {
+      tail = rest.slice(start.index + (start.kind === 'option-terminator' ? 1 : 0));
+      rest = rest.slice(0, start.index);
+    }
+  }
   try {
-    const { values, positionals } = parseArgs({
+    const parsed = parseArgs({
       args: rest,
       options,
       strict: true,
       allowPositionals: command?.positionals ?? false,
     });
-    return { command, values, positionals };
+    return { command, values: parsed.values, positionals: [...parsed.positionals, ...tail] };
   } catch (error) {
     throw usageError(error, Object.keys(options), command?.name);
   }

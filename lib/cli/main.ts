@@ -1,18 +1,17 @@
 import { readFileSync } from 'node:fs';
-import { loadConfig } from '../config/load.js';
 import { isLaunchError, LaunchError } from '../errors.js';
 import { colorEnabled, createColors } from '../report/color.js';
 import { formatPlan } from '../report/plan.js';
 import { type ParsedArgs, parseCommandLine } from './args.js';
-import { commandHelp, mainHelp } from './help.js';
+import { down, status, upDetached } from './cmd-detached.js';
+import { upForeground } from './cmd-foreground.js';
+import { logs } from './cmd-logs.js';
+import { run } from './cmd-run.js';
+import { type CliIO, commandContext } from './context.js';
 
-/** Where the CLI writes and what it reads of its process; tests pass their own. */
-export interface CliIO {
-  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
-  readonly env: NodeJS.ProcessEnv;
-  readonly cwd: string;
-}
+export type { CliIO } from './context.js';
+
+import { commandHelp, mainHelp } from './help.js';
 
 /** The package version, read once from package.json. */
 export function version(): string {
@@ -73,29 +72,25 @@ async function dispatch(args: ParsedArgs, io: CliIO): Promise<number> {
     print(io.stdout, commandHelp(command));
     return 0;
   }
-  const load = () =>
-    loadConfig({
-      cwd: io.cwd,
-      command: command.name,
-      ...(typeof values.config === 'string' ? { config: values.config } : {}),
-    });
+  const ctx = commandContext(args, io);
   switch (command.name) {
-    case 'validate': {
-      const config = await load();
-      print(
-        io.stdout,
-        formatPlan(config, createColors(colorEnabled(io.stdout.isTTY === true, io.env))),
-      );
+    case 'validate':
+      ctx.print(formatPlan(await ctx.load(), ctx.out));
       return 0;
-    }
+    case 'up':
+      return values.detach === true ? upDetached(ctx, values.replace === true) : upForeground(ctx);
+    case 'restart':
+      return upDetached(ctx, true);
+    case 'down':
+      return down(ctx);
+    case 'status':
+      return status(ctx);
+    case 'run':
+      return run(ctx);
+    case 'logs':
+      return logs(ctx);
     default:
-      throw new LaunchError(
-        'E_NOT_IMPLEMENTED',
-        `'launchguard ${command.name}' is not implemented yet in this version`,
-        {
-          hint: "'launchguard validate' checks the config and prints the plan; see the README for what is available",
-        },
-      );
+      throw new LaunchError('E_USAGE', `unknown command '${command.name}'`);
   }
 }
 

@@ -77,6 +77,8 @@ export async function bringUp(
       });
       return { outcome, record, ready, lostPorts };
     } catch (error) {
+      // An instance another launcher started is its business; ours is rolled back.
+      if (outcome.kind !== 'started') throw error;
       await stopInstance(record, { inspector, signal: svc.stopSignal, timeout: svc.stopTimeout });
       removeRecord(config.pidDir, record, name);
       const own = record.ports[name];

@@ -39,6 +39,8 @@ export interface StartServiceOptions {
   readonly replace?: 'always' | 'if-changed' | 'never';
   /** Finds who listens on a port (a seam for tests). @default the OS's scanner */
   readonly scanner?: PortScanner;
+  /** Restarts before this start, kept in the record for `status`. */
+  readonly restarts?: number;
   /** Ports an `'auto'` pick must not return (lost to bind races before). */
   readonly avoidPorts?: readonly number[];
   /** Picks a port for `'auto'` (a seam for tests). @default get-port */
@@ -199,6 +201,7 @@ export async function startService(
       launcherPid: process.pid,
       logFile: paths.log,
       logOffset,
+      ...(options.restarts ? { restarts: options.restarts } : {}),
     };
     try {
       (options.writeRecord ?? writeRecord)(config.pidDir, record);
@@ -279,4 +282,31 @@ async function preparePort(
       hint: 'free some ports or give the service a fixed port',
     },
   );
+}
+
+/**
+ * Marks a recorded instance as ready (`readyAt`), under the service's lock and
+ * only if the record on disk is still that instance: a record is never
+ * overwritten once another launcher has replaced it.
+ */
+export async function markReady(
+  config: ResolvedConfig,
+  record: ServiceRecord,
+  inspector: ProcessInspector,
+): Promise<ServiceRecord> {
+  if (record.readyAt !== undefined) return record;
+  const ready = { ...record, readyAt: new Date().toISOString() };
+  const lock = await acquireLock(servicePaths(config.pidDir, record.service).lock, record.service, {
+    inspector,
+  });
+  try {
+    const now = readServiceState(config.pidDir, record.service, inspector);
+    if (now.kind === 'running' && now.record.instance === record.instance) {
+      if (now.record.readyAt !== undefined) return now.record;
+      writeRecord(config.pidDir, ready);
+    }
+    return ready;
+  } finally {
+    lock.release();
+  }
 }

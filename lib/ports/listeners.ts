@@ -82,9 +82,14 @@ function readTable(path: string, family: 4 | 6): Listener[] {
  * no external tools). Each read costs about a millisecond on some kernels.
  */
 export function linuxListeners(port: number, family?: 4 | 6): Listener[] {
+  return allLinuxListeners(family).filter((l) => l.port === port);
+}
+
+/** Every listening TCP socket of this network namespace (or of one `family`). */
+export function allLinuxListeners(family?: 4 | 6): Listener[] {
   const v4 = family === 6 ? [] : readTable('/proc/net/tcp', 4);
   const v6 = family === 4 ? [] : readTable('/proc/net/tcp6', 6);
-  return [...v4, ...v6].filter((l) => l.port === port);
+  return [...v4, ...v6];
 }
 
 /** The socket inodes a process holds open (Linux), or null if its fds are unreadable. */

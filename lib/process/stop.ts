@@ -24,6 +24,8 @@ export interface StopOptions {
   readonly timeout?: number;
   /** Wait this long (ms) after SIGKILL for the kernel to tear processes down. @default 2000 */
   readonly killGrace?: number;
+  /** When aborted, stop waiting for a polite exit and send SIGKILL at once (a second Ctrl-C). */
+  readonly hurry?: AbortSignal;
   /** The kill function (a seam for tests). @default process.kill */
   readonly kill?: (pid: number, signal: NodeJS.Signals) => void;
 }
@@ -104,12 +106,13 @@ async function waitEmpty(
   target: StopTarget,
   inspector: ProcessInspector,
   ms: number,
+  hurry?: AbortSignal,
 ): Promise<number[]> {
   const deadline = Date.now() + ms;
   let pause = 2;
   for (;;) {
     const { pids } = census(target, inspector);
-    if (pids.length === 0 || Date.now() >= deadline) return pids;
+    if (pids.length === 0 || Date.now() >= deadline || hurry?.aborted) return pids;
     await sleep(Math.min(pause, Math.max(1, deadline - Date.now())));
     pause = Math.min(pause * 2, 50);
   }
@@ -144,7 +147,7 @@ export async function stopInstance(target: StopTarget, options: StopOptions): Pr
   if (verdict.kind === 'unverifiable') return report('unverifiable', false, [], verdict.reason);
   if (census(target, inspector).pids.length === 0) return report('gone', false, []);
   send(target, options.signal ?? 'SIGTERM', inspector, kill);
-  let left = await waitEmpty(target, inspector, options.timeout ?? 10_000);
+  let left = await waitEmpty(target, inspector, options.timeout ?? 10_000, options.hurry);
   if (left.length === 0) return report('stopped', false, []);
   send(target, 'SIGKILL', inspector, kill);
   left = await waitEmpty(target, inspector, options.killGrace ?? 2_000);

@@ -7,6 +7,8 @@ export interface Colors {
   green(text: string): string;
   yellow(text: string): string;
   cyan(text: string): string;
+  magenta(text: string): string;
+  blue(text: string): string;
 }
 
 /** Whether to colour output written to a stream with the given TTY-ness and environment. */
@@ -28,5 +30,7 @@ export function createColors(enabled: boolean): Colors {
     green: wrap(32, 39),
     yellow: wrap(33, 39),
     cyan: wrap(36, 39),
+    magenta: wrap(35, 39),
+    blue: wrap(34, 39),
   };
 }

@@ -29,6 +29,10 @@ export interface ServiceRecord extends ProcessIdentity {
   readonly logFile: string;
   /** Size of the log file when this instance started: its output begins here. */
   readonly logOffset?: number;
+  /** ISO time the instance passed its readiness check (absent while it starts). */
+  readonly readyAt?: string;
+  /** Restarts by the restart policy before this instance (foreground `up`). */
+  readonly restarts?: number;
 }
 
 /** Files of one service in the state folder. */

@@ -1,0 +1,103 @@
+import { loadConfig } from './config/load.js';
+import type { ResolvedConfig } from './config/types.js';
+import { LaunchError } from './errors.js';
+import { type DownResult, downStack } from './orchestrate/down.js';
+import type { EventSink } from './orchestrate/events.js';
+import { type ServiceStatus, stackStatus } from './orchestrate/status.js';
+import { type ServiceUp, upStack } from './orchestrate/up.js';
+import { portEnv } from './process/env.js';
+
+/** Options of {@link launch}. */
+export interface LaunchOptions {
+  /** The config file. @default launch.config.* in `cwd` or the nearest parent folder */
+  readonly config?: string;
+  /** Where to look for the config. @default process.cwd() */
+  readonly cwd?: string;
+  /** Services to start (with their dependencies). @default all */
+  readonly services?: readonly string[];
+  /** Aborts the start; everything it began is stopped again. */
+  readonly signal?: AbortSignal;
+  /** Stop a foreign process that holds a service's port. @default false */
+  readonly force?: boolean;
+  /** Replace the selected services even if they already run with the same config. @default false */
+  readonly replace?: boolean;
+  /** Progress events (starting, ready, notes...). */
+  readonly onEvent?: EventSink;
+}
+
+/** A running stack, as {@link launch} returns it. */
+export interface StackHandle {
+  /** The resolved config. */
+  readonly config: ResolvedConfig;
+  /** Every selected service, with its record and whether this call started it. */
+  readonly services: readonly ServiceUp[];
+  /** A service's port. Throws for a service without one. */
+  port(name: string): number;
+  /** `http://localhost:<port><path>` of a service. */
+  url(name: string, path?: string): string;
+  /** `<NAME>_PORT` of every service with a port, for child processes. */
+  env(): Record<string, string>;
+  /** The services' status now (as `launchguard status --json`). */
+  status(): Promise<ServiceStatus[]>;
+  /**
+   * Stops what this call started (dependents first), not services it found
+   * already running. Safe to call twice.
+   */
+  stop(): Promise<DownResult>;
+}
+
+/**
+ * Starts the stack (or the named services and their dependencies) like
+ * `launchguard up -d` and resolves once every one is ready. The same engine
+ * as the CLI, without process-global side effects: no signal handlers, no
+ * output, no `process.exit`. Errors are {@link LaunchError}s.
+ *
+ * @example
+ * // test/global.mjs, in .mocharc: { "require": "test/global.mjs" }
+ * import { launch } from 'launchguard';
+ * let stack;
+ * export async function mochaGlobalSetup() {
+ *   stack = await launch({ services: ['backend'] });
+ *   process.env.API_URL = stack.url('backend');
+ * }
+ * export async function mochaGlobalTeardown() {
+ *   await stack?.stop();
+ * }
+ */
+export async function launch(options: LaunchOptions = {}): Promise<StackHandle> {
+  const config = await loadConfig({
+    cwd: options.cwd ?? process.cwd(),
+    command: 'api',
+    ...(options.config === undefined ? {} : { config: options.config }),
+  });
+  const result = await upStack(config, {
+    ...(options.services === undefined ? {} : { services: options.services }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
+    force: options.force ?? false,
+    replace: options.replace ?? false,
+  });
+  const mine = result.services.filter((s) => s.outcome === 'started').map((s) => s.name);
+  let stopping: Promise<DownResult> | undefined;
+  const port = (name: string): number => {
+    const found = result.ports[name];
+    if (found === undefined) {
+      throw new LaunchError('E_USAGE', `service '${name}' has no port in this stack`, {
+        hint: `services with a port: ${Object.keys(result.ports).join(', ') || 'none'}`,
+      });
+    }
+    return found;
+  };
+  return {
+    config,
+    services: result.services,
+    port,
+    url: (name, path = '') => `http://localhost:${port(name)}${path}`,
+    env: () => portEnv(result.ports),
+    status: () => stackStatus(config, { services: result.services.map((s) => s.name) }),
+    stop: () => {
+      stopping ??= downStack(config, { services: mine, exact: true });
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,50 @@
+import { LaunchError } from '../errors.js';
+import { downStack } from '../orchestrate/down.js';
+import { stackStatus } from '../orchestrate/status.js';
+import { upStack } from '../orchestrate/up.js';
+import { Progress } from '../report/progress.js';
+import { formatDown, formatStatus, formatSummary } from '../report/views.js';
+import type { CommandContext } from './context.js';
+
+/** `up -d` and `restart`: start detached, return once every selected service is ready. */
+export async function upDetached(ctx: CommandContext, replace: boolean): Promise<number> {
+  const config = await ctx.load();
+  const started = Date.now();
+  const progress = new Progress(ctx.io.stdout, ctx.out, ctx.io.stdout.isTTY === true);
+  try {
+    const result = await upStack(config, {
+      services: ctx.args.positionals,
+      force: ctx.args.values.force === true,
+      replace,
+      onEvent: (e) => progress.event(e),
+    });
+    progress.done();
+    ctx.print(formatSummary(result, Date.now() - started, ctx.out));
+    return 0;
+  } finally {
+    progress.done();
+  }
+}
+
+/** `down`: stop services (dependents first), remove records, report. */
+export async function down(ctx: CommandContext): Promise<number> {
+  const config = await ctx.load();
+  const result = await downStack(config, { services: ctx.args.positionals });
+  const lines = formatDown(result, ctx.out);
+  if (lines.length > 0) ctx.print(lines);
+  if (!result.clean) {
+    throw new LaunchError('E_STOP', 'some processes could not be stopped (see above)', {
+      hint: 'stop them by hand (they are listed with their PIDs), then run down again',
+    });
+  }
+  return 0;
+}
+
+/** `status`: the table (or JSON); exit 3 unless every selected service runs and is ready. */
+export async function status(ctx: CommandContext): Promise<number> {
+  const config = await ctx.load();
+  const statuses = await stackStatus(config, { services: ctx.args.positionals });
+  if (ctx.args.values.json === true) ctx.print(JSON.stringify(statuses, null, 2));
+  else ctx.print(formatStatus(statuses, ctx.out));
+  return statuses.every((s) => s.state === 'running' && s.ready) ? 0 : 3;
+}

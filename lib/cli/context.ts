@@ -1,0 +1,47 @@
+import { loadConfig } from '../config/load.js';
+import type { ResolvedConfig } from '../config/types.js';
+import { type Colors, colorEnabled, createColors } from '../report/color.js';
+import type { ParsedArgs } from './args.js';
+
+/** Where the CLI writes and what it reads of its process; tests pass their own. */
+export interface CliIO {
+  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+  /** Where SIGINT/SIGTERM/SIGHUP arrive. @default process */
+  readonly signals?: NodeJS.EventEmitter;
+}
+
+/** What a command implementation gets. */
+export interface CommandContext {
+  readonly args: ParsedArgs;
+  readonly io: CliIO;
+  /** Colours for stdout and stderr. */
+  readonly out: Colors;
+  readonly err: Colors;
+  /** Loads and resolves the config (with `-c` if given). */
+  load(): Promise<ResolvedConfig>;
+  /** Writes lines to stdout. */
+  print(lines: string | readonly string[]): void;
+}
+
+/** Builds the context of a command. */
+export function commandContext(args: ParsedArgs, io: CliIO): CommandContext {
+  const config = args.values.config;
+  return {
+    args,
+    io,
+    out: createColors(colorEnabled(io.stdout.isTTY === true, io.env)),
+    err: createColors(colorEnabled(io.stderr.isTTY === true, io.env)),
+    load: () =>
+      loadConfig({
+        cwd: io.cwd,
+        command: args.command?.name ?? '',
+        ...(typeof config === 'string' ? { config } : {}),
+      }),
+    print: (lines) => {
+      io.stdout.write(`${typeof lines === 'string' ? lines : lines.join('\n')}\n`);
+    },
+  };
+}

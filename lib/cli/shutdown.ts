@@ -1,0 +1,52 @@
+/** The signals that ask a foreground launcher to stop. */
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+export type StopSignal = (typeof STOP_SIGNALS)[number];
+
+/** Signals closer together than this count once (npm and pnpm may forward one Ctrl-C twice). */
+export const DEBOUNCE_MS = 500;
+
+/** The exit code a shell reports for death by a signal: 128 + its number. */
+export const SIGNAL_EXIT: Readonly<Record<StopSignal, number>> = {
+  SIGINT: 130,
+  SIGTERM: 143,
+  SIGHUP: 129,
+};
+
+/**
+ * Installs handlers for SIGINT, SIGTERM and SIGHUP: the first one aborts
+ * `graceful`, a later one (after the debounce pause) aborts `force`. Returns
+ * the removal of the handlers; the CLI is the only place that calls this.
+ */
+export function onStopSignals(emitter: NodeJS.EventEmitter = process): {
+  graceful: AbortSignal;
+  force: AbortSignal;
+  first: () => StopSignal | undefined;
+  dispose: () => void;
+} {
+  const graceful = new AbortController();
+  const force = new AbortController();
+  let firstAt = 0;
+  let first: StopSignal | undefined;
+  const handlers = STOP_SIGNALS.map((sig) => {
+    const handler = () => {
+      const now = Date.now();
+      if (first === undefined) {
+        first = sig;
+        firstAt = now;
+        graceful.abort(sig);
+      } else if (now - firstAt >= DEBOUNCE_MS) {
+        force.abort(sig);
+      }
+    };
+    emitter.on(sig, handler);
+    return [sig, handler] as const;
+  });
+  return {
+    graceful: graceful.signal,
+    force: force.signal,
+    first: () => first,
+    dispose: () => {
+      for (const [sig, handler] of handlers) emitter.removeListener(sig, handler);
+    },
+  };
+}

@@ -1,0 +1,65 @@
+import type { ResolvedConfig } from '../config/types.js';
+import { type ProcessInspector, systemInspector } from '../state/inspector.js';
+import type { EventSink } from './events.js';
+import { levelsOf, selectForStop } from './select.js';
+import { type ServiceStopResult, stopService } from './stop-service.js';
+
+/** Options of {@link downStack}. */
+export interface DownOptions {
+  /** Services to stop, with their dependents; all when empty. */
+  readonly services?: readonly string[];
+  /** Stop exactly these services, not their dependents (used to undo a start). */
+  readonly exact?: boolean;
+  /** Override every stopTimeout (0: SIGKILL at once). */
+  readonly stopTimeout?: number;
+  /** When aborted, SIGKILL what is still stopping (a second Ctrl-C). */
+  readonly hurry?: AbortSignal;
+  readonly inspector?: ProcessInspector;
+  readonly lockTimeout?: number;
+  readonly signal?: AbortSignal;
+  readonly onEvent?: EventSink;
+}
+
+/** The result of {@link downStack}: one entry per selected service, in stop order. */
+export interface DownResult {
+  readonly services: readonly ServiceStopResult[];
+  /** True if nothing of the selection is left running. */
+  readonly clean: boolean;
+}
+
+/**
+ * Stops the selected services and their dependents: dependents first (by
+ * dependency level, in reverse), services of one level in parallel. Each
+ * stop takes the service's lock, stops the recorded instance's whole tree,
+ * then every leftover process carrying one of the service's markers, and
+ * removes the record.
+ */
+export async function downStack(
+  config: ResolvedConfig,
+  options: DownOptions = {},
+): Promise<DownResult> {
+  const names = options.exact
+    ? [...(options.services ?? [])]
+    : selectForStop(config, options.services ?? []);
+  const inspector = options.inspector ?? systemInspector();
+  const emit = options.onEvent ?? (() => undefined);
+  const results: ServiceStopResult[] = [];
+  for (const level of levelsOf(config, names).reverse()) {
+    const done = await Promise.all(
+      level.map(async (name) => {
+        emit({ type: 'stopping', service: name });
+        const result = await stopService(config, name, {
+          inspector,
+          ...(options.stopTimeout === undefined ? {} : { stopTimeout: options.stopTimeout }),
+          ...(options.hurry === undefined ? {} : { hurry: options.hurry }),
+          ...(options.lockTimeout === undefined ? {} : { lockTimeout: options.lockTimeout }),
+          ...(options.signal === undefined ? {} : { signal: options.signal }),
+        });
+        emit({ type: 'stopped', service: name, report: result.stopped ?? null });
+        return result;
+      }),
+    );
+    results.push(...done);
+  }
+  return { services: results, clean: results.every((r) => r.problems.length === 0) };
+}

@@ -1,0 +1,43 @@
+import { withDependencies, withDependents } from '../config/graph.js';
+import { closest } from '../config/suggest.js';
+import type { ResolvedConfig } from '../config/types.js';
+import { LaunchError } from '../errors.js';
+
+/** The dependency graph of a resolved config: service → its dependencies. */
+export function graphOf(config: ResolvedConfig): Record<string, string[]> {
+  return Object.fromEntries(
+    Object.values(config.services).map((s) => [s.name, Object.keys(s.dependsOn)]),
+  );
+}
+
+/** Throws E_USAGE for names that are not services of the config, with a suggestion. */
+export function checkNames(config: ResolvedConfig, names: readonly string[]): void {
+  const known = Object.keys(config.services);
+  for (const name of names) {
+    if (name in config.services) continue;
+    const close = closest(name, known);
+    throw new LaunchError('E_USAGE', `unknown service '${name}'`, {
+      hint: `${close ? `did you mean '${close}'? ` : ''}services in ${config.file}: ${known.join(', ')}`,
+    });
+  }
+}
+
+/** Services to start for `names` (all when empty): the named ones and what they depend on. */
+export function selectForStart(config: ResolvedConfig, names: readonly string[]): string[] {
+  checkNames(config, names);
+  if (names.length === 0) return Object.keys(config.services);
+  return withDependencies(graphOf(config), names);
+}
+
+/** Services to stop for `names` (all when empty): the named ones and what depends on them. */
+export function selectForStop(config: ResolvedConfig, names: readonly string[]): string[] {
+  checkNames(config, names);
+  if (names.length === 0) return Object.keys(config.services);
+  return withDependents(graphOf(config), names);
+}
+
+/** `names` grouped by the config's dependency levels, in start order. */
+export function levelsOf(config: ResolvedConfig, names: readonly string[]): string[][] {
+  const wanted = new Set(names);
+  return config.levels.map((level) => level.filter((n) => wanted.has(n))).filter((l) => l.length);
+}

@@ -1,0 +1,121 @@
+import { renameSync } from 'node:fs';
+import type { ResolvedConfig, ResolvedService } from '../config/types.js';
+import { stackId } from '../process/marker.js';
+import { type StopReport, stopInstance } from '../process/stop.js';
+import { findMarked } from '../process/sweep.js';
+import type { ProcessInspector } from '../state/inspector.js';
+import { acquireLock } from '../state/lock.js';
+import { readServiceState, removeRecord, servicePaths } from '../state/record.js';
+
+/** What stopping one service did, for the report. */
+export interface ServiceStopResult {
+  readonly service: string;
+  /** The recorded instance, stopped (absent if nothing was recorded as running). */
+  readonly stopped?: StopReport;
+  /** Marked leftovers (no record) that were stopped. */
+  readonly orphans: readonly StopReport[];
+  /** State cleaned up, in words ("removed the stale record (pid 123, exited)"). */
+  readonly cleaned: readonly string[];
+  /** Problems that need the user (unverifiable records, survivors). */
+  readonly problems: readonly string[];
+}
+
+/** Options of {@link stopService}. */
+export interface StopServiceOptions {
+  readonly inspector: ProcessInspector;
+  readonly lockTimeout?: number;
+  readonly signal?: AbortSignal;
+  /** Override the service's stopTimeout (0 = SIGKILL at once). */
+  readonly stopTimeout?: number;
+  /** When aborted, SIGKILL at once instead of waiting out stopTimeout (a second Ctrl-C). */
+  readonly hurry?: AbortSignal;
+}
+
+/**
+ * Stops one service under its lock: the recorded instance (identity verified,
+ * whole tree), then every process still carrying one of its markers, and
+ * removes its record. Stale records are removed, corrupt files moved aside to
+ * `.corrupt`, unverifiable ones left alone and reported.
+ */
+export async function stopService(
+  config: ResolvedConfig,
+  name: string,
+  options: StopServiceOptions,
+): Promise<ServiceStopResult> {
+  const svc = config.services[name] as ResolvedService;
+  const { inspector } = options;
+  const paths = servicePaths(config.pidDir, name);
+  const lock = await acquireLock(paths.lock, name, {
+    inspector,
+    ...(options.lockTimeout === undefined ? {} : { timeout: options.lockTimeout }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  });
+  const ladder = {
+    inspector,
+    signal: svc.stopSignal,
+    timeout: options.stopTimeout ?? svc.stopTimeout,
+    ...(options.hurry === undefined ? {} : { hurry: options.hurry }),
+  };
+  const cleaned: string[] = [];
+  const problems: string[] = [];
+  let stopped: StopReport | undefined;
+  try {
+    const state = readServiceState(config.pidDir, name, inspector);
+    switch (state.kind) {
+      case 'running':
+        stopped = await stopInstance(state.record, ladder);
+        removeRecord(config.pidDir, state.record, name);
+        break;
+      case 'stale':
+        removeRecord(config.pidDir, state.record, name);
+        cleaned.push(`removed the stale record of ${name} (pid ${state.pid}, ${state.reason})`);
+        break;
+      case 'reused':
+        removeRecord(config.pidDir, state.record, name);
+        cleaned.push(
+          `removed the record of ${name}: pid ${state.record.pid} belongs to another process now (not signalled)`,
+        );
+        break;
+      case 'corrupt':
+        renameSync(state.file, `${state.file}.corrupt`);
+        cleaned.push(
+          `moved the corrupt ${state.file} aside to ${state.file}.corrupt (${state.reason})`,
+        );
+        break;
+      case 'unverifiable':
+        problems.push(
+          `${name}: pid ${state.pid} cannot be verified (${state.reason}); not signalled, record kept`,
+        );
+        break;
+      case 'none':
+        break;
+    }
+    if (stopped && stopped.outcome === 'survivors')
+      problems.push(`${name}: pids ${stopped.survivors.join(', ')} survived SIGKILL`);
+    const orphans: StopReport[] = [];
+    const stack = stackId(config.name, config.file);
+    const seen = new Set<string>();
+    for (const m of findMarked({ stack, service: name }, inspector)) {
+      if (seen.has(m.marker)) continue;
+      seen.add(m.marker);
+      const report = await stopInstance(
+        {
+          service: name,
+          pid: m.info.pid,
+          pgid: m.info.pgid,
+          instance: m.marker,
+          startTime: m.info.startTime,
+          bootId: inspector.bootId(),
+          pidNamespace: inspector.pidNamespace(),
+        },
+        ladder,
+      );
+      orphans.push(report);
+      if (report.outcome === 'survivors')
+        problems.push(`${name}: pids ${report.survivors.join(', ')} survived SIGKILL`);
+    }
+    return { service: name, ...(stopped ? { stopped } : {}), orphans, cleaned, problems };
+  } finally {
+    lock.release();
+  }
+}

@@ -1,0 +1,95 @@
+import type { DownResult } from '../orchestrate/down.js';
+import type { ServiceStatus } from '../orchestrate/status.js';
+import type { UpResult } from '../orchestrate/up.js';
+import type { Colors } from './color.js';
+import { formatDuration } from './plan.js';
+import { formatTable } from './table.js';
+
+/** The one-line summary after a successful `up`: every service with its PID and address. */
+export function formatSummary(result: UpResult, ms: number, colors: Colors): string {
+  const parts = result.services
+    .filter((s) => s.outcome !== 'completed')
+    .map((s) => {
+      const port = result.ports[s.name];
+      const where = port === undefined ? '' : ` http://localhost:${port}`;
+      return `${colors.bold(s.name)}${where} (pid ${s.record.pid}${s.outcome === 'kept' ? ', kept' : ''})`;
+    });
+  const head = colors.green(
+    `✓ ${result.services.length === 1 ? '1 service' : `${result.services.length} services`} up in ${formatDuration(ms)}`,
+  );
+  return `${head}: ${parts.join(' · ')}`;
+}
+
+function uptime(ms: number | null): string {
+  if (ms === null) return '-';
+  if (ms < 60_000) return `${Math.floor(ms / 1000)}s`;
+  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)}m${Math.floor((ms % 60_000) / 1000)}s`;
+  return `${Math.floor(ms / 3_600_000)}h${Math.floor((ms % 3_600_000) / 60_000)}m`;
+}
+
+/** The `status` table, with each service's warnings beneath it. */
+export function formatStatus(statuses: readonly ServiceStatus[], colors: Colors): string[] {
+  const paint = (s: ServiceStatus) =>
+    s.state === 'running' && s.ready
+      ? colors.green(s.state)
+      : s.state === 'not running'
+        ? colors.dim(s.state)
+        : colors.yellow(s.state);
+  const rows = [
+    ['service', 'state', 'pid', 'port', 'port held by', 'ready', 'uptime', 'restarts'].map((h) =>
+      colors.dim(h),
+    ),
+    ...statuses.map((s) => [
+      colors.bold(s.name),
+      paint(s),
+      s.pid === null ? '-' : String(s.pid),
+      s.port === null ? '-' : String(s.port),
+      s.portOwner === null ? '-' : s.portOwner === 'self' ? 'itself' : s.portOwner,
+      s.ready ? colors.green('yes') : 'no',
+      uptime(s.uptimeMs),
+      String(s.restarts),
+    ]),
+  ];
+  const lines = formatTable(rows);
+  const warnings = statuses.flatMap((s) =>
+    s.warnings.map((w) => `${colors.yellow('!')} ${s.name}: ${w}`),
+  );
+  return warnings.length > 0 ? [...lines, '', ...warnings] : lines;
+}
+
+/** What `down` did, one line per fact. */
+export function formatDown(result: DownResult, colors: Colors): string[] {
+  const lines: string[] = [];
+  for (const s of result.services) {
+    const r = s.stopped;
+    if (r !== undefined) {
+      if (r.outcome === 'gone')
+        lines.push(`${colors.dim('·')} ${s.service} had already exited (pid ${r.pid})`);
+      else if (r.outcome === 'unverifiable')
+        lines.push(`${colors.yellow('!')} ${s.service}: pid ${r.pid} not signalled (${r.reason})`);
+      else if (r.forced)
+        lines.push(
+          `${colors.yellow('✓')} killed ${s.service} (pid ${r.pid}) with SIGKILL after its stop timeout (${formatDuration(r.durationMs)})`,
+        );
+      else
+        lines.push(
+          `${colors.green('✓')} stopped ${s.service} (pid ${r.pid}, ${formatDuration(r.durationMs)})`,
+        );
+    }
+    for (const o of s.orphans)
+      if (o.outcome !== 'gone')
+        lines.push(
+          `${colors.green('✓')} stopped a leftover of ${s.service} (pid ${o.pid}${o.forced ? ', SIGKILL' : ''})`,
+        );
+    for (const c of s.cleaned) lines.push(`${colors.dim('·')} ${c}`);
+    for (const p of s.problems) lines.push(`${colors.red('✗')} ${p}`);
+    if (
+      r === undefined &&
+      s.orphans.length === 0 &&
+      s.cleaned.length === 0 &&
+      s.problems.length === 0
+    )
+      lines.push(`${colors.dim('·')} ${s.service} was not running`);
+  }
+  return lines;
+}
