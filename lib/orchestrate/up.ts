@@ -171,6 +171,7 @@ export async function upStack(config: ResolvedConfig, options: UpOptions = {}): 
         ...(spawned ? { spawned } : {}),
       });
       if (tasks.has(name)) {
+        spawned?.child.ref(); // a detached child is unref'd: keep the launcher alive for its exit
         const exit = spawned ? await spawned.exit : await untilGone(record, inspector);
         removeRecord(config.pidDir, record, name);
         if (exit.code !== 0) throw taskError(name, exit, record);

@@ -111,13 +111,15 @@ describe('CLI', () => {
     expect(result.stderr).to.match(/^error: no launch\.config\.ts .* or any parent folder\nhint: /);
   });
 
-  it('says clearly that a command is not built yet (exit 2), without touching the state dir', async () => {
+  it('a command that cannot be spawned is one clear error (exit 1), no stack trace', async () => {
     const dir = project({
-      'launch.config.ts': "export default { services: { a: { command: 'x' } } };\n",
+      'launch.config.ts':
+        "export default { services: { a: { command: 'no-such-program-xyz' } } };\n",
     });
-    const result = await runCli(['up'], { cwd: dir });
-    expect(result.code).to.equal(2);
-    expect(result.stderr).to.match(/^error: 'launchguard up' is not implemented yet/);
+    const result = await runCli(['up', '-d'], { cwd: dir });
+    expect(result.code).to.equal(1);
+    expect(result.stderr).to.match(/^error: a: /m);
+    expect(result.stderr).to.include('no-such-program-xyz');
     expect(hasStackTrace(result.stderr)).to.equal(false);
   });
 

@@ -1,0 +1,69 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ResolvedConfig } from '../../lib/config/types.js';
+import { stackId } from '../../lib/process/marker.js';
+import { findMarked } from '../../lib/process/sweep.js';
+import { systemInspector } from '../../lib/state/inspector.js';
+import { BIN } from './paths.js';
+import { track, waitFor } from './procs.js';
+
+const inspector = systemInspector();
+
+/** Live processes carrying the stack's marker, by service → distinct instance markers. */
+export function instances(config: ResolvedConfig): Map<string, Set<string>> {
+  const found = new Map<string, Set<string>>();
+  for (const m of findMarked({ stack: stackId(config.name, config.file) }, inspector)) {
+    found.set(m.service, (found.get(m.service) ?? new Set()).add(m.marker));
+  }
+  return found;
+}
+
+/** Every live process carrying the stack's marker. */
+export function markedPids(config: ResolvedConfig): number[] {
+  return findMarked({ stack: stackId(config.name, config.file) }, inspector).map((m) => m.info.pid);
+}
+
+/** The record of a service on disk, or null. */
+export function recordOf(config: ResolvedConfig, service: string): Record<string, unknown> | null {
+  const file = join(config.pidDir, `${service}.json`);
+  if (!existsSync(file)) return null;
+  return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+}
+
+/** Starts the CLI in the background (foreground `up`, `run`...), tracked, with its output collected. */
+export function startCli(
+  args: readonly string[],
+  cwd: string,
+): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd,
+    env: { ...process.env, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  track(child.pid as number);
+  let text = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    text += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    text += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('close', (code) => resolve(code)),
+  );
+  return { child, output: () => text, exited };
+}
+
+/** Waits until every named service's record says it is ready. */
+export async function waitReady(
+  config: ResolvedConfig,
+  services: readonly string[],
+  timeout = 10_000,
+) {
+  await waitFor(
+    () => services.every((s) => typeof recordOf(config, s)?.readyAt === 'string'),
+    timeout,
+    `${services.join(', ')} to be ready`,
+  );
+}

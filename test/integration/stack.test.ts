@@ -1,0 +1,314 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { expect } from 'chai';
+import { runCli } from '../helpers/cli.js';
+import { instances, markedPids, recordOf, startCli, waitReady } from '../helpers/e2e.js';
+import { freePort } from '../helpers/ports.js';
+import { isAlive, pidsIn, waitFor } from '../helpers/procs.js';
+import { makeStack, nodeFixture, spawnPlain } from '../helpers/stack.js';
+import { tempDir } from '../helpers/tmp.js';
+
+function listen(port: number | 'auto', env: Record<string, string> = {}, extra = {}) {
+  return { command: nodeFixture('listen.mjs'), port, env, stopTimeout: 3000, ...extra };
+}
+
+function stamps(file: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of readFileSync(file, 'utf8').split('\n').filter(Boolean)) {
+    const [name, event, at] = line.split(' ');
+    out.set(`${name} ${event}`, Number(at));
+  }
+  return out;
+}
+
+describe('stack: up, down, status, run (the CLI end to end)', () => {
+  it('starts a dependent only after its dependency is ready, and a subset with its dependencies', async () => {
+    const stampFile = join(tempDir(), 'stamps');
+    const config = await makeStack({
+      api: listen(await freePort(), { NAME: 'api', STAMP_FILE: stampFile, DELAY: '300' }),
+      web: listen(await freePort(), { NAME: 'web', STAMP_FILE: stampFile }, { dependsOn: ['api'] }),
+      other: listen(await freePort(), { NAME: 'other' }),
+    });
+    const result = await runCli(['up', '-d', 'web'], { cwd: config.root });
+    expect(result.code, result.stderr).to.equal(0);
+    const at = stamps(stampFile);
+    expect(at.get('web start')).to.be.greaterThan(at.get('api listening') as number);
+    expect(recordOf(config, 'other')).to.equal(null);
+    expect(result.stdout).to.match(
+      /2 services up in .*: api http:\/\/localhost:\d+ \(pid \d+\) · web/,
+    );
+  });
+
+  it('up -d twice keeps the running instance; --replace and restart replace it', async () => {
+    const config = await makeStack({ api: listen(await freePort()) });
+    expect((await runCli(['up', '-d'], { cwd: config.root })).code).to.equal(0);
+    const first = recordOf(config, 'api')?.pid as number;
+    const again = await runCli(['up', '-d'], { cwd: config.root });
+    expect(again.stdout).to.include('api: already running (kept)');
+    expect(recordOf(config, 'api')?.pid).to.equal(first);
+    expect((await runCli(['restart', 'api'], { cwd: config.root })).code).to.equal(0);
+    const second = recordOf(config, 'api')?.pid as number;
+    expect(second).not.to.equal(first);
+    expect(isAlive(first)).to.equal(false);
+    expect(instances(config).get('api')?.size).to.equal(1);
+  });
+
+  it('a changed config replaces the running instance', async () => {
+    const port = await freePort();
+    const config = await makeStack({ api: listen(port, { MODE: 'one' }) });
+    await runCli(['up', '-d'], { cwd: config.root });
+    const first = recordOf(config, 'api')?.pid as number;
+    const file = join(config.root, 'launch.config.mjs');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('"one"', '"two"'));
+    expect((await runCli(['up', '-d'], { cwd: config.root })).code).to.equal(0);
+    expect(recordOf(config, 'api')?.pid).not.to.equal(first);
+    expect(isAlive(first)).to.equal(false);
+  });
+
+  it('item 15: parallel up -d from 12 processes gives one instance per service and port', async () => {
+    const config = await makeStack({
+      api: listen(await freePort(), { DELAY: '200' }),
+      web: listen(await freePort(), {}, { dependsOn: ['api'] }),
+    });
+    const results = await Promise.all(
+      Array.from({ length: 12 }, () => runCli(['up', '-d'], { cwd: config.root, timeout: 30_000 })),
+    );
+    for (const r of results) expect(r.code, r.stderr).to.equal(0);
+    const found = instances(config);
+    expect(found.get('api')?.size).to.equal(1);
+    expect(found.get('web')?.size).to.equal(1);
+    for (const r of results) expect(r.stdout + r.stderr).not.to.include('EADDRINUSE');
+  });
+
+  it('down stops whole trees, dependents first, and removes the records', async () => {
+    const pidFile = join(tempDir(), 'pids');
+    const config = await makeStack({
+      api: listen(await freePort()),
+      tree: {
+        command: nodeFixture('tree.mjs'),
+        env: { PID_FILE: pidFile },
+        dependsOn: { api: 'started' },
+      },
+    });
+    expect((await runCli(['up', '-d'], { cwd: config.root })).code).to.equal(0);
+    await waitFor(() => pidsIn(pidFile).length === 3, 5000, 'the tree');
+    const result = await runCli(['down'], { cwd: config.root });
+    expect(result.code).to.equal(0);
+    expect(result.stdout).to.match(/stopped tree \(pid \d+, [\d.]+ m?s\)\n.*stopped api/);
+    expect(pidsIn(pidFile).filter(isAlive)).to.deep.equal([]);
+    expect(markedPids(config)).to.deep.equal([]);
+    for (const f of ['api.json', 'api.pid', 'tree.json', 'tree.pid'])
+      expect(existsSync(join(config.pidDir, f))).to.equal(false);
+    const twice = await runCli(['down'], { cwd: config.root });
+    expect(twice.code).to.equal(0);
+    expect(twice.stdout).to.include('api was not running');
+  });
+
+  it('status --json has a stable shape; exit 0 when all run and are ready, 3 otherwise', async () => {
+    const config = await makeStack({ api: listen(await freePort()), web: listen('auto') });
+    const before = await runCli(['status', '--json'], { cwd: config.root });
+    expect(before.code).to.equal(3);
+    await runCli(['up', '-d'], { cwd: config.root });
+    const after = await runCli(['status', '--json'], { cwd: config.root });
+    expect(after.code).to.equal(0);
+    const parsed = JSON.parse(after.stdout) as Record<string, unknown>[];
+    expect(parsed.map((s) => s.name)).to.deep.equal(['api', 'web']);
+    for (const s of parsed) {
+      expect(s).to.have.all.keys(
+        'name',
+        'state',
+        'pid',
+        'port',
+        'portOwner',
+        'ready',
+        'startedAt',
+        'uptimeMs',
+        'restarts',
+        'logFile',
+        'warnings',
+      );
+      expect(s.state).to.equal('running');
+      expect(s.ready).to.equal(true);
+      expect(s.portOwner).to.equal('self');
+    }
+    const webPorts = recordOf(config, 'web')?.ports as Record<string, number>;
+    expect(parsed[1]?.port).to.equal(webPorts.web);
+    const one = await runCli(['status', 'api'], { cwd: config.root });
+    expect(one.code).to.equal(0);
+    expect(one.stdout).to.match(/^api +running +\d+ +\d+ +itself +yes/m);
+  });
+
+  it('status warns about a second copy, a stale PID file and a foreign process on the port', async () => {
+    const port = await freePort();
+    const config = await makeStack({ api: listen(port), db: listen(await freePort()) });
+    await runCli(['up', '-d', 'api'], { cwd: config.root });
+    const svc = config.services.api;
+    const copy = spawnPlain([...(svc?.argv ?? [])], { PORT: String(await freePort()) }, svc?.cwd);
+    writeFileSync(join(config.pidDir, 'db.pid'), '999999999\n');
+    await waitFor(() => isAlive(copy.pid as number), 2000, 'the copy');
+    const result = await runCli(['status'], { cwd: config.root });
+    expect(result.code).to.equal(3);
+    expect(result.stdout).to.include(
+      `api: multiple instances: '${svc?.commandText}' also runs outside launchguard: pid ${copy.pid}`,
+    );
+    expect(result.stdout).to.match(/db: corrupt .*db\.pid/);
+  });
+
+  it('run passes the ports, exits with the command code, and stops what it started', async () => {
+    const config = await makeStack({ api: listen(await freePort()) });
+    const out = join(tempDir(), 'env');
+    const script = `require('fs').writeFileSync(${JSON.stringify(out)}, process.env.API_PORT); process.exit(7)`;
+    const result = await runCli(['run', process.execPath, '-e', script], { cwd: config.root });
+    expect(result.code, result.stderr).to.equal(7);
+    expect(readFileSync(out, 'utf8')).to.equal(String(config.services.api?.port));
+    expect(markedPids(config)).to.deep.equal([]);
+    expect(recordOf(config, 'api')).to.equal(null);
+  });
+
+  it('run does not run the command when the stack fails to start (exit 1)', async () => {
+    const config = await makeStack({
+      api: { command: nodeFixture('exit-early.mjs'), port: await freePort() },
+    });
+    const out = join(tempDir(), 'ran');
+    const result = await runCli(
+      [
+        'run',
+        '--',
+        process.execPath,
+        '-e',
+        `require('fs').writeFileSync(${JSON.stringify(out)}, '1')`,
+      ],
+      { cwd: config.root },
+    );
+    expect(result.code).to.equal(1);
+    expect(result.stderr).to.include(
+      'api: exited with code 3 before it was ready; the command did not run',
+    );
+    expect(existsSync(out)).to.equal(false);
+  });
+
+  it('a failing service makes up -d exit 1 and rolls back what it started', async () => {
+    const config = await makeStack({
+      api: listen(await freePort()),
+      web: { command: nodeFixture('exit-early.mjs'), port: await freePort(), dependsOn: ['api'] },
+    });
+    const result = await runCli(['up', '-d'], { cwd: config.root });
+    expect(result.code).to.equal(1);
+    expect(result.stderr).to.match(/^error: web: exited with code 3 before it was ready/m);
+    expect(result.stderr).to.include('fatal: cannot connect to the database');
+    expect(markedPids(config)).to.deep.equal([]);
+    expect(recordOf(config, 'api')).to.equal(null);
+  });
+
+  it('a one-shot task runs to completion before its dependents; a failing task stops the start', async () => {
+    const marker = join(tempDir(), 'migrated');
+    const migrate = [
+      process.execPath,
+      '-e',
+      `require('fs').writeFileSync(${JSON.stringify(marker)}, '1')`,
+    ];
+    const ok = await makeStack({
+      migrate: { command: migrate },
+      api: listen(await freePort(), {}, { dependsOn: { migrate: 'completed' } }),
+    });
+    const up = await runCli(['up', '-d'], { cwd: ok.root });
+    expect(up.code, up.stderr).to.equal(0);
+    expect(up.stdout).to.include('migrate: completed');
+    expect(existsSync(marker)).to.equal(true);
+    const bad = await makeStack({
+      migrate: { command: [process.execPath, '-e', 'process.exit(4)'] },
+      api: listen(await freePort(), {}, { dependsOn: { migrate: 'completed' } }),
+    });
+    const failed = await runCli(['up', '-d'], { cwd: bad.root });
+    expect(failed.code).to.equal(1);
+    expect(failed.stderr).to.include('migrate: the task exited with code 4');
+    expect(recordOf(bad, 'api')).to.equal(null);
+  });
+
+  it('item 33: Ctrl-C in the foreground stops everything and leaves nothing', async () => {
+    const pidFile = join(tempDir(), 'pids');
+    const config = await makeStack({
+      api: listen(await freePort()),
+      tree: { command: nodeFixture('tree.mjs'), env: { PID_FILE: pidFile }, dependsOn: ['api'] },
+    });
+    const up = startCli(['up'], config.root);
+    await waitReady(config, ['api', 'tree']);
+    await waitFor(() => up.output().includes('press Ctrl-C to stop'), 5000, 'the summary');
+    up.child.kill('SIGINT');
+    expect(await up.exited).to.equal(0);
+    expect(up.output()).to.match(/api +\| listen listening on/);
+    expect(up.output()).to.match(/stopped tree .*\n.*stopped api/);
+    expect(pidsIn(pidFile).filter(isAlive)).to.deep.equal([]);
+    expect(markedPids(config)).to.deep.equal([]);
+    expect(recordOf(config, 'api')).to.equal(null);
+  });
+
+  it('item 33: a second Ctrl-C after a pause forces a stubborn service; a doubled one is debounced', async () => {
+    const config = await makeStack({
+      stubborn: {
+        command: nodeFixture('ignore-term.mjs'),
+        stopTimeout: 30_000,
+        ready: { log: 'up' },
+      },
+    });
+    const up = startCli(['up'], config.root);
+    await waitReady(config, ['stubborn']);
+    await waitFor(() => up.output().includes('press Ctrl-C'), 5000, 'the summary');
+    const started = Date.now();
+    up.child.kill('SIGINT');
+    up.child.kill('SIGINT'); // npm forwarding the same Ctrl-C: ignored
+    await sleep(800);
+    expect(markedPids(config)).to.have.length(1);
+    up.child.kill('SIGINT');
+    await up.exited;
+    expect(Date.now() - started).to.be.below(5000);
+    expect(markedPids(config)).to.deep.equal([]);
+    expect(up.output()).to.include('killed stubborn');
+  });
+
+  it('item 32: kill -9 of a foreground up, then up -d and down: one instance, then nothing', async () => {
+    const config = await makeStack({
+      api: listen(await freePort()),
+      web: listen(await freePort(), {}, { dependsOn: ['api'] }),
+    });
+    const up = startCli(['up'], config.root);
+    await waitReady(config, ['api', 'web']);
+    up.child.kill('SIGKILL');
+    await up.exited;
+    expect((await runCli(['up', '-d'], { cwd: config.root })).code).to.equal(0);
+    const found = instances(config);
+    expect(found.get('api')?.size).to.equal(1);
+    expect(found.get('web')?.size).to.equal(1);
+    expect((await runCli(['down'], { cwd: config.root })).code).to.equal(0);
+    expect(markedPids(config)).to.deep.equal([]);
+  });
+
+  it('a crash loop ends in a clear failed state after maxRestarts', async () => {
+    const config = await makeStack({
+      crashy: {
+        command: nodeFixture('exit-early.mjs'),
+        env: { LINES: '1', DELAY: '50' },
+        restart: 'always',
+        maxRestarts: 2,
+      },
+    });
+    const up = startCli(['up'], config.root);
+    const code = await up.exited;
+    expect(code).to.equal(1);
+    expect(up.output()).to.include('restart 1/2');
+    expect(up.output()).to.include('restart 2/2');
+    expect(up.output()).to.include(
+      'crashy exited with code 3; failed after 2 restarts in a row (crash loop)',
+    );
+    expect(markedPids(config)).to.deep.equal([]);
+  });
+
+  it('logs shows the end of each log with a name prefix', async () => {
+    const config = await makeStack({ api: listen(await freePort(), { NAME: 'api' }) });
+    await runCli(['up', '-d'], { cwd: config.root });
+    const result = await runCli(['logs', '-n', '1'], { cwd: config.root });
+    expect(result.code).to.equal(0);
+    expect(result.stdout).to.match(/^api \| api listening on 127\.0\.0\.1:\d+$/m);
+  });
+});
