@@ -5,6 +5,7 @@ import { type DownResult, downStack } from './orchestrate/down.js';
 import type { EventSink } from './orchestrate/events.js';
 import { type ServiceStatus, stackStatus } from './orchestrate/status.js';
 import { type ServiceUp, upStack } from './orchestrate/up.js';
+import { tcpAttempt } from './probes/tcp.js';
 import { portEnv } from './process/env.js';
 
 /** Options of {@link launch}. */
@@ -33,7 +34,10 @@ export interface StackHandle {
   readonly services: readonly ServiceUp[];
   /** A service's port. Throws for a service without one. */
   port(name: string): number;
-  /** `http://localhost:<port><path>` of a service. */
+  /**
+   * `http://127.0.0.1:<port><path>` of a service (`[::1]` if it listens on IPv6
+   * loopback only): an address, not `localhost`, whose resolution varies.
+   */
   url(name: string, path?: string): string;
   /** `<NAME>_PORT` of every service with a port, for child processes. */
   env(): Record<string, string>;
@@ -78,6 +82,8 @@ export async function launch(options: LaunchOptions = {}): Promise<StackHandle> 
     replace: options.replace ?? false,
   });
   const mine = result.services.filter((s) => s.outcome === 'started').map((s) => s.name);
+  const hosts = new Map<string, string>();
+  for (const [name, p] of Object.entries(result.ports)) hosts.set(name, await reachableHost(p));
   let stopping: Promise<DownResult> | undefined;
   const port = (name: string): number => {
     const found = result.ports[name];
@@ -92,7 +98,7 @@ export async function launch(options: LaunchOptions = {}): Promise<StackHandle> 
     config,
     services: result.services,
     port,
-    url: (name, path = '') => `http://localhost:${port(name)}${path}`,
+    url: (name, path = '') => `http://${hosts.get(name) ?? '127.0.0.1'}:${port(name)}${path}`,
     env: () => portEnv(result.ports),
     status: () => stackStatus(config, { services: result.services.map((s) => s.name) }),
     stop: () => {
@@ -100,4 +106,11 @@ export async function launch(options: LaunchOptions = {}): Promise<StackHandle> 
       return stopping;
     },
   };
+}
+
+/** The loopback address a port answers on: 127.0.0.1, else [::1]. */
+async function reachableHost(port: number): Promise<string> {
+  if ((await tcpAttempt('127.0.0.1', port, 1000)).ok) return '127.0.0.1';
+  if ((await tcpAttempt('::1', port, 1000)).ok) return '[::1]';
+  return '127.0.0.1';
 }

@@ -1,28 +1,41 @@
-import { LaunchError } from '../errors.js';
+import { isLaunchError, LaunchError } from '../errors.js';
 import { downStack } from '../orchestrate/down.js';
 import { stackStatus } from '../orchestrate/status.js';
 import { upStack } from '../orchestrate/up.js';
 import { Progress } from '../report/progress.js';
 import { formatDown, formatStatus, formatSummary } from '../report/views.js';
 import type { CommandContext } from './context.js';
+import { onStopSignals, SIGNAL_EXIT } from './shutdown.js';
 
 /** `up -d` and `restart`: start detached, return once every selected service is ready. */
 export async function upDetached(ctx: CommandContext, replace: boolean): Promise<number> {
   const config = await ctx.load();
   const started = Date.now();
   const progress = new Progress(ctx.io.stdout, ctx.out, ctx.io.stdout.isTTY === true);
+  // Ctrl-C while services start: stop what this call began, then exit 128+n.
+  const stop = onStopSignals(ctx.io.signals);
   try {
     const result = await upStack(config, {
       services: ctx.args.positionals,
       force: ctx.args.values.force === true,
       replace,
+      signal: stop.graceful,
       onEvent: (e) => progress.event(e),
     });
     progress.done();
     ctx.print(formatSummary(result, Date.now() - started, ctx.out));
     return 0;
+  } catch (error) {
+    const sig = stop.first();
+    if (sig === undefined || !isLaunchError(error) || error.code !== 'E_ABORTED') throw error;
+    progress.done();
+    ctx.print(
+      `${ctx.out.yellow('!')} interrupted (${sig}): everything this start began was stopped again`,
+    );
+    return SIGNAL_EXIT[sig];
   } finally {
     progress.done();
+    stop.dispose();
   }
 }
 

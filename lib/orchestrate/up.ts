@@ -184,14 +184,10 @@ export async function upStack(config: ResolvedConfig, options: UpOptions = {}): 
       g.ready.reject(error);
       g.completed.reject(error);
       const aborted = isLaunchError(error) && error.code === 'E_ABORTED';
-      if (!aborted || firstError === undefined) {
-        if (
-          firstError === undefined ||
-          (isLaunchError(firstError) && firstError.code === 'E_ABORTED')
-        )
-          firstError = error;
-        emit({ type: 'failed', service: name, error });
-      }
+      // The first real failure wins over the aborts it causes in the others.
+      const firstWasAbort = isLaunchError(firstError) && firstError.code === 'E_ABORTED';
+      if (firstError === undefined || (firstWasAbort && !aborted)) firstError = error;
+      if (!aborted) emit({ type: 'failed', service: name, error });
       abort.abort();
     }
   };
