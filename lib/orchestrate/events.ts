@@ -26,6 +26,8 @@ export type StackEvent =
   /** A one-shot task exited 0. */
   | { readonly type: 'completed'; readonly service: string }
   | { readonly type: 'failed'; readonly service: string; readonly error: unknown }
+  /** Not started because a dependency failed (or the start was aborted). */
+  | { readonly type: 'skipped'; readonly service: string; readonly reason: string }
   /** Something launchguard cleaned up or replaced on the way, in words. */
   | { readonly type: 'note'; readonly service: string; readonly text: string }
   | { readonly type: 'stopping'; readonly service: string }

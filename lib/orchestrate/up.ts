@@ -120,9 +120,18 @@ export async function upStack(config: ResolvedConfig, options: UpOptions = {}): 
       const deps = Object.entries(svc.dependsOn);
       if (deps.length > 0) {
         emit({ type: 'waiting', service: name, on: deps.map(([d]) => d) });
-        await Promise.all(deps.map(([d, cond]) => gates.get(d)?.[cond].promise));
+        try {
+          await Promise.all(deps.map(([d, cond]) => gates.get(d)?.[cond].promise));
+        } catch {
+          const failed = deps.map(([d]) => d).filter((d) => !results.has(d));
+          emit({ type: 'skipped', service: name, reason: `${failed.join(', ')} did not come up` });
+          throw new LaunchError('E_ABORTED', `${name}: not started`);
+        }
       }
-      if (abort.signal.aborted) throw new LaunchError('E_ABORTED', `${name}: not started`);
+      if (abort.signal.aborted) {
+        emit({ type: 'skipped', service: name, reason: 'the start was aborted' });
+        throw new LaunchError('E_ABORTED', `${name}: not started`);
+      }
       emit({ type: 'starting', service: name });
       const tee = options.tee;
       const up = await bringUp(config, name, {

@@ -62,6 +62,10 @@ export class Progress {
         this.#state.delete(e.service);
         this.line(`${c.red('✗')} ${e.service}: failed`);
         break;
+      case 'skipped':
+        this.#state.delete(e.service);
+        this.line(`${c.dim('·')} ${e.service}: not started (${e.reason})`);
+        break;
       case 'note':
         this.line(`${c.dim('·')} ${e.service}: ${e.text}`);
         break;

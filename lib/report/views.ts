@@ -44,7 +44,7 @@ export function formatStatus(statuses: readonly ServiceStatus[], colors: Colors)
       paint(s),
       s.pid === null ? '-' : String(s.pid),
       s.port === null ? '-' : String(s.port),
-      s.portOwner === null ? '-' : s.portOwner === 'self' ? 'itself' : s.portOwner,
+      s.portOwner === null ? '-' : s.portOwner === 'self' ? 'itself' : clip(s.portOwner, 40),
       s.ready ? colors.green('yes') : 'no',
       uptime(s.uptimeMs),
       String(s.restarts),
@@ -92,4 +92,8 @@ export function formatDown(result: DownResult, colors: Colors): string[] {
       lines.push(`${colors.dim('·')} ${s.service} was not running`);
   }
   return lines;
+}
+
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }

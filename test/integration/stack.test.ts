@@ -166,6 +166,19 @@ describe('stack: up, down, status, run (the CLI end to end)', () => {
     expect(recordOf(config, 'api')).to.equal(null);
   });
 
+  it('run passes a SIGTERM on to the command and still stops the stack', async () => {
+    const config = await makeStack({ api: listen(await freePort()) });
+    const run = startCli(
+      ['run', process.execPath, nodeFixture('sleep.mjs')[1] as string],
+      config.root,
+    );
+    await waitFor(() => run.output().includes('sleep '), 10_000, 'the command');
+    run.child.kill('SIGTERM');
+    expect(await run.exited).to.equal(0); // sleep.mjs exits 0 on SIGTERM
+    expect(run.output()).to.match(/stopped api/);
+    expect(markedPids(config)).to.deep.equal([]);
+  });
+
   it('run does not run the command when the stack fails to start (exit 1)', async () => {
     const config = await makeStack({
       api: { command: nodeFixture('exit-early.mjs'), port: await freePort() },
