@@ -1,8 +1,8 @@
-import crossSpawn from 'cross-spawn';
 import { isLaunchError, LaunchError } from '../errors.js';
 import { downStack } from '../orchestrate/down.js';
 import { upStack } from '../orchestrate/up.js';
 import { portEnv } from '../process/env.js';
+import { platformSpawn } from '../process/platform-spawn.js';
 import { Progress } from '../report/progress.js';
 import { formatDown, formatSummary } from '../report/views.js';
 import type { CommandContext } from './context.js';
@@ -93,7 +93,7 @@ function runCommand(
   const interactive = process.stdin.isTTY === true;
   const [program, ...args] = argv as [string, ...string[]];
   return new Promise((resolve) => {
-    const child = crossSpawn(program, args, { stdio: 'inherit', env, cwd });
+    const child = platformSpawn()(program, args, { stdio: 'inherit', env, cwd });
     let exited = false;
     const relay = () => {
       const sig = stop.first() as StopSignal;

@@ -1,12 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { isLaunchError, LaunchError } from '../errors.js';
+import { packageRoot } from '../package-root.js';
 import { colorEnabled, createColors } from '../report/color.js';
 import { formatPlan } from '../report/plan.js';
 import { type ParsedArgs, parseCommandLine } from './args.js';
-import { down, status, upDetached } from './cmd-detached.js';
-import { upForeground } from './cmd-foreground.js';
-import { logs } from './cmd-logs.js';
-import { run } from './cmd-run.js';
 import { type CliIO, commandContext } from './context.js';
 
 export type { CliIO } from './context.js';
@@ -15,9 +13,7 @@ import { commandHelp, mainHelp } from './help.js';
 
 /** The package version, read once from package.json. */
 export function version(): string {
-  const pkg = JSON.parse(
-    readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'),
-  ) as {
+  const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
     version: string;
   };
   return pkg.version;
@@ -77,18 +73,21 @@ async function dispatch(args: ParsedArgs, io: CliIO): Promise<number> {
     case 'validate':
       ctx.print(formatPlan(await ctx.load(), ctx.out));
       return 0;
+    // Each command loads only its own modules: `--version` and `validate` stay fast.
     case 'up':
-      return values.detach === true ? upDetached(ctx, values.replace === true) : upForeground(ctx);
+      return values.detach === true
+        ? (await import('./cmd-detached.js')).upDetached(ctx, values.replace === true)
+        : (await import('./cmd-foreground.js')).upForeground(ctx);
     case 'restart':
-      return upDetached(ctx, true);
+      return (await import('./cmd-detached.js')).upDetached(ctx, true);
     case 'down':
-      return down(ctx);
+      return (await import('./cmd-detached.js')).down(ctx);
     case 'status':
-      return status(ctx);
+      return (await import('./cmd-detached.js')).status(ctx);
     case 'run':
-      return run(ctx);
+      return (await import('./cmd-run.js')).run(ctx);
     case 'logs':
-      return logs(ctx);
+      return (await import('./cmd-logs.js')).logs(ctx);
     default:
       throw new LaunchError('E_USAGE', `unknown command '${command.name}'`);
   }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { packageRoot } from '../package-root.js';
 
 /**
  * Loading a config module, fast.
@@ -18,7 +19,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
  */
 
 /** Where `import ... from 'launchguard'` in a config resolves to: this very package. */
-const SELF = pathToFileURL(fileURLToPath(new URL('../index.js', import.meta.url))).href;
+const SELF = pathToFileURL(join(packageRoot(), 'dist/lib/index.js')).href;
 const VERSION_SALT = 'launchguard-config-cache-v1';
 /** An import of a relative module or a require call: not for the cache folder. */
 const RELATIVE_IMPORT = /(?:from\s*|import\s*\(?\s*)['"]\.{1,2}\/|\brequire\s*\(/;

@@ -1,5 +1,3 @@
-import getPort from 'get-port';
-
 /**
  * Picks a free TCP port for `port: 'auto'` (get-port: free on every local
  * address, not handed out twice by this process for a while). It is a hint,
@@ -7,5 +5,6 @@ import getPort from 'get-port';
  * the caller retries with a new pick when the service fails with EADDRINUSE.
  */
 export async function pickPort(exclude: Iterable<number> = []): Promise<number> {
+  const { default: getPort } = await import('get-port'); // loaded only when needed
   return getPort({ exclude });
 }

@@ -1,4 +1,4 @@
-import crossSpawn from 'cross-spawn';
+import { platformSpawn } from '../process/platform-spawn.js';
 import type { Attempt } from './tcp.js';
 
 /** Runs a check command once; ready when it exits 0 within `timeout`. */
@@ -10,7 +10,7 @@ export function execAttempt(
   const [program, ...args] = argv as [string, ...string[]];
   const shown = argv.join(' ');
   return new Promise((resolve) => {
-    const child = crossSpawn(program, args, {
+    const child = platformSpawn()(program, args, {
       cwd: options.cwd,
       env: options.env,
       shell,

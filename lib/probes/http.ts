@@ -1,5 +1,4 @@
 import { request } from 'node:http';
-import { request as requestTls } from 'node:https';
 import type { Attempt } from './tcp.js';
 
 /** The addresses to try for a loopback URL host: `localhost` and 127.0.0.1 also try ::1. */
@@ -9,9 +8,11 @@ export function loopbackHosts(hostname: string): string[] {
   return [bare];
 }
 
-function getOnce(url: URL, host: string, timeout: number): Promise<number | string> {
+async function getOnce(url: URL, host: string, timeout: number): Promise<number | string> {
+  // https is loaded only for https checks: it costs every command's start otherwise.
+  const send = url.protocol === 'https:' ? (await import('node:https')).request : request;
   return new Promise((resolve) => {
-    const req = (url.protocol === 'https:' ? requestTls : request)({
+    const req = send({
       host,
       port: url.port || (url.protocol === 'https:' ? 443 : 80),
       path: `${url.pathname}${url.search}`,

@@ -1,10 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, openSync, writeSync } from 'node:fs';
-import crossSpawn from 'cross-spawn';
 import type { ResolvedService } from '../config/types.js';
 import { errnoCode, LaunchError } from '../errors.js';
 import { serviceEnv } from './env.js';
+import { platformSpawn, type SpawnFn } from './platform-spawn.js';
 import { checkSpawnable } from './resolve-command.js';
 
 /** Options of {@link spawnService}. */
@@ -23,8 +23,8 @@ export interface SpawnServiceOptions {
   readonly tee?: (chunk: Buffer, stream: 'stdout' | 'stderr') => void;
   /** The launcher's environment, below the config's. @default process.env */
   readonly baseEnv?: NodeJS.ProcessEnv;
-  /** The spawn function (a seam for tests). @default cross-spawn */
-  readonly spawn?: typeof crossSpawn;
+  /** The spawn function (a seam for tests). @default cross-spawn on Windows, node's spawn elsewhere */
+  readonly spawn?: SpawnFn;
 }
 
 /** A spawned service. */
@@ -72,7 +72,7 @@ export async function spawnService(
       },
     );
   }
-  const spawn = options.spawn ?? crossSpawn;
+  const spawn = options.spawn ?? platformSpawn();
   const tee = options.tee;
   let child: ChildProcess;
   try {

@@ -1,0 +1,323 @@
+/**
+ * `npm run bench`: launchguard side by side with the tools users would pick
+ * instead (wait-on, start-server-and-test, pm2, concurrently) and with the
+ * floor, in one run, interleaved. Prints markdown tables of medians (min-max)
+ * and ratios. BENCH_RUNS (default 5) sets the runs per figure.
+ */
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { detectionLag } from './detection-lag.js';
+import { ensurePeers } from './peers.js';
+import {
+  concurrentlyWaitOn,
+  foregroundRss,
+  launchguard,
+  nodeFloor,
+  Pm2,
+  ports,
+  spawnFloor,
+  startServerAndTest,
+  stubbornDown,
+  waitOn,
+  workdir,
+  writeStack,
+} from './scenarios.js';
+import { BIN, cleanup, describe, median, runNode, stampOf } from './util.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const out: string[] = [];
+const say = (line = '') => {
+  out.push(line);
+  console.log(line);
+};
+const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
+
+function table(header: string[], rows: string[][]): void {
+  say(`| ${header.join(' | ')} |`);
+  say(`|${header.map(() => '---').join('|')}|`);
+  for (const r of rows) say(`| ${r.join(' | ')} |`);
+  say();
+}
+
+async function oneService(pm2: Pm2) {
+  const s = {
+    floorNode: [] as number[],
+    floor: [] as number[],
+    lg: [] as number[],
+    lgCpu: [] as number[],
+    lgRss: [] as number[],
+    lgDown: [] as number[],
+    waitOn: [] as number[],
+    waitOnRss: [] as number[],
+    sst: [] as number[],
+    pm2: [] as number[],
+    pm2Stop: [] as number[],
+  };
+  for (let i = 0; i < RUNS; i++) {
+    const w = workdir();
+    try {
+      const [port] = (await ports(1)) as [number];
+      s.floorNode.push(await nodeFloor(w.dir));
+      s.floor.push((await spawnFloor(w.dir, [port])).ready);
+      writeStack(w.dir, [port], { QUIET: '1' });
+      const lg = await launchguard(w.dir, w.dir);
+      s.lg.push(lg.ready);
+      s.lgCpu.push(lg.cpuMs);
+      s.lgRss.push(lg.rssMb);
+      s.lgDown.push(lg.stop);
+      const wo = await waitOn(w.dir, [port], w.dir);
+      s.waitOn.push(wo.ready);
+      s.waitOnRss.push(wo.rssMb);
+      s.sst.push((await startServerAndTest(w.dir, port)).ready);
+      const p = await pm2.startMany([port]);
+      s.pm2.push(p.ready);
+      s.pm2Stop.push(p.stop);
+    } finally {
+      w.done();
+    }
+  }
+  return s;
+}
+
+async function lag(pm2: Pm2) {
+  const delay = '1000';
+  const s = {
+    lgLog: [] as number[],
+    lgQuiet: [] as number[],
+    waitOn: [] as number[],
+    sst: [] as number[],
+    pm2: [] as number[],
+  };
+  for (let i = 0; i < RUNS; i++) {
+    for (const quiet of [false, true]) {
+      const w = workdir();
+      const stamp = join(w.dir, 'stamps');
+      const [port] = (await ports(1)) as [number];
+      writeStack(w.dir, [port], {
+        DELAY: delay,
+        STAMP_FILE: stamp,
+        ...(quiet ? { QUIET: '1' } : {}),
+      });
+      const lg = await launchguard(w.dir, w.dir);
+      (quiet ? s.lgQuiet : s.lgLog).push(lg.endedAt - stampOf(stamp, 'listening'));
+      w.done();
+    }
+    let w = workdir();
+    let stamp = join(w.dir, 'stamps');
+    let [port] = (await ports(1)) as [number];
+    const wo = await waitOn(w.dir, [port], w.dir, { DELAY: delay, STAMP_FILE: stamp });
+    s.waitOn.push(wo.endedAt - stampOf(stamp, 'listening'));
+    w.done();
+    w = workdir();
+    stamp = join(w.dir, 'stamps');
+    [port] = (await ports(1)) as [number];
+    const sst = await startServerAndTest(w.dir, port, { DELAY: delay, STAMP_FILE: stamp });
+    s.sst.push(sst.testAt - stampOf(stamp, 'listening'));
+    w.done();
+    w = workdir();
+    stamp = join(w.dir, 'stamps');
+    [port] = (await ports(1)) as [number];
+    const p = await pm2.startMany([port], true, { DELAY: delay, STAMP_FILE: stamp });
+    s.pm2.push(p.startExit - stampOf(stamp, 'listening'));
+    w.done();
+  }
+  return s;
+}
+
+async function scale(pm2: Pm2, n: number, runs: number) {
+  const s = {
+    floor: [] as number[],
+    floorStop: [] as number[],
+    lg: [] as number[],
+    lgStop: [] as number[],
+    lgCpu: [] as number[],
+    lgRss: [] as number[],
+    conc: [] as number[],
+    concStop: [] as number[],
+    concRss: [] as number[],
+    pm2: [] as number[],
+    pm2Stop: [] as number[],
+  };
+  for (let i = 0; i < runs; i++) {
+    const w = workdir();
+    try {
+      const list = await ports(n);
+      const f = await spawnFloor(w.dir, list);
+      s.floor.push(f.ready);
+      s.floorStop.push(f.stop);
+      writeStack(w.dir, list, { QUIET: '1' });
+      const lg = await launchguard(w.dir, w.dir);
+      s.lg.push(lg.ready);
+      s.lgStop.push(lg.stop);
+      s.lgCpu.push(lg.cpuMs);
+      s.lgRss.push(lg.rssMb);
+      const c = await concurrentlyWaitOn(w.dir, list);
+      s.conc.push(c.ready);
+      s.concStop.push(c.stop);
+      s.concRss.push(c.rssMb);
+      const p = await pm2.startMany(list);
+      s.pm2.push(p.ready);
+      s.pm2Stop.push(p.stop);
+    } finally {
+      w.done();
+    }
+  }
+  return s;
+}
+
+async function control() {
+  const w = workdir();
+  const list = await ports(50);
+  writeStack(w.dir, list, { QUIET: '1' });
+  const up = await runNode(BIN, ['up', '-d'], { cwd: w.dir });
+  if (up.code !== 0) throw new Error(up.out);
+  const status: number[] = [];
+  const validate: number[] = [];
+  await runNode(BIN, ['status'], { cwd: w.dir });
+  for (let i = 0; i < RUNS; i++) {
+    status.push((await runNode(BIN, ['status'], { cwd: w.dir })).ms);
+    validate.push((await runNode(BIN, ['validate'], { cwd: w.dir })).ms);
+  }
+  await runNode(BIN, ['down'], { cwd: w.dir });
+  const rss20 = await (async () => {
+    const list20 = list.slice(0, 20);
+    writeStack(w.dir, list20, { QUIET: '1' });
+    return foregroundRss(w.dir, list20);
+  })();
+  const stubborn: number[] = [];
+  for (let i = 0; i < Math.min(RUNS, 3); i++) stubborn.push(await stubbornDown(w.dir, 1000));
+  w.done();
+  return { status, validate, rss20, stubborn };
+}
+
+async function main() {
+  ensurePeers();
+  const pmDir = workdir();
+  const pm2 = new Pm2(pmDir.dir);
+  try {
+    await pm2.warm();
+    say(`# launchguard benchmarks`);
+    say();
+    say(
+      `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${process.platform}. Runs per figure: ${RUNS}, interleaved. Times in ms: median (min-max).`,
+    );
+    say();
+    const one = await oneService(pm2);
+    const floor = median(one.floor);
+    say('## One service, until ready');
+    table(
+      ['tool', 'time to ready', 'vs spawn-to-listen floor'],
+      [
+        ['floor: `node -e 0`', describe(one.floorNode), ratio(median(one.floorNode), floor)],
+        ['floor: spawn, poll TCP every 1 ms', describe(one.floor), '1.00x'],
+        ['**launchguard `up -d`** (whole CLI)', describe(one.lg), ratio(median(one.lg), floor)],
+        [
+          '`node svc &` + `wait-on tcp:` (default)',
+          describe(one.waitOn),
+          ratio(median(one.waitOn), floor),
+        ],
+        ['start-server-and-test (default)', describe(one.sst), ratio(median(one.sst), floor)],
+        ['pm2 start (warm daemon) + 1 ms poll', describe(one.pm2), ratio(median(one.pm2), floor)],
+      ],
+    );
+    say(
+      `launchguard \`up -d\` minus the spawn-to-listen floor: ${(median(one.lg) - floor).toFixed(0)} ms (target: under 150 ms). Its CPU time: ${describe(one.lgCpu)} ms; peak RSS ${describe(one.lgRss, 1)} MB.`,
+    );
+    say();
+    const l = await lag(pm2);
+    say('## Detection lag (service opens its port 1 s after start; ms after the port opened)');
+    table(
+      ['tool', 'lag'],
+      [
+        ['**launchguard `up -d`**, service logs when listening (CLI exit)', describe(l.lgLog, 1)],
+        ['**launchguard `up -d`**, silent service (polling only)', describe(l.lgQuiet, 1)],
+        ['wait-on (default interval)', describe(l.waitOn, 1)],
+        ['start-server-and-test (default)', describe(l.sst, 1)],
+        ['pm2 `--wait-ready` (process.send)', describe(l.pm2, 1)],
+      ],
+    );
+    const lib = await detectionLag(RUNS);
+    say('Inside the library (readiness resolved, no CLI exit), 2 s boot:');
+    table(
+      ['service', 'lag', 'launcher CPU for the whole start'],
+      lib.map((f) => [f.variant, describe(f.lags, 2), describe(f.cpu, 1)]),
+    );
+    for (const n of [20, 50]) {
+      const sc = await scale(pm2, n, Math.min(RUNS, 3));
+      const f = median(sc.floor);
+      say(`## ${n} services: all ready, all stopped`);
+      table(
+        ['tool', 'all ready', 'vs floor', 'all stopped', 'tool peak RSS (MB)'],
+        [
+          [
+            'floor: spawn all, poll every 1 ms',
+            describe(sc.floor),
+            '1.00x',
+            describe(sc.floorStop),
+            '-',
+          ],
+          [
+            '**launchguard** `up -d` / `down`',
+            describe(sc.lg),
+            ratio(median(sc.lg), f),
+            describe(sc.lgStop),
+            describe(sc.lgRss, 1),
+          ],
+          [
+            'concurrently + wait-on',
+            describe(sc.conc),
+            ratio(median(sc.conc), f),
+            describe(sc.concStop),
+            describe(sc.concRss, 1),
+          ],
+          [
+            'pm2 ecosystem (warm) + 1 ms poll / delete all',
+            describe(sc.pm2),
+            ratio(median(sc.pm2), f),
+            describe(sc.pm2Stop),
+            '-',
+          ],
+        ],
+      );
+      say(`launchguard CPU time for \`up -d\` of ${n}: ${describe(sc.lgCpu)} ms.`);
+      say();
+    }
+    const c = await control();
+    say('## Control latency and stop');
+    table(
+      ['measure', 'result', 'target'],
+      [
+        ['`status`, 50 running services (warm), wall', describe(c.status), '< 200 ms'],
+        ['`validate`, 50 services (warm), wall', describe(c.validate), '-'],
+        ['`down`, one prompt service, wall', describe(one.lgDown), '< 150 ms'],
+        ['pm2 delete, one prompt service', describe(one.pm2Stop), '-'],
+        [
+          '`down`, one service ignoring SIGTERM, stopTimeout 1000',
+          describe(c.stubborn),
+          '< 1150 ms',
+        ],
+        [
+          'foreground `up` holding 20 services: launcher peak RSS (MB)',
+          c.rss20.toFixed(1),
+          '<= 55 MB',
+        ],
+        [
+          'pm2 daemon peak RSS after the runs (MB)',
+          String(
+            pm2.daemonPid()
+              ? (await import('./util.js')).peakRssMb(pm2.daemonPid() as number)?.toFixed(1)
+              : '?',
+          ),
+          '-',
+        ],
+      ],
+    );
+    say(`Command: \`npm run bench\` (BENCH_RUNS=${RUNS}).`);
+  } finally {
+    await pm2.kill().catch(() => undefined);
+    cleanup();
+    pmDir.done();
+  }
+}
+
+await main();

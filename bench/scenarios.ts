@@ -1,0 +1,232 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import getPort from 'get-port';
+import { peerBin } from './peers.js';
+import {
+  BIN,
+  FIXTURES,
+  killGroup,
+  now,
+  peakRssMb,
+  pollUntilClosed,
+  pollUntilOpen,
+  runNode,
+  spawnDetached,
+  stampOf,
+} from './util.js';
+
+const LISTEN = `${FIXTURES}listen.mjs`;
+const STUBBORN = `${FIXTURES}ignore-term.mjs`;
+
+/** A temp folder for one measurement, removed by `done`. */
+export function workdir(): { dir: string; done: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'lg-bench-'));
+  return { dir, done: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Distinct free ports. */
+export async function ports(n: number): Promise<number[]> {
+  const out: number[] = [];
+  while (out.length < n) out.push(await getPort({ exclude: out }));
+  return out;
+}
+
+/** Writes a launchguard config of `n` listen.mjs services on the given ports. */
+export function writeStack(
+  dir: string,
+  portList: readonly number[],
+  env: Record<string, string> = {},
+  extra = {},
+): void {
+  const services = Object.fromEntries(
+    portList.map((port, i) => [
+      `s${i}`,
+      { command: [process.execPath, LISTEN], port, env: { NAME: `s${i}`, ...env }, ...extra },
+    ]),
+  );
+  writeFileSync(
+    join(dir, 'launch.config.mjs'),
+    `export default ${JSON.stringify({ services })};\n`,
+  );
+}
+
+/** `node -e 0`: the floor of any Node CLI. */
+export async function nodeFloor(dir: string): Promise<number> {
+  return (await runNode('-e', ['0'], { cwd: dir })).ms;
+}
+
+/** Spawn the services directly and poll them at 1 ms: the floor of "all ready". */
+export async function spawnFloor(
+  dir: string,
+  portList: readonly number[],
+): Promise<{ ready: number; stop: number }> {
+  const t0 = now();
+  const kids = portList.map((port) =>
+    spawnDetached([LISTEN], { PORT: String(port), QUIET: '1' }, dir),
+  );
+  const ready = (await pollUntilOpen(portList)) - t0;
+  const s0 = now();
+  for (const k of kids) killGroup(k.pid as number, 'SIGTERM');
+  const stop = (await pollUntilClosed(portList)) - s0;
+  return { ready, stop };
+}
+
+/** `launchguard up -d` then `down`, both timed, with the launcher's CPU and peak RSS. */
+export async function launchguard(dir: string, rusageDir: string) {
+  const up = await runNode(BIN, ['up', '-d'], { cwd: dir, rusageDir });
+  if (up.code !== 0) throw new Error(`launchguard up -d failed:\n${up.out}`);
+  const down = await runNode(BIN, ['down'], { cwd: dir });
+  if (down.code !== 0) throw new Error(`launchguard down failed:\n${down.out}`);
+  return {
+    ready: up.ms,
+    stop: down.ms,
+    cpuMs: up.cpuMs ?? Number.NaN,
+    rssMb: up.rssMb ?? Number.NaN,
+    endedAt: up.endedAt,
+  };
+}
+
+/** `node service &` and `wait-on tcp:PORT...` (its default 250 ms interval), started together. */
+export async function waitOn(
+  dir: string,
+  portList: readonly number[],
+  rusageDir: string,
+  env: Record<string, string> = {},
+) {
+  const t0 = now();
+  const kids = portList.map((port) =>
+    spawnDetached([LISTEN], { PORT: String(port), QUIET: '1', ...env }, dir),
+  );
+  const run = await runNode(
+    peerBin('wait-on'),
+    portList.map((p) => `tcp:127.0.0.1:${p}`),
+    { cwd: dir, rusageDir },
+  );
+  for (const k of kids) killGroup(k.pid as number, 'SIGTERM');
+  await pollUntilClosed(portList);
+  return {
+    ready: run.endedAt - t0,
+    endedAt: run.endedAt,
+    cpuMs: run.cpuMs ?? Number.NaN,
+    rssMb: run.rssMb ?? Number.NaN,
+  };
+}
+
+/** start-server-and-test with its defaults: time until the test command starts. */
+export async function startServerAndTest(
+  dir: string,
+  port: number,
+  env: Record<string, string> = {},
+) {
+  const stamp = join(dir, 'sst-stamp');
+  const test = `node -e "require('fs').writeFileSync('${stamp}', String(performance.timeOrigin + performance.now()))"`;
+  const t0 = now();
+  const run = await runNode(
+    peerBin('start-server-and-test'),
+    [`node ${LISTEN}`, `tcp:127.0.0.1:${port}`, test],
+    {
+      cwd: dir,
+      env: { PORT: String(port), QUIET: '1', ...env },
+    },
+  );
+  if (run.code !== 0) throw new Error(`start-server-and-test failed:\n${run.out}`);
+  await pollUntilClosed([port]);
+  const testAt = Number(readFileSync(stamp, 'utf8'));
+  return { ready: testAt - t0, testAt };
+}
+
+/** pm2 with a warm daemon: `pm2 start` (or an ecosystem file) and a 1 ms poll; `pm2 delete`. */
+export class Pm2 {
+  readonly home: string;
+  readonly #dir: string;
+  constructor(dir: string) {
+    this.#dir = dir;
+    this.home = join(dir, 'pm2-home');
+  }
+  #run(args: string[]) {
+    return runNode(peerBin('pm2'), args, { cwd: this.#dir, env: { PM2_HOME: this.home } });
+  }
+  async warm(): Promise<void> {
+    await this.#run(['ping']);
+  }
+  daemonPid(): number | null {
+    try {
+      return Number(readFileSync(join(this.home, 'pm2.pid'), 'utf8'));
+    } catch {
+      return null;
+    }
+  }
+  async startMany(
+    portList: readonly number[],
+    waitReady = false,
+    env: Record<string, string> = {},
+  ) {
+    const apps = portList.map((port, i) => ({
+      name: `s${i}`,
+      script: LISTEN,
+      env: { PORT: String(port), QUIET: '1', ...env },
+      autorestart: false,
+      ...(waitReady ? { wait_ready: true, listen_timeout: 20_000 } : {}),
+    }));
+    const eco = join(this.#dir, 'ecosystem.config.cjs');
+    writeFileSync(eco, `module.exports = ${JSON.stringify({ apps })};\n`);
+    const t0 = now();
+    const start = await this.#run(['start', eco]);
+    if (start.code !== 0) throw new Error(`pm2 start failed:\n${start.out}`);
+    const readyAt = waitReady ? start.endedAt : await pollUntilOpen(portList);
+    const s0 = now();
+    await this.#run(['delete', 'all']);
+    await pollUntilClosed(portList);
+    return { ready: readyAt - t0, startExit: start.endedAt, stop: now() - s0 };
+  }
+  async kill(): Promise<void> {
+    await this.#run(['kill']);
+  }
+}
+
+/** concurrently running every service, plus wait-on for all ports; then SIGTERM to concurrently. */
+export async function concurrentlyWaitOn(dir: string, portList: readonly number[]) {
+  const cmds = portList.map((port) => `PORT=${port} QUIET=1 ${process.execPath} ${LISTEN}`);
+  const t0 = now();
+  const conc = spawnDetached([peerBin('concurrently'), '--raw', ...cmds], {}, dir);
+  const wait = await runNode(
+    peerBin('wait-on'),
+    portList.map((p) => `tcp:127.0.0.1:${p}`),
+    { cwd: dir },
+  );
+  const ready = wait.endedAt - t0;
+  await sleep(50);
+  const rss = peakRssMb(conc.pid as number);
+  const s0 = now();
+  killGroup(conc.pid as number, 'SIGTERM');
+  const stop = (await pollUntilClosed(portList)) - s0;
+  return { ready, stop, rssMb: rss ?? Number.NaN };
+}
+
+/** Foreground `launchguard up` holding n services: the launcher's peak RSS once all are ready. */
+export async function foregroundRss(dir: string, portList: readonly number[]): Promise<number> {
+  const child = spawnDetached([BIN, 'up'], { NO_COLOR: '1' }, dir);
+  await pollUntilOpen(portList);
+  await sleep(300);
+  const rss = peakRssMb(child.pid as number) ?? Number.NaN;
+  process.kill(child.pid as number, 'SIGINT');
+  await pollUntilClosed(portList);
+  await new Promise((r) => setTimeout(r, 200));
+  killGroup(child.pid as number);
+  return rss;
+}
+
+/** `down` of a service that ignores SIGTERM: stopTimeout plus the overhead. */
+export async function stubbornDown(dir: string, stopTimeout: number) {
+  writeFileSync(
+    join(dir, 'launch.config.mjs'),
+    `export default ${JSON.stringify({ services: { stubborn: { command: [process.execPath, STUBBORN], ready: { log: 'up' }, stopTimeout } } })};\n`,
+  );
+  const up = await runNode(BIN, ['up', '-d'], { cwd: dir });
+  if (up.code !== 0) throw new Error(up.out);
+  return (await runNode(BIN, ['down'], { cwd: dir })).ms;
+}
+
+export { sleep, stampOf };
