@@ -59,7 +59,7 @@ async function oneService(pm2: Pm2) {
       const [port] = (await ports(1)) as [number];
       s.floorNode.push(await nodeFloor(w.dir));
       s.floor.push((await spawnFloor(w.dir, [port])).ready);
-      writeStack(w.dir, [port], { QUIET: '1' });
+      writeStack(w.dir, [port]);
       const lg = await launchguard(w.dir, w.dir);
       s.lg.push(lg.ready);
       s.lgCpu.push(lg.cpuMs);
@@ -145,7 +145,7 @@ async function scale(pm2: Pm2, n: number, runs: number) {
       const f = await spawnFloor(w.dir, list);
       s.floor.push(f.ready);
       s.floorStop.push(f.stop);
-      writeStack(w.dir, list, { QUIET: '1' });
+      writeStack(w.dir, list);
       const lg = await launchguard(w.dir, w.dir);
       s.lg.push(lg.ready);
       s.lgStop.push(lg.stop);

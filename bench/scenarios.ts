@@ -166,7 +166,7 @@ export class Pm2 {
     const apps = portList.map((port, i) => ({
       name: `s${i}`,
       script: LISTEN,
-      env: { PORT: String(port), QUIET: '1', ...env },
+      env: { PORT: String(port), ...env },
       autorestart: false,
       ...(waitReady ? { wait_ready: true, listen_timeout: 20_000 } : {}),
     }));
@@ -188,7 +188,7 @@ export class Pm2 {
 
 /** concurrently running every service, plus wait-on for all ports; then SIGTERM to concurrently. */
 export async function concurrentlyWaitOn(dir: string, portList: readonly number[]) {
-  const cmds = portList.map((port) => `PORT=${port} QUIET=1 ${process.execPath} ${LISTEN}`);
+  const cmds = portList.map((port) => `PORT=${port} ${process.execPath} ${LISTEN}`);
   const t0 = now();
   const conc = spawnDetached([peerBin('concurrently'), '--raw', ...cmds], {}, dir);
   const wait = await runNode(

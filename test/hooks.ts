@@ -1,5 +1,6 @@
 import { killTracked } from './helpers/procs.js';
 import { removeTempDirs } from './helpers/tmp.js';
+import { writeScorecard } from './reliability/scorecard.js';
 
 /** Root hooks: end every process a test started (by PID), and clean up temp folders. */
 export const mochaHooks = {
@@ -9,5 +10,6 @@ export const mochaHooks = {
   afterAll(): void {
     killTracked();
     removeTempDirs();
+    writeScorecard();
   },
 };

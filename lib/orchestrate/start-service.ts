@@ -1,6 +1,7 @@
 import { renameSync, statSync } from 'node:fs';
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import { LaunchError } from '../errors.js';
+import { faultPoint } from '../fault.js';
 import { pickPort } from '../ports/auto.js';
 import { type PortScanner, systemScanner } from '../ports/scan.js';
 import { newInstanceMarker, stackId } from '../process/marker.js';
@@ -130,6 +131,7 @@ export async function startService(
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
   try {
+    faultPoint('after-lock');
     const ports = options.ports ?? {};
     const stack = stackId(config.name, config.file);
     const replaced: StopReport[] = [];
@@ -182,6 +184,7 @@ export async function startService(
       ...(options.tee === undefined ? {} : { tee: options.tee }),
       ...(options.baseEnv === undefined ? {} : { baseEnv: options.baseEnv }),
     });
+    faultPoint('after-spawn');
     const looked = inspector.lookup(spawned.pid);
     const record: ServiceRecord = {
       version: 1,

@@ -3,6 +3,7 @@ import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import { stackId } from '../process/marker.js';
 import { type StopReport, stopInstance } from '../process/stop.js';
 import { findMarked } from '../process/sweep.js';
+import { removeStaleTempFiles } from '../state/files.js';
 import type { ProcessInspector } from '../state/inspector.js';
 import { acquireLock } from '../state/lock.js';
 import { readServiceState, removeRecord, servicePaths } from '../state/record.js';
@@ -45,6 +46,7 @@ export async function stopService(
   const svc = config.services[name] as ResolvedService;
   const { inspector } = options;
   const paths = servicePaths(config.pidDir, name);
+  removeStaleTempFiles(config.pidDir);
   const lock = await acquireLock(paths.lock, name, {
     inspector,
     ...(options.lockTimeout === undefined ? {} : { timeout: options.lockTimeout }),

@@ -1,5 +1,6 @@
 import type { ResolvedProbe } from '../config/types.js';
 import { LaunchError } from '../errors.js';
+import { faultPoint } from '../fault.js';
 import { listenerOwnership } from '../ports/owner.js';
 import type { StopTarget } from '../process/stop.js';
 import { formatDuration } from '../report/plan.js';
@@ -109,6 +110,7 @@ export async function waitReady(o: WaitReadyOptions): Promise<ReadyResult> {
       );
       woken = false;
       if (result.ok) return { ms: performance.now() - started, attempts };
+      faultPoint('during-ready-wait');
       // An attempt cut short by the deadline says less than the one before it, and a
       // refusal on one loopback family less than a foreign answer on the other.
       if (attempts === 1 || (performance.now() < deadline && !(foreign && !result.foreign))) {

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { faultPoint } from '../fault.js';
 import { isProtectedPid, type ProcessIdentity, verifyIdentity } from '../state/identity.js';
 import type { ProcessInspector } from '../state/inspector.js';
 import { MARKER_ENV } from './marker.js';
@@ -147,6 +148,7 @@ export async function stopInstance(target: StopTarget, options: StopOptions): Pr
   if (verdict.kind === 'unverifiable') return report('unverifiable', false, [], verdict.reason);
   if (census(target, inspector).pids.length === 0) return report('gone', false, []);
   send(target, options.signal ?? 'SIGTERM', inspector, kill);
+  faultPoint('after-stop-signal');
   let left = await waitEmpty(target, inspector, options.timeout ?? 10_000, options.hurry);
   if (left.length === 0) return report('stopped', false, []);
   send(target, 'SIGKILL', inspector, kill);

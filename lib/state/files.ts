@@ -21,12 +21,24 @@ import { errnoCode } from '../errors.js';
  * a service.
  */
 
-/** Temp files are `.<name>.<random>.tmp` beside their target. */
-const TEMP_FILE = /^\..+\.[0-9a-f]{12}\.tmp$/;
+/** Temp files are `.<name>.<writer pid>-<random>.tmp` beside their target. */
+const TEMP_FILE = /^\..+\.(\d+)-[0-9a-f]{12}\.tmp$/;
 
-/** A temp file name beside `path`. */
+/** A temp file name beside `path`, naming the writing process. */
 export function tempPathFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const nonce = randomBytes(6).toString('hex');
+  return join(dirname(path), `.${basename(path)}.${process.pid}-${nonce}.tmp`);
+}
+
+/** True unless `pid` is certainly gone (`kill(pid, 0)` sends nothing; EPERM means alive). */
+function mayBeAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errnoCode(error) !== 'ESRCH';
+  }
 }
 
 /** True for names of temp files left by an interrupted write. */
@@ -62,8 +74,9 @@ export function writeTempFile(path: string, data: string): string {
  * fsyncs the folder. A reader sees the old file or the new one, never a torn
  * one; a symlink at `path` is replaced, never written through.
  */
-export function writeFileAtomic(path: string, data: string): void {
+export function writeFileAtomic(path: string, data: string, fault?: () => void): void {
   const temp = writeTempFile(path, data);
+  fault?.();
   try {
     renameSync(temp, path);
   } catch (error) {
@@ -157,10 +170,12 @@ export function removeStaleTempFiles(dir: string): string[] {
   const removed: string[] = [];
   for (const name of names) {
     if (!isTempFile(name)) continue;
-    // A temp file of a live writer exists only for microseconds; one old enough is garbage.
+    // A temp file of a live writer exists only for microseconds: one whose writer is
+    // gone, or one old enough, is garbage.
     const path = join(dir, name);
+    const writer = Number(TEMP_FILE.exec(name)?.[1]);
     try {
-      if (Date.now() - lstatSync(path).mtimeMs < 5_000) continue;
+      if (mayBeAlive(writer) && Date.now() - lstatSync(path).mtimeMs < 5_000) continue;
       unlinkSync(path);
       removed.push(path);
     } catch {

@@ -62,15 +62,38 @@ export function identityOf(pid: number, inspector: ProcessInspector): ProcessIde
   };
 }
 
+let ancestorCache: Set<number> | undefined;
+
+/** The launcher's ancestors (parent, grandparent... up to PID 1), read once. */
+function ancestors(inspector: ProcessInspector): Set<number> {
+  if (ancestorCache !== undefined) return ancestorCache;
+  const found = new Set<number>();
+  for (let pid = process.ppid, hops = 0; pid > 1 && hops < 128; hops++) {
+    found.add(pid);
+    const up = inspector.lookup(pid);
+    if (up.kind !== 'alive') break;
+    pid = up.info.ppid;
+  }
+  ancestorCache = found;
+  return found;
+}
+
 /**
  * PIDs and process groups that are never signalled, whatever a file says:
- * 0, 1 and negatives, anything above pid_max, the launcher itself, its parent,
- * and the launcher's own process group.
+ * 0, 1 and negatives, anything above pid_max, the launcher itself, its
+ * parent and every other ancestor (a shell, a test runner, a CI agent), its
+ * own process group and session, and any process in that group or session.
+ * A service is never any of these: each is spawned into a session of its own.
  */
 export function isProtectedPid(pid: number, inspector: ProcessInspector): boolean {
   if (!Number.isInteger(pid) || pid <= 1 || pid > inspector.pidMax()) return true;
-  if (pid === process.pid || pid === process.ppid) return true;
+  if (pid === process.pid || pid === process.ppid || ancestors(inspector).has(pid)) return true;
   const self = inspector.lookup(process.pid);
-  if (self.kind === 'alive' && (pid === self.info.pgid || pid === self.info.sid)) return true;
-  return false;
+  if (self.kind !== 'alive') return false;
+  if (pid === self.info.pgid || pid === self.info.sid) return true;
+  const other = inspector.lookup(pid);
+  return (
+    other.kind === 'alive' &&
+    (other.info.pgid === self.info.pgid || other.info.sid === self.info.sid)
+  );
 }

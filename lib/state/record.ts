@@ -1,6 +1,7 @@
 import { mkdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { errnoCode, LaunchError } from '../errors.js';
+import { faultPoint } from '../fault.js';
 import { readFileSafe, unlinkQuiet, writeFileAtomic } from './files.js';
 import { isProtectedPid, type ProcessIdentity, type Verdict, verifyIdentity } from './identity.js';
 import type { ProcessInspector } from './inspector.js';
@@ -33,6 +34,23 @@ export interface ServiceRecord extends ProcessIdentity {
   readonly readyAt?: string;
   /** Restarts by the restart policy before this instance (foreground `up`). */
   readonly restarts?: number;
+}
+
+/**
+ * `mkdir -p` with a bounded walk. (Node's own recursive mkdir never returns
+ * for some paths, e.g. under /proc, where every level answers ENOENT.)
+ */
+function makeDirs(dir: string, depth = 0): void {
+  try {
+    mkdirSync(dir);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'EEXIST') return;
+    const parent = dirname(dir);
+    if (code !== 'ENOENT' || parent === dir || depth > 64) throw error;
+    makeDirs(parent, depth + 1);
+    mkdirSync(dir);
+  }
 }
 
 /** Files of one service in the state folder. */
@@ -85,7 +103,7 @@ export type ServiceState =
 /** Creates the state folder, or throws E_STATE naming the path and errno. */
 export function ensureStateDir(pidDir: string): void {
   try {
-    mkdirSync(pidDir, { recursive: true });
+    makeDirs(pidDir);
   } catch (error) {
     throw stateError(pidDir, 'cannot create the state folder', error);
   }
@@ -124,7 +142,9 @@ export function stateError(
 export function writeRecord(pidDir: string, record: ServiceRecord): void {
   const paths = servicePaths(pidDir, record.service);
   try {
-    writeFileAtomic(paths.record, `${JSON.stringify(record, null, 2)}\n`);
+    writeFileAtomic(paths.record, `${JSON.stringify(record, null, 2)}\n`, () =>
+      faultPoint('before-record-rename'),
+    );
     writeFileAtomic(paths.pid, formatPid(record.pid));
   } catch (error) {
     throw stateError(pidDir, 'cannot write the record', error, record.service);
@@ -233,7 +253,7 @@ export function readServiceState(
       return {
         kind: 'corrupt',
         file: paths.pid,
-        reason: `PID ${pid} is the launcher itself, its parent or its group`,
+        reason: `PID ${pid} is launchguard itself, one of its ancestors, or in its process group`,
       };
     }
     const found = inspector.lookup(pid);
@@ -251,7 +271,7 @@ export function readServiceState(
     return {
       kind: 'corrupt',
       file: paths.record,
-      reason: `PID ${record.pid} is the launcher itself, its parent or its group`,
+      reason: `PID ${record.pid} is launchguard itself, one of its ancestors, or in its process group`,
     };
   }
   const warning =

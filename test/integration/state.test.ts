@@ -94,8 +94,10 @@ describe('state: records and PID files', () => {
     const dir = project({});
     const pidFile = join(dir, 'zombie.pid');
     // The background sleep exits after its parent has exec'd into a sleep that never reaps it.
+    // Detached, like a service: a process in the launcher's own session is protected.
     const parent = spawn('sh', ['-c', `sleep 0.2 & echo $! > ${pidFile}; exec sleep 30`], {
       stdio: 'ignore',
+      detached: true,
     });
     track(parent.pid as number);
     await waitFor(() => readFileSafe(pidFile).kind === 'ok', 3000, 'the zombie pid');
@@ -265,10 +267,12 @@ describe('state: records and PID files', () => {
   });
 
   it('item 12: temp files of a writer killed between write and rename are removed', async () => {
-    const dir = project({ '.svc.pid.0123456789ab.tmp': '123', 'keep.txt': 'x' });
+    const dir = project({ '.svc.pid.99999999-0123456789ab.tmp': '123', 'keep.txt': 'x' });
     const old = new Date(Date.now() - 60_000);
-    utimesSync(join(dir, '.svc.pid.0123456789ab.tmp'), old, old);
-    expect(removeStaleTempFiles(dir)).to.deep.equal([join(dir, '.svc.pid.0123456789ab.tmp')]);
+    utimesSync(join(dir, '.svc.pid.99999999-0123456789ab.tmp'), old, old);
+    expect(removeStaleTempFiles(dir)).to.deep.equal([
+      join(dir, '.svc.pid.99999999-0123456789ab.tmp'),
+    ]);
     expect(readdirSync(dir)).to.deep.equal(['keep.txt']);
   });
 
