@@ -1,9 +1,8 @@
 import { isLaunchError, LaunchError } from '../errors.js';
 import { downStack } from '../orchestrate/down.js';
-import { stackStatus } from '../orchestrate/status.js';
 import { upStack } from '../orchestrate/up.js';
 import { Progress } from '../report/progress.js';
-import { formatDown, formatStatus, formatSummary } from '../report/views.js';
+import { formatDown, formatSummary } from '../report/views.js';
 import type { CommandContext } from './context.js';
 import { onStopSignals, SIGNAL_EXIT } from './shutdown.js';
 
@@ -51,13 +50,4 @@ export async function down(ctx: CommandContext): Promise<number> {
     });
   }
   return 0;
-}
-
-/** `status`: the table (or JSON); exit 3 unless every selected service runs and is ready. */
-export async function status(ctx: CommandContext): Promise<number> {
-  const config = await ctx.load();
-  const statuses = await stackStatus(config, { services: ctx.args.positionals });
-  if (ctx.args.values.json === true) ctx.print(JSON.stringify(statuses, null, 2));
-  else ctx.print(formatStatus(statuses, ctx.out));
-  return statuses.every((s) => s.state === 'running' && s.ready) ? 0 : 3;
 }

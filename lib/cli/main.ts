@@ -83,7 +83,7 @@ async function dispatch(args: ParsedArgs, io: CliIO): Promise<number> {
     case 'down':
       return (await import('./cmd-detached.js')).down(ctx);
     case 'status':
-      return (await import('./cmd-detached.js')).status(ctx);
+      return (await import('./cmd-status.js')).status(ctx);
     case 'run':
       return (await import('./cmd-run.js')).run(ctx);
     case 'logs':

@@ -77,12 +77,16 @@ export async function stackStatus(
   const inspector = options.inspector ?? systemInspector();
   const stack = stackId(config.name, config.file);
   const marked = new Map<string, MarkedProcess[]>();
+  const markedPids = new Set<number>();
   for (const m of findMarked({ stack }, inspector)) {
+    markedPids.add(m.info.pid);
     marked.set(m.service, [...(marked.get(m.service) ?? []), m]);
   }
   const linux = inspector.platform === 'linux';
   const listeners = linux ? allLinuxListeners() : [];
   const pids = inspector.listPids().filter((p) => p !== process.pid);
+  // Command lines are read once for the whole table; a cwd only where the command matches.
+  const argvs = new Map(pids.map((p) => [p, inspector.cmdline(p)] as const));
   const out: ServiceStatus[] = [];
   for (const name of names) {
     const svc = config.services[name] as ResolvedService;
@@ -104,8 +108,9 @@ export async function stackStatus(
     const copies = pids.filter(
       (p) =>
         !tree.has(p) &&
-        !others.some((m) => m.info.pid === p) &&
-        sameCommand(inspector.cmdline(p), inspector.cwd(p), svc),
+        !markedPids.has(p) && // processes of this stack's services are never "outside"
+        sameCommand(argvs.get(p) ?? null, svc.cwd, svc) &&
+        sameCommand(argvs.get(p) ?? null, inspector.cwd(p), svc),
     );
     if (copies.length > 0)
       warnings.push(

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import { isLaunchError, LaunchError } from '../errors.js';
@@ -102,6 +103,8 @@ export async function upStack(config: ResolvedConfig, options: UpOptions = {}): 
   const emit = options.onEvent ?? (() => undefined);
   const tasks = tasksOf(config, names);
   const abort = new AbortController();
+  // Every service's lock wait, readiness wait and probe listens on this one signal.
+  setMaxListeners(0, abort.signal);
   const onOuterAbort = () => abort.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onOuterAbort);
   if (options.signal?.aborted) abort.abort();

@@ -63,6 +63,16 @@ export function identityOf(pid: number, inspector: ProcessInspector): ProcessIde
 }
 
 let ancestorCache: Set<number> | undefined;
+let selfCache: { pgid: number; sid: number } | null | undefined;
+
+/** The launcher's own process group and session (they never change: it never calls setsid). */
+function selfGroup(inspector: ProcessInspector): { pgid: number; sid: number } | null {
+  if (selfCache === undefined) {
+    const self = inspector.lookup(process.pid);
+    selfCache = self.kind === 'alive' ? { pgid: self.info.pgid, sid: self.info.sid } : null;
+  }
+  return selfCache;
+}
 
 /** The launcher's ancestors (parent, grandparent... up to PID 1), read once. */
 function ancestors(inspector: ProcessInspector): Set<number> {
@@ -88,12 +98,9 @@ function ancestors(inspector: ProcessInspector): Set<number> {
 export function isProtectedPid(pid: number, inspector: ProcessInspector): boolean {
   if (!Number.isInteger(pid) || pid <= 1 || pid > inspector.pidMax()) return true;
   if (pid === process.pid || pid === process.ppid || ancestors(inspector).has(pid)) return true;
-  const self = inspector.lookup(process.pid);
-  if (self.kind !== 'alive') return false;
-  if (pid === self.info.pgid || pid === self.info.sid) return true;
+  const self = selfGroup(inspector);
+  if (self === null) return false;
+  if (pid === self.pgid || pid === self.sid) return true;
   const other = inspector.lookup(pid);
-  return (
-    other.kind === 'alive' &&
-    (other.info.pgid === self.info.pgid || other.info.sid === self.info.sid)
-  );
+  return other.kind === 'alive' && (other.info.pgid === self.pgid || other.info.sid === self.sid);
 }

@@ -1,4 +1,12 @@
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  statSync,
+} from 'node:fs';
 import { errnoCode } from '../errors.js';
 import { type ProcInfo, type ProcLookup, parseProcStat } from './proc.js';
 
@@ -20,13 +28,21 @@ export function lookupLinux(pid: number): ProcLookup {
   }
   const parsed = parseProcStat(pid, text);
   if (parsed === null) return { kind: 'gone' };
-  let uid: number | null = null;
-  try {
-    uid = statSync(`/proc/${pid}`).uid;
-  } catch {
-    // raced with exit: keep uid unknown
-  }
-  const info: ProcInfo = { ...parsed, uid };
+  // The owner costs a stat and is rarely needed: read it on first use.
+  let uid: number | null | undefined;
+  const info = Object.defineProperty({ ...parsed }, 'uid', {
+    enumerable: true,
+    get(): number | null {
+      if (uid === undefined) {
+        try {
+          uid = statSync(`/proc/${pid}`).uid;
+        } catch {
+          uid = null; // raced with exit: unknown
+        }
+      }
+      return uid;
+    },
+  }) as ProcInfo;
   return { kind: 'alive', info };
 }
 
@@ -50,23 +66,53 @@ export function cwdLinux(pid: number): string | null {
   }
 }
 
-/** One environment variable of a process as it was at exec, or null (unreadable or absent). */
-export function environLinux(pid: number, name: string): string | null {
-  let raw: Buffer;
+let scratch = Buffer.allocUnsafe(64 * 1024);
+
+/** Reads a whole /proc file into the shared scratch buffer; returns its length, or -1. */
+function readScratch(path: string): number {
+  let fd: number;
   try {
-    raw = readFileSync(`/proc/${pid}/environ`);
+    fd = openSync(path, 'r');
   } catch {
-    return null;
+    return -1;
   }
-  const prefix = Buffer.from(`${name}=`);
-  let start = 0;
-  while (start < raw.length) {
-    let end = raw.indexOf(0, start);
-    if (end < 0) end = raw.length;
-    if (raw.subarray(start, start + prefix.length).equals(prefix)) {
-      return raw.subarray(start + prefix.length, end).toString('utf8');
+  try {
+    let length = 0;
+    for (;;) {
+      if (length === scratch.length) {
+        const bigger = Buffer.allocUnsafe(scratch.length * 2);
+        scratch.copy(bigger);
+        scratch = bigger;
+      }
+      const n = readSync(fd, scratch, length, scratch.length - length, null);
+      if (n <= 0) return length;
+      length += n;
     }
-    start = end + 1;
+  } catch {
+    return -1;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * One environment variable of a process as it was at exec, or null
+ * (unreadable or absent). Called for every process by the sweep, so it reads
+ * into one reused buffer and searches it without copying.
+ */
+export function environLinux(pid: number, name: string): string | null {
+  const length = readScratch(`/proc/${pid}/environ`);
+  if (length <= 0) return null;
+  const raw = scratch.subarray(0, length);
+  const prefix = `${name}=`;
+  let at = raw.indexOf(prefix, 0, 'latin1');
+  while (at >= 0) {
+    if (at === 0 || raw[at - 1] === 0) {
+      let end = raw.indexOf(0, at);
+      if (end < 0) end = length;
+      return raw.toString('utf8', at + prefix.length, end);
+    }
+    at = raw.indexOf(prefix, at + 1, 'latin1');
   }
   return null;
 }
@@ -93,20 +139,29 @@ export function bootIdLinux(): string | null {
   return cachedBootId;
 }
 
-/** An id of our PID namespace (`pid:[4026531836]`), or null. */
+let cachedNamespace: string | null | undefined;
+let cachedPidMax: number | undefined;
+
+/** An id of our PID namespace (`pid:[4026531836]`), or null. Read once. */
 export function pidNamespaceLinux(): string | null {
-  try {
-    return readlinkSync('/proc/self/ns/pid');
-  } catch {
-    return null;
+  if (cachedNamespace === undefined) {
+    try {
+      cachedNamespace = readlinkSync('/proc/self/ns/pid');
+    } catch {
+      cachedNamespace = null;
+    }
   }
+  return cachedNamespace;
 }
 
-/** The largest PID the kernel hands out. */
+/** The largest PID the kernel hands out. Read once. */
 export function pidMaxLinux(): number {
-  try {
-    return Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim()) || 4_194_304;
-  } catch {
-    return 4_194_304;
+  if (cachedPidMax === undefined) {
+    try {
+      cachedPidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim()) || 4_194_304;
+    } catch {
+      cachedPidMax = 4_194_304;
+    }
   }
+  return cachedPidMax;
 }
