@@ -1,4 +1,6 @@
 import type { ResolvedConfig } from '../config/types.js';
+import { stackId } from '../process/marker.js';
+import { findMarked } from '../process/sweep.js';
 import { type ProcessInspector, systemInspector } from '../state/inspector.js';
 import type { EventSink } from './events.js';
 import { levelsOf, selectForStop } from './select.js';
@@ -44,12 +46,16 @@ export async function downStack(
   const inspector = options.inspector ?? systemInspector();
   const emit = options.onEvent ?? (() => undefined);
   const results: ServiceStopResult[] = [];
+  // One scan of the process table for leftovers of every selected service (each
+  // stop re-checks its own under its lock), instead of one scan per service.
+  const candidates = findMarked({ stack: stackId(config.name, config.file) }, inspector);
   for (const level of levelsOf(config, names).reverse()) {
     const done = await Promise.all(
       level.map(async (name) => {
         emit({ type: 'stopping', service: name });
         const result = await stopService(config, name, {
           inspector,
+          candidates,
           ...(options.stopTimeout === undefined ? {} : { stopTimeout: options.stopTimeout }),
           ...(options.hurry === undefined ? {} : { hurry: options.hurry }),
           ...(options.lockTimeout === undefined ? {} : { lockTimeout: options.lockTimeout }),

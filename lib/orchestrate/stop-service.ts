@@ -1,9 +1,10 @@
 import { renameSync } from 'node:fs';
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
-import { stackId } from '../process/marker.js';
+import { MARKER_ENV, stackId } from '../process/marker.js';
 import { type StopReport, stopInstance } from '../process/stop.js';
-import { findMarked } from '../process/sweep.js';
+import { findMarked, type MarkedProcess } from '../process/sweep.js';
 import { removeStaleTempFiles } from '../state/files.js';
+import { verifyIdentity } from '../state/identity.js';
 import type { ProcessInspector } from '../state/inspector.js';
 import { acquireLock } from '../state/lock.js';
 import { readServiceState, removeRecord, servicePaths } from '../state/record.js';
@@ -30,6 +31,12 @@ export interface StopServiceOptions {
   readonly stopTimeout?: number;
   /** When aborted, SIGKILL at once instead of waiting out stopTimeout (a second Ctrl-C). */
   readonly hurry?: AbortSignal;
+  /**
+   * Processes carrying one of the service's markers, from a scan the caller
+   * made just before (each is re-checked here). Without it, the service's
+   * leftovers are found by a /proc scan of its own.
+   */
+  readonly candidates?: readonly MarkedProcess[];
 }
 
 /**
@@ -97,7 +104,22 @@ export async function stopService(
     const orphans: StopReport[] = [];
     const stack = stackId(config.name, config.file);
     const seen = new Set<string>();
-    for (const m of findMarked({ stack, service: name }, inspector)) {
+    const leftovers =
+      options.candidates?.filter(
+        (m) =>
+          m.service === name &&
+          inspector.environ(m.info.pid, MARKER_ENV) === m.marker &&
+          verifyIdentity(
+            {
+              pid: m.info.pid,
+              startTime: m.info.startTime,
+              bootId: inspector.bootId(),
+              pidNamespace: inspector.pidNamespace(),
+            },
+            inspector,
+          ).kind === 'ours',
+      ) ?? findMarked({ stack, service: name }, inspector);
+    for (const m of leftovers) {
       if (seen.has(m.marker)) continue;
       seen.add(m.marker);
       const report = await stopInstance(

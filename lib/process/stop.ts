@@ -79,8 +79,9 @@ function send(
   signal: NodeJS.Signals,
   inspector: ProcessInspector,
   kill: (pid: number, signal: NodeJS.Signals) => void,
+  counted: { group: boolean; pids: number[] } = census(target, inspector),
 ): void {
-  const { group, pids } = census(target, inspector);
+  const { group, pids } = counted;
   const trySend = (pid: number) => {
     try {
       kill(pid, signal);
@@ -103,6 +104,23 @@ function send(
   }
 }
 
+/** True while any process is in the group (signal 0 delivers nothing; ESRCH means empty). */
+function groupExists(pgid: number, inspector: ProcessInspector): boolean {
+  if (isProtectedPid(pgid, inspector)) return false;
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/**
+ * Waits until nothing of the instance is left, or `ms` passes. Polls cheaply
+ * (the leader's identity and whether its group still has members) and runs
+ * the full census (a /proc scan for marked processes that left the group)
+ * only when the cheap check says empty, every 100 ms, and at the end.
+ */
 async function waitEmpty(
   target: StopTarget,
   inspector: ProcessInspector,
@@ -110,12 +128,24 @@ async function waitEmpty(
   hurry?: AbortSignal,
 ): Promise<number[]> {
   const deadline = Date.now() + ms;
-  let pause = 2;
+  let pause = 1;
+  let lastCensus = Date.now();
   for (;;) {
-    const { pids } = census(target, inspector);
-    if (pids.length === 0 || Date.now() >= deadline || hurry?.aborted) return pids;
+    // A group that still "exists" may hold only zombies (an init that reaps slowly):
+    // then look at its members' states, a cheaper scan than the full census.
+    const quiet =
+      verifyIdentity(target, inspector).kind !== 'ours' &&
+      (!groupExists(target.pgid, inspector) ||
+        isProtectedPid(target.pgid, inspector) ||
+        groupMembers(target.pgid, inspector).length === 0);
+    const over = Date.now() >= deadline || hurry?.aborted === true;
+    if (quiet || over || Date.now() - lastCensus >= 100) {
+      lastCensus = Date.now();
+      const { pids } = census(target, inspector);
+      if (pids.length === 0 || over) return pids;
+    }
     await sleep(Math.min(pause, Math.max(1, deadline - Date.now())));
-    pause = Math.min(pause * 2, 50);
+    pause = Math.min(pause * 2, 25);
   }
 }
 
@@ -146,8 +176,9 @@ export async function stopInstance(target: StopTarget, options: StopOptions): Pr
   });
   const verdict = verifyIdentity(target, inspector);
   if (verdict.kind === 'unverifiable') return report('unverifiable', false, [], verdict.reason);
-  if (census(target, inspector).pids.length === 0) return report('gone', false, []);
-  send(target, options.signal ?? 'SIGTERM', inspector, kill);
+  const first = census(target, inspector);
+  if (first.pids.length === 0) return report('gone', false, []);
+  send(target, options.signal ?? 'SIGTERM', inspector, kill, first);
   faultPoint('after-stop-signal');
   let left = await waitEmpty(target, inspector, options.timeout ?? 10_000, options.hurry);
   if (left.length === 0) return report('stopped', false, []);

@@ -45,7 +45,7 @@ describe('reliability: many start/stop cycles leak nothing', function () {
   this.timeout(1_800_000);
 
   it('launch()/stop() cycles: no leaked descriptors, no temp files, no zombies', async () => {
-    const cycles = count(15, 1000);
+    const cycles = count(8, 1000);
     const config = await makeStack({
       api: { command: nodeFixture('listen.mjs'), port: await freePort() },
       web: { command: nodeFixture('listen.mjs'), port: 'auto', dependsOn: ['api'] },

@@ -54,7 +54,7 @@ describe('reliability: the launcher killed at any point (item 32)', function () 
   });
 
   it('SIGKILL at a random moment of up: the next up gives one instance, the next down nothing', async () => {
-    const runs = count(4, 30);
+    const runs = count(3, 30);
     let ok = 0;
     const failures: string[] = [];
     for (let i = 0; i < runs; i++) {

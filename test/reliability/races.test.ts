@@ -23,8 +23,8 @@ describe('reliability: races (items 15, 16)', function () {
   this.timeout(900_000);
 
   it('parallel up -d: one instance per service, one listener per port, no EADDRINUSE', async () => {
-    const width = count(12, 50);
-    const rounds = count(2, 10);
+    const width = count(10, 50);
+    const rounds = count(1, 10);
     let good = 0;
     let calls = 0;
     let busy = 0;
@@ -58,7 +58,7 @@ describe('reliability: races (items 15, 16)', function () {
   });
 
   it('up -d and down interleaved at random delays: the final state is always consistent', async () => {
-    const runs = count(6, 100);
+    const runs = count(4, 100);
     let consistent = 0;
     const failures: string[] = [];
     const config = await twoServices(80);
