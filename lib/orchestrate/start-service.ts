@@ -18,6 +18,7 @@ import {
   type ServiceRecord,
   type ServiceState,
   servicePaths,
+  updateRecord,
   writeRecord,
 } from '../state/record.js';
 import { type ClearPortReport, clearPort } from './clear-port.js';
@@ -306,7 +307,7 @@ export async function markReady(
     const now = readServiceState(config.pidDir, record.service, inspector);
     if (now.kind === 'running' && now.record.instance === record.instance) {
       if (now.record.readyAt !== undefined) return now.record;
-      writeRecord(config.pidDir, ready);
+      updateRecord(config.pidDir, ready);
     }
     return ready;
   } finally {

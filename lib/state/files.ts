@@ -50,7 +50,7 @@ export function isTempFile(name: string): boolean {
  * Writes `data` to a new, fsync'd temp file beside `path` (O_EXCL, no follow)
  * and returns the temp file's path. The caller renames or links it into place.
  */
-export function writeTempFile(path: string, data: string): string {
+export function writeTempFile(path: string, data: string, durable = true): string {
   const temp = tempPathFor(path);
   const fd = openSync(
     temp,
@@ -59,7 +59,7 @@ export function writeTempFile(path: string, data: string): string {
   );
   try {
     writeSync(fd, data);
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
   } catch (error) {
     closeSync(fd);
     unlinkQuiet(temp);
@@ -74,8 +74,13 @@ export function writeTempFile(path: string, data: string): string {
  * fsyncs the folder. A reader sees the old file or the new one, never a torn
  * one; a symlink at `path` is replaced, never written through.
  */
-export function writeFileAtomic(path: string, data: string, fault?: () => void): void {
-  const temp = writeTempFile(path, data);
+export function writeFileAtomic(
+  path: string,
+  data: string,
+  fault?: () => void,
+  durable = true,
+): void {
+  const temp = writeTempFile(path, data, durable);
   fault?.();
   try {
     renameSync(temp, path);
@@ -83,7 +88,7 @@ export function writeFileAtomic(path: string, data: string, fault?: () => void):
     unlinkQuiet(temp);
     throw error;
   }
-  syncDir(dirname(path));
+  if (durable) syncDir(dirname(path));
 }
 
 /** fsyncs a folder so a rename in it survives a crash. */

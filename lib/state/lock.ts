@@ -89,7 +89,9 @@ function ownerIsGone(owner: LockOwner | null, inspector: ProcessInspector): bool
 /** One non-blocking attempt on `path`, taking over a dead owner's lock if needed. */
 function attempt(path: string, text: string, nonce: string, inspector: ProcessInspector): Attempt {
   for (let round = 0; round < 8; round++) {
-    const temp = writeTempFile(path, text);
+    // Not fsync'd: a lock only matters while its owner lives; after a crash or a reboot
+    // its owner is judged dead by identity (and boot id), whatever the file holds.
+    const temp = writeTempFile(path, text, false);
     try {
       linkSync(temp, path);
       return { kind: 'acquired' };
@@ -109,7 +111,7 @@ function attempt(path: string, text: string, nonce: string, inspector: ProcessIn
     try {
       const again = readOwner(path);
       if (again.kind === 'owner' && again.key === current.key) {
-        const replacement = writeTempFile(path, text);
+        const replacement = writeTempFile(path, text, false);
         renameSync(replacement, path);
         return { kind: 'acquired' };
       }

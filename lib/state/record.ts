@@ -151,6 +151,24 @@ export function writeRecord(pidDir: string, record: ServiceRecord): void {
   }
 }
 
+/**
+ * Rewrites the record alone, atomically but without fsync: for advisory
+ * updates (`readyAt`) of an instance whose record is already durable. A crash
+ * can lose the update, never tear the file.
+ */
+export function updateRecord(pidDir: string, record: ServiceRecord): void {
+  try {
+    writeFileAtomic(
+      servicePaths(pidDir, record.service).record,
+      `${JSON.stringify(record, null, 2)}\n`,
+      undefined,
+      false,
+    );
+  } catch (error) {
+    throw stateError(pidDir, 'cannot write the record', error, record.service);
+  }
+}
+
 const RECORD_FIELDS: Record<string, 'string' | 'number' | 'object'> = {
   service: 'string',
   stack: 'string',
