@@ -1,8 +1,7 @@
-import { isLaunchError, LaunchError } from '../errors.js';
-import { downStack } from '../orchestrate/down.js';
+import { isLaunchError } from '../errors.js';
 import { upStack } from '../orchestrate/up.js';
 import { Progress } from '../report/progress.js';
-import { formatDown, formatSummary } from '../report/views.js';
+import { formatSummary } from '../report/views.js';
 import type { CommandContext } from './context.js';
 import { onStopSignals, SIGNAL_EXIT } from './shutdown.js';
 
@@ -36,18 +35,4 @@ export async function upDetached(ctx: CommandContext, replace: boolean): Promise
     progress.done();
     stop.dispose();
   }
-}
-
-/** `down`: stop services (dependents first), remove records, report. */
-export async function down(ctx: CommandContext): Promise<number> {
-  const config = await ctx.load();
-  const result = await downStack(config, { services: ctx.args.positionals });
-  const lines = formatDown(result, ctx.out);
-  if (lines.length > 0) ctx.print(lines);
-  if (!result.clean) {
-    throw new LaunchError('E_STOP', 'some processes could not be stopped (see above)', {
-      hint: 'stop them by hand (they are listed with their PIDs), then run down again',
-    });
-  }
-  return 0;
 }

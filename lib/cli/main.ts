@@ -81,7 +81,7 @@ async function dispatch(args: ParsedArgs, io: CliIO): Promise<number> {
     case 'restart':
       return (await import('./cmd-detached.js')).upDetached(ctx, true);
     case 'down':
-      return (await import('./cmd-detached.js')).down(ctx);
+      return (await import('./cmd-down.js')).down(ctx);
     case 'status':
       return (await import('./cmd-status.js')).status(ctx);
     case 'run':

@@ -4,11 +4,12 @@ import { LaunchError } from '../errors.js';
 import { faultPoint } from '../fault.js';
 import { pickPort } from '../ports/auto.js';
 import { type PortScanner, systemScanner } from '../ports/scan.js';
-import { newInstanceMarker, stackId } from '../process/marker.js';
+import { MARKER_ENV, newInstanceMarker, stackId } from '../process/marker.js';
 import { type SpawnedService, spawnService } from '../process/spawn.js';
 import { type StopReport, stopInstance } from '../process/stop.js';
-import { findMarked } from '../process/sweep.js';
+import { findMarked, type MarkedProcess } from '../process/sweep.js';
 import { removeStaleTempFiles } from '../state/files.js';
+import { identityOf } from '../state/identity.js';
 import { type ProcessInspector, systemInspector } from '../state/inspector.js';
 import { acquireLock } from '../state/lock.js';
 import {
@@ -43,6 +44,13 @@ export interface StartServiceOptions {
   readonly scanner?: PortScanner;
   /** Restarts before this start, kept in the record for `status`. */
   readonly restarts?: number;
+  /**
+   * Processes carrying this stack's marker, from a scan made before the lock
+   * was taken (one scan for a whole `up`). Used only if the lock was free at
+   * the first try, so no launcher can have left a leftover since; otherwise,
+   * and without it, the service's leftovers are found by a fresh scan.
+   */
+  readonly candidates?: readonly MarkedProcess[];
   /** Ports an `'auto'` pick must not return (lost to bind races before). */
   readonly avoidPorts?: readonly number[];
   /** Picks a port for `'auto'` (a seam for tests). @default get-port */
@@ -158,7 +166,16 @@ export async function startService(
       state = { kind: 'none' };
     }
     const cleared = [clearState(config, name, state)].filter((c): c is string => c !== undefined);
-    for (const leftover of findMarked({ stack, service: name }, inspector)) {
+    const leftovers =
+      lock.fresh && options.candidates !== undefined
+        ? options.candidates.filter(
+            (m) =>
+              m.service === name &&
+              inspector.environ(m.info.pid, MARKER_ENV) === m.marker &&
+              identityOf(m.info.pid, inspector)?.startTime === m.info.startTime,
+          )
+        : findMarked({ stack, service: name }, inspector);
+    for (const leftover of leftovers) {
       if (replaced.some((r) => r.survivors.includes(leftover.info.pid))) continue;
       replaced.push(
         await stopInstance(

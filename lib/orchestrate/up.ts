@@ -3,7 +3,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import { isLaunchError, LaunchError } from '../errors.js';
 import type { ExitInfo } from '../probes/runner.js';
+import { stackId } from '../process/marker.js';
 import type { SpawnedService } from '../process/spawn.js';
+import { findMarked } from '../process/sweep.js';
 import { verifyIdentity } from '../state/identity.js';
 import { type ProcessInspector, systemInspector } from '../state/inspector.js';
 import { removeRecord, type ServiceRecord } from '../state/record.js';
@@ -112,6 +114,8 @@ export async function upStack(config: ResolvedConfig, options: UpOptions = {}): 
     names.map((n) => [n, { started: gate(), ready: gate(), completed: gate() }] as const),
   );
   const ports: Record<string, number> = {};
+  // One scan for leftovers of the whole stack; each start re-checks its own.
+  const candidates = findMarked({ stack: stackId(config.name, config.file) }, inspector);
   const results = new Map<string, ServiceUp>();
   const mine: string[] = []; // started by this call, in start order
   let firstError: unknown;
@@ -140,6 +144,7 @@ export async function upStack(config: ResolvedConfig, options: UpOptions = {}): 
       const up = await bringUp(config, name, {
         ports,
         inspector,
+        candidates,
         force: options.force ?? false,
         replace: options.replace && named.has(name) ? 'always' : 'if-changed',
         signal: abort.signal,

@@ -34,6 +34,11 @@ export interface LockOwner extends ProcessIdentity {
 export interface LockHandle {
   readonly path: string;
   readonly owner: LockOwner;
+  /**
+   * True if the lock was free at the first try: no other launcher held it
+   * (alive or crashed) between the call and the acquisition.
+   */
+  readonly fresh: boolean;
   /** True while the lock file still names us. */
   isHeld(): boolean;
   /** Releases the lock if it still names us; safe to call twice. */
@@ -48,7 +53,7 @@ export interface LockOptions {
   readonly signal?: AbortSignal;
 }
 
-type Attempt = { kind: 'acquired' } | { kind: 'busy'; owner: LockOwner | null };
+type Attempt = { kind: 'acquired'; fresh: boolean } | { kind: 'busy'; owner: LockOwner | null };
 
 function parseOwner(text: string): LockOwner | null {
   try {
@@ -94,7 +99,7 @@ function attempt(path: string, text: string, nonce: string, inspector: ProcessIn
     const temp = writeTempFile(path, text, false);
     try {
       linkSync(temp, path);
-      return { kind: 'acquired' };
+      return { kind: 'acquired', fresh: round === 0 };
     } catch (error) {
       if (errnoCode(error) !== 'EEXIST') throw error;
     } finally {
@@ -102,7 +107,7 @@ function attempt(path: string, text: string, nonce: string, inspector: ProcessIn
     }
     const current = readOwner(path);
     if (current.kind === 'missing') continue; // released meanwhile: try again
-    if (current.owner?.nonce === nonce) return { kind: 'acquired' };
+    if (current.owner?.nonce === nonce) return { kind: 'acquired', fresh: false };
     if (!ownerIsGone(current.owner, inspector)) return { kind: 'busy', owner: current.owner };
     // Dead owner: win the claim on its generation, then replace the lock.
     const claim = `${path}.${current.key}.claim`;
@@ -113,7 +118,7 @@ function attempt(path: string, text: string, nonce: string, inspector: ProcessIn
       if (again.kind === 'owner' && again.key === current.key) {
         const replacement = writeTempFile(path, text, false);
         renameSync(replacement, path);
-        return { kind: 'acquired' };
+        return { kind: 'acquired', fresh: false };
       }
     } finally {
       releaseIfOurs(claim, nonce);
@@ -151,12 +156,13 @@ export async function acquireLock(
   const text = `${JSON.stringify(owner)}\n`;
   const deadline = Date.now() + (options.timeout ?? 15_000);
   let pause = 2;
-  for (;;) {
+  for (let tries = 0; ; tries++) {
     const result = attempt(path, text, owner.nonce, inspector);
     if (result.kind === 'acquired') {
       return {
         path,
         owner,
+        fresh: result.fresh && tries === 0,
         isHeld: () => {
           const current = readOwner(path);
           return current.kind === 'owner' && current.owner?.nonce === owner.nonce;

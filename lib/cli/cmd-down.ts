@@ -1,0 +1,18 @@
+import { LaunchError } from '../errors.js';
+import { downStack } from '../orchestrate/down.js';
+import { formatDown } from '../report/views.js';
+import type { CommandContext } from './context.js';
+
+/** `down`: stop services (dependents first), remove records, report. */
+export async function down(ctx: CommandContext): Promise<number> {
+  const config = await ctx.load();
+  const result = await downStack(config, { services: ctx.args.positionals });
+  const lines = formatDown(result, ctx.out);
+  if (lines.length > 0) ctx.print(lines);
+  if (!result.clean) {
+    throw new LaunchError('E_STOP', 'some processes could not be stopped (see above)', {
+      hint: 'stop them by hand (they are listed with their PIDs), then run down again',
+    });
+  }
+  return 0;
+}
