@@ -11,8 +11,6 @@ export type ErrorCode =
   | 'E_CONFIG'
   /** The command line could not be understood. Exit 2. */
   | 'E_USAGE'
-  /** A feature that is not built yet. Exit 2. */
-  | 'E_NOT_IMPLEMENTED'
   /** A service could not be spawned (missing command, missing cwd, not executable). Exit 1. */
   | 'E_SPAWN'
   /** A service exited before it became ready. Exit 1. */
@@ -34,7 +32,6 @@ export type ErrorCode =
 export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = Object.freeze({
   E_CONFIG: 2,
   E_USAGE: 2,
-  E_NOT_IMPLEMENTED: 2,
   E_SPAWN: 1,
   E_EXITED: 1,
   E_NOT_READY: 1,

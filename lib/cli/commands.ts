@@ -33,7 +33,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'up',
     usage: 'up [options] [service...]',
-    summary: 'start services (with their dependencies); foreground, Ctrl-C stops everything',
+    summary: 'start services (with their dependencies); foreground: Ctrl-C stops what it started',
     positionals: true,
     options: {
       detach: {
