@@ -63,6 +63,9 @@ function exitPhrase(exit: ExitInfo | null): string {
  * HTTP answer counts only if the listener belongs to the instance's own
  * process tree. Fails with E_EXITED the moment the service exits, with
  * E_NOT_READY at the timeout (always a failure), both with the log's tail.
+ *
+ * Not p-retry: its delays are fixed sleeps that nothing can cut short, and
+ * waking on the service's output is what keeps the detection lag at a few ms.
  */
 export async function waitReady(o: WaitReadyOptions): Promise<ReadyResult> {
   const started = performance.now();
