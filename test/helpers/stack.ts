@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { loadConfig } from '../../lib/config/load.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
+import { LaunchError } from '../../lib/errors.js';
 import { stackId } from '../../lib/process/marker.js';
 import { fixture } from './paths.js';
 import { track, trackStack } from './procs.js';
@@ -45,4 +46,27 @@ export function spawnPlain(
 /** The state folder's path for a file name. */
 export function inState(config: ResolvedConfig, name: string): string {
   return join(config.pidDir, name);
+}
+
+/** Awaits a promise that must reject with a LaunchError, and returns the error. */
+export async function failure(promise: Promise<unknown>): Promise<LaunchError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof LaunchError) return error;
+    throw error;
+  }
+  throw new Error('expected a LaunchError');
+}
+
+/** A `listen.mjs` service on `port` (5 s ready timeout, 2 s stop timeout). */
+export function listenService(port: number | 'auto', env: Record<string, string> = {}, extra = {}) {
+  return {
+    command: nodeFixture('listen.mjs'),
+    port,
+    env,
+    readyTimeout: 5000,
+    stopTimeout: 2000,
+    ...extra,
+  };
 }

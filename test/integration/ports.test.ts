@@ -1,7 +1,6 @@
 import { existsSync, unlinkSync } from 'node:fs';
 import { expect } from 'chai';
 import type { ResolvedConfig } from '../../lib/config/types.js';
-import { LaunchError } from '../../lib/errors.js';
 import { bringUp } from '../../lib/orchestrate/bring-up.js';
 import { clearPort } from '../../lib/orchestrate/clear-port.js';
 import { scanLinux } from '../../lib/ports/scan.js';
@@ -10,30 +9,9 @@ import { systemInspector } from '../../lib/state/inspector.js';
 import { servicePaths } from '../../lib/state/record.js';
 import { freePort, holdPort } from '../helpers/ports.js';
 import { isAlive, waitForAsync } from '../helpers/procs.js';
-import { makeStack, nodeFixture, spawnPlain } from '../helpers/stack.js';
+import { failure, listenService, makeStack, spawnPlain } from '../helpers/stack.js';
 
 const inspector = systemInspector();
-
-async function failure(promise: Promise<unknown>): Promise<LaunchError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof LaunchError) return error;
-    throw error;
-  }
-  throw new Error('expected a LaunchError');
-}
-
-function listenService(port: number | 'auto', env: Record<string, string> = {}, extra = {}) {
-  return {
-    command: nodeFixture('listen.mjs'),
-    port,
-    env,
-    readyTimeout: 5000,
-    stopTimeout: 2000,
-    ...extra,
-  };
-}
 
 describe('ports: pre-flight and owners', () => {
   for (const host of ['0.0.0.0', '127.0.0.1', '::', '::1']) {

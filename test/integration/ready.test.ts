@@ -1,41 +1,19 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { LaunchError } from '../../lib/errors.js';
 import { bringUp } from '../../lib/orchestrate/bring-up.js';
 import { servicePaths } from '../../lib/state/record.js';
 import { fixture } from '../helpers/paths.js';
 import { freePort, holdPort } from '../helpers/ports.js';
 import { isAlive, pidsIn, waitFor } from '../helpers/procs.js';
-import { makeStack, nodeFixture } from '../helpers/stack.js';
+import { failure, listenService, makeStack, nodeFixture } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
-
-async function failure(promise: Promise<unknown>): Promise<LaunchError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof LaunchError) return error;
-    throw error;
-  }
-  throw new Error('expected a LaunchError');
-}
-
-function listen(port: number | 'auto', env: Record<string, string> = {}, extra = {}) {
-  return {
-    command: nodeFixture('listen.mjs'),
-    port,
-    env,
-    readyTimeout: 5000,
-    stopTimeout: 2000,
-    ...extra,
-  };
-}
 
 describe('readiness', () => {
   for (const host of ['127.0.0.1', '::1']) {
     it(`the TCP check passes for a service listening only on ${host}`, async () => {
       const port = await freePort();
-      const config = await makeStack({ api: listen(port, { HOST: host, QUIET: '1' }) });
+      const config = await makeStack({ api: listenService(port, { HOST: host, QUIET: '1' }) });
       const up = await bringUp(config, 'api');
       expect(up.ready.attempts).to.be.greaterThan(0);
       expect(isAlive(up.record.pid)).to.equal(true);
@@ -44,11 +22,15 @@ describe('readiness', () => {
 
   it('the HTTP check passes on 2xx and names the status it got otherwise', async () => {
     const port = await freePort();
-    const ok = await makeStack({ api: listen(port, {}, { ready: { http: '/health' } }) });
+    const ok = await makeStack({ api: listenService(port, {}, { ready: { http: '/health' } }) });
     await bringUp(ok, 'api');
     const port2 = await freePort();
     const bad = await makeStack({
-      api: listen(port2, { STATUS: '500' }, { ready: { http: '/health' }, readyTimeout: 500 }),
+      api: listenService(
+        port2,
+        { STATUS: '500' },
+        { ready: { http: '/health' }, readyTimeout: 500 },
+      ),
     });
     const error = await failure(bringUp(bad, 'api'));
     expect(error.code).to.equal('E_NOT_READY');
@@ -58,7 +40,7 @@ describe('readiness', () => {
   it('the HTTP check accepts a listed status', async () => {
     const port = await freePort();
     const config = await makeStack({
-      api: listen(port, { STATUS: '418' }, { ready: { http: '/', status: [418] } }),
+      api: listenService(port, { STATUS: '418' }, { ready: { http: '/', status: [418] } }),
     });
     expect((await bringUp(config, 'api')).record.pid).to.be.a('number');
   });
@@ -66,11 +48,11 @@ describe('readiness', () => {
   it('the log check passes on a matching line and times out without one', async () => {
     const port = await freePort();
     const config = await makeStack({
-      api: listen(port, { DELAY: '100' }, { ready: { log: 'listening on' } }),
+      api: listenService(port, { DELAY: '100' }, { ready: { log: 'listening on' } }),
     });
     await bringUp(config, 'api');
     const silent = await makeStack({
-      api: listen(
+      api: listenService(
         await freePort(),
         { QUIET: '1' },
         { ready: { log: 'listening on' }, readyTimeout: 400 },
@@ -89,11 +71,11 @@ describe('readiness', () => {
       `process.exit(require('fs').existsSync(${JSON.stringify(file)}) ? 0 : 1)`,
     ];
     const ok = await makeStack({
-      api: listen(port, {}, { ready: { exec: check(fixture('listen.mjs')) } }),
+      api: listenService(port, {}, { ready: { exec: check(fixture('listen.mjs')) } }),
     });
     await bringUp(ok, 'api');
     const never = await makeStack({
-      api: listen(
+      api: listenService(
         await freePort(),
         {},
         { ready: { exec: check('/nonexistent') }, readyTimeout: 500 },
@@ -166,7 +148,7 @@ describe('readiness', () => {
 
   it("an 'auto' port is exported as PORT and <NAME>_PORT and recorded", async () => {
     const config = await makeStack({
-      api: listen('auto'),
+      api: listenService('auto'),
       web: {
         command: nodeFixture('listen.mjs'),
         port: 'auto',
@@ -184,7 +166,7 @@ describe('readiness', () => {
   });
 
   it("an 'auto' port lost to another process before the bind is picked again", async () => {
-    const config = await makeStack({ api: listen('auto', { DELAY: '400' }) });
+    const config = await makeStack({ api: listenService('auto', { DELAY: '400' }) });
     const record = join(config.pidDir, 'api.json');
     const starting = bringUp(config, 'api');
     await waitFor(() => existsSync(record), 5000, 'the record');
