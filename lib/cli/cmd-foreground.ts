@@ -1,13 +1,12 @@
-import { statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import { isLaunchError } from '../errors.js';
 import { bringUp } from '../orchestrate/bring-up.js';
 import { downStack } from '../orchestrate/down.js';
+import { followLogs } from '../orchestrate/logs.js';
 import { selectForStart } from '../orchestrate/select.js';
 import { markReady } from '../orchestrate/start-service.js';
 import { type ServiceUp, upStack } from '../orchestrate/up.js';
-import { LogFollower } from '../probes/log-follow.js';
 import type { ExitInfo } from '../probes/runner.js';
 import { LinePrefixer } from '../report/prefix.js';
 import { Progress } from '../report/progress.js';
@@ -47,7 +46,7 @@ export async function upForeground(ctx: CommandContext): Promise<number> {
   const inspector = systemInspector();
   const started = Date.now();
   const tee = (name: string, chunk: Buffer) => prefixer.push(name, chunk);
-  const followers: LogFollower[] = [];
+  const following = new AbortController();
   let mine: string[] = [];
   try {
     let result: Awaited<ReturnType<typeof upStack>>;
@@ -77,16 +76,18 @@ export async function upForeground(ctx: CommandContext): Promise<number> {
     ctx.print(ctx.out.dim('press Ctrl-C to stop'));
     mine = result.services.filter((s) => s.outcome === 'started').map((s) => s.name);
     // Services someone else started: stream their log files too.
-    for (const s of result.services.filter((x) => x.outcome === 'kept')) {
-      const follower = new LogFollower(s.record.logFile, lastOffset(s.record.logFile));
-      follower.onChange(() => {
-        for (const line of follower.read()) prefixer.push(s.name, `${line}\n`);
-      });
-      followers.push(follower);
-    }
+    const kept = result.services.filter((x) => x.outcome === 'kept').map((x) => x.name);
+    const streaming = followLogs(
+      config,
+      kept,
+      (name, line) => prefixer.push(name, `${line}\n`),
+      following.signal,
+    );
     const failed = await supervise(ctx, config, result.services, tee, stop.graceful, prefixer);
     // Only services someone else started are left: keep streaming them until Ctrl-C.
-    if (!stop.graceful.aborted && followers.length > 0) await abortPromise(stop.graceful);
+    if (!stop.graceful.aborted && kept.length > 0) await abortPromise(stop.graceful);
+    following.abort();
+    await streaming;
     prefixer.flush();
     if (stop.graceful.aborted)
       ctx.print(`${ctx.out.dim('·')} stopping (${stop.first()}); press Ctrl-C again to force`);
@@ -100,17 +101,9 @@ export async function upForeground(ctx: CommandContext): Promise<number> {
     ctx.print(formatDown(down, ctx.out));
     return failed ? 1 : 0;
   } finally {
-    for (const f of followers) f.close();
+    following.abort();
     progress.done();
     stop.dispose();
-  }
-}
-
-function lastOffset(file: string): number {
-  try {
-    return statSync(file).size;
-  } catch {
-    return 0;
   }
 }
 

@@ -1,33 +1,9 @@
-import { once } from 'node:events';
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { LaunchError } from '../errors.js';
+import { followLogs, invalidLogError, logTails } from '../orchestrate/logs.js';
 import { checkNames } from '../orchestrate/select.js';
-import { LogFollower } from '../probes/log-follow.js';
 import { LinePrefixer } from '../report/prefix.js';
-import { servicePaths } from '../state/record.js';
 import type { CommandContext } from './context.js';
 import { onStopSignals } from './shutdown.js';
-
-/** The last `n` lines of a file (reads at most the last 1 MiB), or null if it does not exist. */
-export function lastLines(file: string, n: number): string[] | null {
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch {
-    return null;
-  }
-  try {
-    const size = fstatSync(fd).size;
-    const length = Math.min(size, 1024 * 1024);
-    const buffer = Buffer.alloc(length);
-    readSync(fd, buffer, 0, length, size - length);
-    const lines = buffer.toString('utf8').split('\n');
-    if (lines.at(-1) === '') lines.pop();
-    return n === 0 ? [] : lines.slice(-n);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** `logs [-f] [-n N] [service...]`: the end of each log, prefixed; `-f` follows until Ctrl-C. */
 export async function logs(ctx: CommandContext): Promise<number> {
@@ -46,53 +22,24 @@ export async function logs(ctx: CommandContext): Promise<number> {
       },
     );
   const prefixer = new LinePrefixer(names, ctx.out, (line) => ctx.print(line));
-  for (const name of names) {
-    const lines = lastLines(servicePaths(config.pidDir, name).log, n);
-    if (lines === null) prefixer.push(name, `${ctx.out.dim('(no log yet)')}\n`);
-    else for (const line of lines) prefixer.push(name, `${line}\n`);
+  const tails = logTails(config, names, n);
+  for (const tail of tails) {
+    if (tail.kind === 'missing') prefixer.push(tail.service, `${ctx.out.dim('(no log yet)')}\n`);
+    if (tail.kind === 'ok') for (const line of tail.lines) prefixer.push(tail.service, `${line}\n`);
   }
+  const invalid = invalidLogError(tails);
+  if (invalid !== null) throw invalid;
   if (ctx.args.values.follow !== true) return 0;
   const stop = onStopSignals(ctx.io.signals);
-  const followers = names.map((name) => {
-    const file = servicePaths(config.pidDir, name).log;
-    let follower: LogFollower | null = null;
-    const open = () => {
-      try {
-        follower ??= new LogFollower(file, lastSize(file));
-      } catch {
-        // no log yet: try again on the next tick
-      }
-      return follower;
-    };
-    open();
-    return { name, open };
-  });
-  const tick = () => {
-    for (const f of followers)
-      for (const line of f.open()?.read() ?? []) prefixer.push(f.name, `${line}\n`);
-  };
-  const timer = setInterval(tick, 200);
-  const removals = followers.map((f) => f.open()?.onChange(tick));
   try {
-    await once(stop.graceful, 'abort');
+    await followLogs(
+      config,
+      names,
+      (name, line) => prefixer.push(name, `${line}\n`),
+      stop.graceful,
+    );
   } finally {
-    clearInterval(timer);
-    for (const r of removals) r?.();
-    for (const f of followers) f.open()?.close();
     stop.dispose();
   }
   return 0;
-}
-
-function lastSize(file: string): number {
-  try {
-    const fd = openSync(file, 'r');
-    try {
-      return fstatSync(fd).size;
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    return 0;
-  }
 }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { LaunchError } from '../errors.js';
 import { importConfigModule } from './import.js';
@@ -15,9 +15,16 @@ export const CONFIG_NAMES = [
 
 /**
  * Finds the config file: `explicit` if given (relative to `cwd`), else the
- * first of {@link CONFIG_NAMES} in `cwd` or its nearest ancestor.
+ * first of {@link CONFIG_NAMES} in `cwd` or its nearest ancestor. The path
+ * returned is the real one (symlinks resolved): the stack's identity, its
+ * state folder and its relative paths are the same through every path that
+ * reaches the project.
  */
 export function findConfigFile(cwd: string, explicit?: string): string {
+  return realpathSync(locateConfigFile(cwd, explicit));
+}
+
+function locateConfigFile(cwd: string, explicit?: string): string {
   if (explicit !== undefined) {
     const file = resolve(cwd, explicit);
     if (!existsSync(file)) {

@@ -79,7 +79,14 @@ export async function bringUp(
     } catch (error) {
       // An instance another launcher started is its business; ours is rolled back.
       if (outcome.kind !== 'started') throw error;
-      await stopInstance(record, { inspector, signal: svc.stopSignal, timeout: svc.stopTimeout });
+      await stopInstance(
+        { ...record, recorded: true },
+        {
+          inspector,
+          signal: svc.stopSignal,
+          timeout: svc.stopTimeout,
+        },
+      );
       removeRecord(config.pidDir, record, name);
       const own = record.ports[name];
       if (

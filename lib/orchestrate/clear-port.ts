@@ -6,6 +6,7 @@ import type { PortScanner } from '../ports/scan.js';
 import { type StopReport, stopInstance } from '../process/stop.js';
 import { isProtectedPid } from '../state/identity.js';
 import type { ProcessInspector } from '../state/inspector.js';
+import { effectiveUid } from '../state/users.js';
 
 /** Options of {@link clearPort}. */
 export interface ClearPortOptions {
@@ -40,10 +41,11 @@ export function forceRefusal(h: PortHolder, inspector: ProcessInspector): string
     if (up.kind !== 'alive') break;
     pid = up.info.ppid;
   }
-  const me = process.getuid?.();
+  const me = effectiveUid();
   const looked = inspector.lookup(h.pid);
   const uid = looked.kind === 'alive' ? looked.info.uid : null;
-  if (me !== undefined && me !== 0 && uid !== me) return `it belongs to ${h.user}, not to you`;
+  if (me !== null && uid !== me)
+    return `it belongs to ${h.user}, and launchguard never stops another user's process`;
   return null;
 }
 
@@ -74,6 +76,15 @@ function refuse(
         {
           service,
           hint: `give ${service} and ${h.service} different ports in the config`,
+        },
+      );
+    case 'other-user':
+      return new LaunchError(
+        'E_PORT_IN_USE',
+        `${service}: port ${port} is in use by ${describeHolder(h)}, a process of another user`,
+        {
+          service,
+          hint: `launchguard never stops another user's process, not even with --force; ask ${h.user} to stop it, or give ${service} another port or port: 'auto'`,
         },
       );
     case 'unknown':

@@ -2,6 +2,7 @@ import type { ResolvedConfig } from '../config/types.js';
 import { stackId } from '../process/marker.js';
 import { findMarked } from '../process/sweep.js';
 import { type ProcessInspector, systemInspector } from '../state/inspector.js';
+import { checkStateDir } from '../state/trust.js';
 import type { EventSink } from './events.js';
 import { levelsOf, selectForStop } from './select.js';
 import { type ServiceStopResult, stopService } from './stop-service.js';
@@ -44,6 +45,7 @@ export async function downStack(
     ? [...(options.services ?? [])]
     : selectForStop(config, options.services ?? []);
   const inspector = options.inspector ?? systemInspector();
+  checkStateDir(config.pidDir, { create: false });
   const emit = options.onEvent ?? (() => undefined);
   const results: ServiceStopResult[] = [];
   // One scan of the process table for leftovers of every selected service (each

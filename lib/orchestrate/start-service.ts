@@ -1,4 +1,4 @@
-import { renameSync, statSync } from 'node:fs';
+import { renameSync } from 'node:fs';
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import { LaunchError } from '../errors.js';
 import { faultPoint } from '../fault.js';
@@ -156,11 +156,14 @@ export async function startService(
         return { kind: 'already-running', record: state.record };
       }
       replaced.push(
-        await stopInstance(state.record, {
-          inspector,
-          signal: svc.stopSignal,
-          timeout: svc.stopTimeout,
-        }),
+        await stopInstance(
+          { ...state.record, recorded: true },
+          {
+            inspector,
+            signal: svc.stopSignal,
+            timeout: svc.stopTimeout,
+          },
+        ),
       );
       removeRecord(config.pidDir, state.record, name);
       state = { kind: 'none' };
@@ -194,7 +197,6 @@ export async function startService(
     }
     const portReport = await preparePort(svc, ports, stack, inspector, options);
     const marker = newInstanceMarker(stack, name);
-    const logOffset = fileSize(paths.log);
     const spawned = await spawnService(svc, {
       marker,
       ports,
@@ -221,16 +223,20 @@ export async function startService(
       startedAt: new Date().toISOString(),
       launcherPid: process.pid,
       logFile: paths.log,
-      logOffset,
+      logOffset: spawned.logOffset,
       ...(options.restarts ? { restarts: options.restarts } : {}),
     };
     try {
       (options.writeRecord ?? writeRecord)(config.pidDir, record);
     } catch (error) {
       // Roll back: a process without a record is exactly what launchguard exists to prevent.
-      await stopInstance(record, { inspector, signal: svc.stopSignal, timeout: svc.stopTimeout });
+      await stopInstance(
+        { ...record, recorded: true },
+        { inspector, signal: svc.stopSignal, timeout: svc.stopTimeout },
+      );
       throw error;
     }
+    if (spawned.logNote !== undefined) cleared.push(spawned.logNote);
     return { kind: 'started', record, spawned, replaced, cleared, port: portReport };
   } finally {
     lock.release();
@@ -254,14 +260,6 @@ function leftoverTarget(
     bootId: inspector.bootId(),
     pidNamespace: inspector.pidNamespace(),
   };
-}
-
-function fileSize(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
-  }
 }
 
 /**

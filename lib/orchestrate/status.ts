@@ -6,6 +6,8 @@ import { stackId } from '../process/marker.js';
 import { findMarked, type MarkedProcess } from '../process/sweep.js';
 import { type ProcessInspector, systemInspector } from '../state/inspector.js';
 import { readServiceState, type ServiceState } from '../state/record.js';
+import { checkStateDir } from '../state/trust.js';
+import { effectiveUid, userName } from '../state/users.js';
 import { describeHolder } from './clear-port.js';
 import { selectForStart } from './select.js';
 
@@ -75,6 +77,7 @@ export async function stackStatus(
     (n) => !options.services?.length || options.services.includes(n),
   );
   const inspector = options.inspector ?? systemInspector();
+  checkStateDir(config.pidDir, { create: false }); // records others could write are not shown as truth
   const stack = stackId(config.name, config.file);
   const marked = new Map<string, MarkedProcess[]>();
   const markedPids = new Set<number>();
@@ -95,7 +98,13 @@ export async function stackStatus(
     const record = 'record' in state ? state.record : null;
     const instance = state.kind === 'running' ? state.record.instance : null;
     const mine = (marked.get(name) ?? []).filter((m) => m.marker === instance);
-    const others = (marked.get(name) ?? []).filter((m) => m.marker !== instance);
+    const me = effectiveUid();
+    const strays = (marked.get(name) ?? []).filter((m) => m.marker !== instance);
+    const others = strays.filter((m) => me === null || m.info.uid === me);
+    for (const m of strays.filter((x) => !others.includes(x)))
+      warnings.push(
+        `pid ${m.info.pid} (user ${userName(m.info.uid)}) carries ${name}'s marker but belongs to another user; launchguard never stops it`,
+      );
     if (others.length > 0) {
       warnings.push(
         `multiple instances: ${others.length} other process(es) carry ${name}'s marker: pid ${others.map((m) => m.info.pid).join(', ')} (stop them with 'launchguard down ${name}')`,

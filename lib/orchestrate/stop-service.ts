@@ -1,7 +1,7 @@
 import { renameSync } from 'node:fs';
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import { MARKER_ENV, stackId } from '../process/marker.js';
-import { type StopReport, stopInstance } from '../process/stop.js';
+import { describeUntouched, type StopReport, stopInstance } from '../process/stop.js';
 import { findMarked, type MarkedProcess } from '../process/sweep.js';
 import { removeStaleTempFiles } from '../state/files.js';
 import { verifyIdentity } from '../state/identity.js';
@@ -72,7 +72,7 @@ export async function stopService(
     const state = readServiceState(config.pidDir, name, inspector);
     switch (state.kind) {
       case 'running':
-        stopped = await stopInstance(state.record, ladder);
+        stopped = await stopInstance({ ...state.record, recorded: true }, ladder);
         removeRecord(config.pidDir, state.record, name);
         break;
       case 'stale':
@@ -138,6 +138,8 @@ export async function stopService(
       if (report.outcome === 'survivors')
         problems.push(`${name}: pids ${report.survivors.join(', ')} survived SIGKILL`);
     }
+    for (const r of [...(stopped ? [stopped] : []), ...orphans])
+      for (const u of r.refused) problems.push(`${name}: ${describeUntouched(name, u)}`);
     return { service: name, ...(stopped ? { stopped } : {}), orphans, cleaned, problems };
   } finally {
     lock.release();

@@ -5,6 +5,7 @@ import { isLaunchError, LaunchError } from '../errors.js';
 import type { ExitInfo } from '../probes/runner.js';
 import { stackId } from '../process/marker.js';
 import type { SpawnedService } from '../process/spawn.js';
+import { describeUntouched } from '../process/stop.js';
 import { findMarked } from '../process/sweep.js';
 import { verifyIdentity } from '../state/identity.js';
 import { type ProcessInspector, systemInspector } from '../state/inspector.js';
@@ -168,13 +169,16 @@ export async function upStack(config: ResolvedConfig, options: UpOptions = {}): 
             text: `stopped ${holder.kind === 'foreign' ? 'the foreign holder' : 'an earlier instance'} of port ${holder.port}: ${describeHolder(holder)}`,
           });
         for (const text of up.outcome.cleared) emit({ type: 'note', service: name, text });
-        for (const r of up.outcome.replaced)
-          if (r.outcome !== 'gone')
+        for (const r of up.outcome.replaced) {
+          for (const u of r.refused)
+            emit({ type: 'note', service: name, text: describeUntouched(name, u) });
+          if (r.outcome === 'stopped' || r.outcome === 'survivors')
             emit({
               type: 'note',
               service: name,
               text: `replaced the earlier instance (pid ${r.pid})`,
             });
+        }
       }
       const record = await markReady(config, up.record, inspector);
       emit({ type: 'ready', service: name, ms: up.ready.ms, kept });

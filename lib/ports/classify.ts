@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import type { ResolvedService } from '../config/types.js';
 import { MARKER_ENV, parseMarker } from '../process/marker.js';
 import type { ProcessInspector } from '../state/inspector.js';
+import { effectiveUid, userName } from '../state/users.js';
 import type { PortUse } from './scan.js';
 
 /**
@@ -12,6 +13,8 @@ import type { PortUse } from './scan.js';
  *   the same command line and cwd); replaced automatically.
  * - `stack-service`: another service of this stack.
  * - `systemd`: a process of a systemd `.service` unit; never stopped by launchguard.
+ * - `other-user`: a process of another user than the launcher's; never
+ *   stopped, whatever its command line or environment says.
  * - `foreign`: any other process; stopped only with `--force`.
  * - `unknown`: a process launchguard may not inspect (another user's).
  */
@@ -20,6 +23,7 @@ export type HolderKind =
   | 'earlier-instance'
   | 'stack-service'
   | 'systemd'
+  | 'other-user'
   | 'foreign'
   | 'unknown';
 
@@ -50,25 +54,6 @@ export interface ClassifyContext {
   readonly inspector: ProcessInspector;
   /** Reads /proc/PID/cgroup (a seam for tests). */
   readonly cgroup?: (pid: number) => string | null;
-}
-
-let users: Map<number, string> | undefined;
-
-/** A user name for a uid (from /etc/passwd), or `uid N`. */
-export function userName(uid: number | null): string {
-  if (uid === null) return 'unknown user';
-  if (users === undefined) {
-    users = new Map();
-    try {
-      for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
-        const [name, , id] = line.split(':');
-        if (name && id !== undefined && /^\d+$/.test(id)) users.set(Number(id), name);
-      }
-    } catch {
-      // no passwd file (Windows, minimal containers)
-    }
-  }
-  return users.get(uid) ?? `uid ${uid}`;
 }
 
 /**
@@ -128,6 +113,15 @@ export function classifyHolder(use: PortUse, ctx: ClassifyContext): PortHolder {
   const argv = inspector.cmdline(use.pid);
   const holder = { ...base, user: userName(uid), command: argv?.join(' ') ?? '?' };
   if (looked.kind === 'denied') return { ...holder, kind: 'unknown' };
+  const cgroup = (ctx.cgroup ?? readCgroup)(use.pid);
+  const unit = cgroup === null ? null : systemdUnit(cgroup);
+  // A marker or a command line can be copied by anyone: another user's process is
+  // never taken for one of ours (root sees every process's environment).
+  const me = effectiveUid();
+  if (me !== null && uid !== me) {
+    if (unit !== null) return { ...holder, kind: 'systemd', unit: unit.unit, userUnit: unit.user };
+    return { ...holder, kind: 'other-user' };
+  }
   const marker = inspector.environ(use.pid, MARKER_ENV);
   const parts = marker === null ? null : parseMarker(marker);
   if (marker !== null && parts !== null && parts.stack === ctx.stack) {
@@ -136,8 +130,6 @@ export function classifyHolder(use: PortUse, ctx: ClassifyContext): PortHolder {
     const kind = marker === ctx.currentInstance ? 'self' : 'earlier-instance';
     return { ...holder, kind, instance: marker };
   }
-  const cgroup = (ctx.cgroup ?? readCgroup)(use.pid);
-  const unit = cgroup === null ? null : systemdUnit(cgroup);
   if (unit !== null) return { ...holder, kind: 'systemd', unit: unit.unit, userUnit: unit.user };
   if (sameCommand(argv, inspector.cwd(use.pid), ctx.service))
     return { ...holder, kind: 'earlier-instance' };

@@ -1,4 +1,6 @@
-import { closeSync, type FSWatcher, fstatSync, openSync, readSync, watch } from 'node:fs';
+import { closeSync, type FSWatcher, fstatSync, readSync, watch } from 'node:fs';
+import { LaunchError } from '../errors.js';
+import { openLogForRead } from '../state/logfile.js';
 
 const MAX_LINE = 4_000;
 const KEEP = 40;
@@ -16,8 +18,16 @@ export class LogFollower {
   readonly #watcher: FSWatcher | null;
   readonly #listeners = new Set<() => void>();
 
+  /** Opens `file` (never through a link, never blocking on a FIFO); throws E_STATE if it is not a log. */
   constructor(file: string, offset: number) {
-    this.#fd = openSync(file, 'r');
+    const opened = openLogForRead(file);
+    if (opened.kind !== 'ok') {
+      const why = opened.kind === 'missing' ? 'does not exist' : opened.reason;
+      throw new LaunchError('E_STATE', `the log file ${file} ${why}`, {
+        hint: 'launchguard never reads through links or FIFOs in its state folder; remove it (the next start creates a new log)',
+      });
+    }
+    this.#fd = opened.fd;
     this.#offset = offset;
     let watcher: FSWatcher | null = null;
     try {

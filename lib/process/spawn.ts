@@ -1,8 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, writeSync } from 'node:fs';
 import type { ResolvedService } from '../config/types.js';
 import { errnoCode, LaunchError } from '../errors.js';
+import { openLogForAppend } from '../state/logfile.js';
 import { serviceEnv } from './env.js';
 import { platformSpawn, type SpawnFn } from './platform-spawn.js';
 import { checkSpawnable } from './resolve-command.js';
@@ -35,6 +36,10 @@ export interface SpawnedService {
   readonly pgid: number;
   readonly marker: string;
   readonly logFile: string;
+  /** Size of the log when this instance started: its output begins here. */
+  readonly logOffset: number;
+  /** Set when something else sat at the log's path and was moved aside. */
+  readonly logNote?: string;
   /** Settles when the service's main process exits. */
   readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -58,20 +63,9 @@ export async function spawnService(
     svc.cwd,
     env,
   );
-  let logFd: number;
-  try {
-    logFd = openSync(options.logFile, 'a', 0o644);
-  } catch (error) {
-    throw new LaunchError(
-      'E_STATE',
-      `${svc.name}: cannot open the log file ${options.logFile} (${errnoCode(error) ?? 'error'})`,
-      {
-        service: svc.name,
-        hint: 'check that the state folder is writable and has free space',
-        cause: error,
-      },
-    );
-  }
+  const log = openLogForAppend(options.logFile, svc.name);
+  let logFd = log.fd;
+  const logOffset = fstatSync(logFd).size;
   const spawn = options.spawn ?? platformSpawn();
   const tee = options.tee;
   let child: ChildProcess;
@@ -113,7 +107,16 @@ export async function spawnService(
       child.unref();
     }
     const pid = child.pid as number;
-    return { child, pid, pgid: pid, marker: options.marker, logFile: options.logFile, exit };
+    return {
+      child,
+      pid,
+      pgid: pid,
+      marker: options.marker,
+      logFile: options.logFile,
+      logOffset,
+      ...(log.note === undefined ? {} : { logNote: log.note }),
+      exit,
+    };
   } catch (error) {
     throw new LaunchError(
       'E_SPAWN',

@@ -2,6 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { faultPoint } from '../fault.js';
 import { isProtectedPid, type ProcessIdentity, verifyIdentity } from '../state/identity.js';
 import type { ProcessInspector } from '../state/inspector.js';
+import type { ProcInfo } from '../state/proc.js';
+import { effectiveUid, userName } from '../state/users.js';
 import { MARKER_ENV } from './marker.js';
 import { findMarked, groupMembers } from './sweep.js';
 
@@ -14,6 +16,21 @@ export interface StopTarget extends ProcessIdentity {
    * start (an unmarked earlier instance, a foreign holder stopped with `--force`).
    */
   readonly instance: string;
+  /**
+   * True when the target comes from a record in a checked state folder (only
+   * this user can have written it): its leader may then be signalled even if
+   * it runs as another user now (a service that dropped privileges). A target
+   * found by its marker or on a port, which anyone can fake, never reaches
+   * another user's process.
+   */
+  readonly recorded?: boolean;
+}
+
+/** A process that was not signalled because it belongs to another user. */
+export interface Untouched {
+  readonly pid: number;
+  readonly user: string;
+  readonly command: string;
 }
 
 /** Options of {@link stopInstance}. */
@@ -40,38 +57,85 @@ export interface StopReport {
    * - `gone`: nothing of the instance was running.
    * - `unverifiable`: its identity could not be checked; nothing was signalled.
    * - `survivors`: processes outlived SIGKILL (or could not be signalled); see `survivors`.
+   * - `refused`: all that runs belongs to another user; nothing was signalled (see `refused`).
    */
-  readonly outcome: 'stopped' | 'gone' | 'unverifiable' | 'survivors';
+  readonly outcome: 'stopped' | 'gone' | 'unverifiable' | 'survivors' | 'refused';
   /** True if SIGKILL had to be sent after the timeout. */
   readonly forced: boolean;
   readonly durationMs: number;
   /** PIDs still alive at the end. */
   readonly survivors: readonly number[];
+  /** Processes carrying the instance's marker that belong to another user: never signalled. */
+  readonly refused: readonly Untouched[];
   /** Why, for `unverifiable`. */
   readonly reason?: string;
 }
 
-/** The processes of an instance that are still alive, and whether its group is provably ours. */
-function census(
-  target: StopTarget,
-  inspector: ProcessInspector,
-): { group: boolean; pids: number[] } {
-  const members = isProtectedPid(target.pgid, inspector)
-    ? []
-    : groupMembers(target.pgid, inspector);
-  // The group is ours if its leader still is, or a member carries our marker: a group id
-  // cannot be reused while any member lives, so such a group is still the one we made.
-  const leaderOurs = verifyIdentity(target, inspector).kind === 'ours';
+/**
+ * Whether launchguard may signal this process for `target`: it belongs to
+ * the launcher's user, or it is the leader of a recorded instance.
+ */
+function mayTouch(info: ProcInfo, target: StopTarget): boolean {
+  const me = effectiveUid();
+  if (me === null || info.uid === me) return true;
+  return target.recorded === true && info.pid === target.pid;
+}
+
+/** One line about a process left alone because it belongs to another user. */
+export function describeUntouched(service: string, u: Untouched): string {
+  return `pid ${u.pid} (${u.command}, user ${u.user}) carries ${service}'s marker but belongs to another user: not signalled (launchguard never stops another user's process)`;
+}
+
+function untouched(info: ProcInfo, inspector: ProcessInspector): Untouched {
+  return {
+    pid: info.pid,
+    user: userName(info.uid),
+    command: inspector.cmdline(info.pid)?.join(' ') ?? info.comm,
+  };
+}
+
+/** The live processes of an instance, and whether its process group is provably its own. */
+interface Census {
+  /** Signal the group as a whole (`kill(-pgid)`). */
+  readonly group: boolean;
+  readonly pids: number[];
+  readonly refused: Untouched[];
+}
+
+/**
+ * Counts what is left of an instance. The group is signalled as a whole only
+ * when it is provably the instance's: its recorded leader is alive, verified
+ * (identity) and may be touched, and leads that very group now (the pgid is
+ * read from the process, never taken from a file); or the group was proven
+ * so earlier in this stop (`proven`) and a member still carries the
+ * instance's marker (a group id is not reused while any member lives).
+ * Otherwise only single verified processes are signalled.
+ */
+function census(target: StopTarget, inspector: ProcessInspector, proven: boolean): Census {
+  const verdict = verifyIdentity(target, inspector);
+  const leader = verdict.kind === 'ours' ? verdict.info : null;
+  const refused: Untouched[] = [];
+  const leaderOk = leader !== null && mayTouch(leader, target);
+  if (leader !== null && !leaderOk) refused.push(untouched(leader, inspector));
+  const groupable = target.pgid === target.pid && !isProtectedPid(target.pgid, inspector);
+  const members = groupable ? groupMembers(target.pgid, inspector) : [];
   const group =
-    leaderOurs || members.some((m) => inspector.environ(m.pid, MARKER_ENV) === target.instance);
+    groupable &&
+    ((leaderOk && leader.pgid === target.pgid) ||
+      (proven &&
+        target.instance !== '' &&
+        members.some((m) => inspector.environ(m.pid, MARKER_ENV) === target.instance)));
   const pids = new Set(group ? members.map((m) => m.pid) : []);
-  if (leaderOurs) pids.add(target.pid);
+  if (leaderOk) pids.add(target.pid);
   if (target.instance !== '') {
     const stack = target.instance.split('/')[0] ?? '';
-    for (const marked of findMarked({ stack, instance: target.instance }, inspector))
-      pids.add(marked.info.pid);
+    for (const marked of findMarked({ stack, instance: target.instance }, inspector)) {
+      if (pids.has(marked.info.pid)) continue;
+      if (mayTouch(marked.info, target)) pids.add(marked.info.pid);
+      else refused.push(untouched(marked.info, inspector));
+    }
   }
-  return { group, pids: [...pids].sort((a, b) => a - b) };
+  return { group, pids: [...pids].sort((a, b) => a - b), refused };
 }
 
 function send(
@@ -79,7 +143,7 @@ function send(
   signal: NodeJS.Signals,
   inspector: ProcessInspector,
   kill: (pid: number, signal: NodeJS.Signals) => void,
-  counted: { group: boolean; pids: number[] } = census(target, inspector),
+  counted: Census,
 ): void {
   const { group, pids } = counted;
   const trySend = (pid: number) => {
@@ -93,7 +157,7 @@ function send(
   for (const pid of pids) {
     const looked = inspector.lookup(pid);
     if (looked.kind !== 'alive' || (group && looked.info.pgid === target.pgid)) continue;
-    if (isProtectedPid(pid, inspector)) continue;
+    if (isProtectedPid(pid, inspector) || !mayTouch(looked.info, target)) continue;
     // The leader itself (re-verified), or a process outside the group (setsid,
     // re-parented): signal only after re-reading its marker.
     const verified =
@@ -125,6 +189,7 @@ async function waitEmpty(
   target: StopTarget,
   inspector: ProcessInspector,
   ms: number,
+  proven: boolean,
   hurry?: AbortSignal,
 ): Promise<number[]> {
   const deadline = Date.now() + ms;
@@ -141,7 +206,7 @@ async function waitEmpty(
     const over = Date.now() >= deadline || hurry?.aborted === true;
     if (quiet || over || Date.now() - lastCensus >= 100) {
       lastCensus = Date.now();
-      const { pids } = census(target, inspector);
+      const { pids } = census(target, inspector, proven);
       if (pids.length === 0 || over) return pids;
     }
     await sleep(Math.min(pause, Math.max(1, deadline - Date.now())));
@@ -160,6 +225,7 @@ export async function stopInstance(target: StopTarget, options: StopOptions): Pr
   const { inspector } = options;
   const kill = options.kill ?? ((pid: number, sig: NodeJS.Signals) => process.kill(pid, sig));
   const started = Date.now();
+  let refused: Untouched[] = [];
   const report = (
     outcome: StopReport['outcome'],
     forced: boolean,
@@ -172,17 +238,20 @@ export async function stopInstance(target: StopTarget, options: StopOptions): Pr
     forced,
     durationMs: Date.now() - started,
     survivors,
+    refused,
     ...(reason === undefined ? {} : { reason }),
   });
   const verdict = verifyIdentity(target, inspector);
   if (verdict.kind === 'unverifiable') return report('unverifiable', false, [], verdict.reason);
-  const first = census(target, inspector);
-  if (first.pids.length === 0) return report('gone', false, []);
+  const first = census(target, inspector, false);
+  refused = first.refused;
+  if (first.pids.length === 0) return report(refused.length > 0 ? 'refused' : 'gone', false, []);
   send(target, options.signal ?? 'SIGTERM', inspector, kill, first);
   faultPoint('after-stop-signal');
-  let left = await waitEmpty(target, inspector, options.timeout ?? 10_000, options.hurry);
+  const proven = first.group;
+  let left = await waitEmpty(target, inspector, options.timeout ?? 10_000, proven, options.hurry);
   if (left.length === 0) return report('stopped', false, []);
-  send(target, 'SIGKILL', inspector, kill);
-  left = await waitEmpty(target, inspector, options.killGrace ?? 2_000);
+  send(target, 'SIGKILL', inspector, kill, census(target, inspector, proven));
+  left = await waitEmpty(target, inspector, options.killGrace ?? 2_000, proven);
   return report(left.length === 0 ? 'stopped' : 'survivors', true, left);
 }

@@ -62,7 +62,8 @@ export function formatDown(result: DownResult, colors: Colors): string[] {
   const lines: string[] = [];
   for (const s of result.services) {
     const r = s.stopped;
-    if (r !== undefined) {
+    // A refused stop is explained by its problem line below.
+    if (r !== undefined && r.outcome !== 'refused') {
       if (r.outcome === 'gone')
         lines.push(`${colors.dim('·')} ${s.service} had already exited (pid ${r.pid})`);
       else if (r.outcome === 'unverifiable')
@@ -77,7 +78,7 @@ export function formatDown(result: DownResult, colors: Colors): string[] {
         );
     }
     for (const o of s.orphans)
-      if (o.outcome !== 'gone')
+      if (o.outcome === 'stopped' || o.outcome === 'survivors')
         lines.push(
           `${colors.green('✓')} stopped a leftover of ${s.service} (pid ${o.pid}${o.forced ? ', SIGKILL' : ''})`,
         );

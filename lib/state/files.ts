@@ -14,6 +14,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { errnoCode } from '../errors.js';
+import { fileTrustProblem } from './trust.js';
 
 /**
  * State files: written atomically, read without following links or blocking.
@@ -55,7 +56,7 @@ export function writeTempFile(path: string, data: string, durable = true): strin
   const fd = openSync(
     temp,
     constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-    0o644,
+    0o600,
   );
   try {
     writeSync(fd, data);
@@ -127,8 +128,8 @@ export const MAX_STATE_FILE = 64 * 1024;
 /**
  * Reads a small state file safely: O_NOFOLLOW (a symlink is refused, not
  * followed), O_NONBLOCK (a FIFO cannot hang us), fstat on the open descriptor
- * (regular files only), and at most `maxBytes` (a huge file is refused, not
- * loaded).
+ * (regular files only, owned by this user, writable by nobody else, one
+ * link), and at most `maxBytes` (a huge file is refused, not loaded).
  */
 export function readFileSafe(path: string, maxBytes = MAX_STATE_FILE): SafeRead {
   let fd: number;
@@ -148,6 +149,8 @@ export function readFileSafe(path: string, maxBytes = MAX_STATE_FILE): SafeRead 
     if (!stat.isFile()) return { kind: 'invalid', reason: 'it is not a regular file' };
     if (stat.size > maxBytes)
       return { kind: 'invalid', reason: `it is too large (${stat.size} bytes)` };
+    const untrusted = fileTrustProblem(stat);
+    if (untrusted !== null) return { kind: 'invalid', reason: untrusted };
     const buffer = Buffer.alloc(maxBytes + 1);
     let length = 0;
     for (;;) {

@@ -1,12 +1,13 @@
-import { mkdirSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { errnoCode, LaunchError } from '../errors.js';
 import { faultPoint } from '../fault.js';
+import { parseMarker } from '../process/marker.js';
 import { readFileSafe, unlinkQuiet, writeFileAtomic } from './files.js';
 import { isProtectedPid, type ProcessIdentity, type Verdict, verifyIdentity } from './identity.js';
 import type { ProcessInspector } from './inspector.js';
 import { formatPid, parsePidText } from './pidfile.js';
 import type { ProcInfo } from './proc.js';
+import { checkStateDir } from './trust.js';
 
 /** What launchguard keeps about a running service, beside its PID file. */
 export interface ServiceRecord extends ProcessIdentity {
@@ -34,23 +35,6 @@ export interface ServiceRecord extends ProcessIdentity {
   readonly readyAt?: string;
   /** Restarts by the restart policy before this instance (foreground `up`). */
   readonly restarts?: number;
-}
-
-/**
- * `mkdir -p` with a bounded walk. (Node's own recursive mkdir never returns
- * for some paths, e.g. under /proc, where every level answers ENOENT.)
- */
-function makeDirs(dir: string, depth = 0): void {
-  try {
-    mkdirSync(dir);
-  } catch (error) {
-    const code = errnoCode(error);
-    if (code === 'EEXIST') return;
-    const parent = dirname(dir);
-    if (code !== 'ENOENT' || parent === dir || depth > 64) throw error;
-    makeDirs(parent, depth + 1);
-    mkdirSync(dir);
-  }
 }
 
 /** Files of one service in the state folder. */
@@ -100,20 +84,12 @@ export type ServiceState =
       readonly reason: string;
     };
 
-/** Creates the state folder, or throws E_STATE naming the path and errno. */
+/**
+ * Creates the state folder (0700) if needed and checks that only this user
+ * can write it, or throws E_STATE naming the path and the fix (see `trust.ts`).
+ */
 export function ensureStateDir(pidDir: string): void {
-  try {
-    makeDirs(pidDir);
-  } catch (error) {
-    throw stateError(pidDir, 'cannot create the state folder', error);
-  }
-  let isDir = false;
-  try {
-    isDir = statSync(pidDir).isDirectory();
-  } catch (error) {
-    throw stateError(pidDir, 'cannot use the state folder', error);
-  }
-  if (!isDir) throw stateError(pidDir, 'the state folder path is not a folder', undefined);
+  checkStateDir(pidDir, { create: true });
 }
 
 /** An E_STATE error for a path and an errno. */
@@ -208,6 +184,9 @@ export function parseRecord(text: string, service: string, pidMax: number): Serv
     return `PID ${pid} is not a valid service PID`;
   if (!Number.isInteger(pgid) || pgid <= 1 || pgid > pidMax)
     return `process group ${pgid} is not valid`;
+  const marker = parseMarker(r.instance as string);
+  if (marker === null || marker.service !== service || marker.stack !== r.stack)
+    return `its instance marker '${String(r.instance).slice(0, 80)}' is not one of ${service}'s`;
   return value as ServiceRecord;
 }
 
@@ -221,7 +200,12 @@ export function readRecord(
   if (read.kind === 'missing') return null;
   if (read.kind === 'invalid') return { corrupt: read.reason };
   const parsed = parseRecord(read.text, service, pidMax);
-  return typeof parsed === 'string' ? { corrupt: parsed } : parsed;
+  if (typeof parsed === 'string') return { corrupt: parsed };
+  // The log is always the one beside the record: a record never sends output (or `logs`) elsewhere.
+  const log = servicePaths(pidDir, service).log;
+  if (parsed.logFile !== log)
+    return { corrupt: `it names ${parsed.logFile} as its log, not ${log}` };
+  return parsed;
 }
 
 function fromVerdict(record: ServiceRecord, verdict: Verdict, warning?: string): ServiceState {

@@ -75,11 +75,13 @@ describe('state: records and PID files', () => {
     process.kill(record.pid, 'SIGKILL');
     const decoy = spawnPlain(nodeFixture('sleep.mjs'));
     await waitFor(() => isAlive(decoy.pid as number), 3000, 'the decoy');
-    // The record now names the decoy's PID with the old start time: a reused PID.
+    // The record now names the decoy's PID with an earlier start time: a reused PID. (Not
+    // the service's own start time: both may fall in the same 10 ms clock tick.)
     writeRecordFile(config.pidDir, {
       ...record,
       pid: decoy.pid as number,
       pgid: decoy.pid as number,
+      startTime: String(Number(record.startTime) - 1),
     });
     const state = readServiceState(config.pidDir, 'svc', inspector);
     expect(state.kind).to.equal('reused');
@@ -311,7 +313,7 @@ describe('state: records and PID files', () => {
 
   it('item 19: a record is not deleted once another instance has replaced it', async () => {
     const { config, record } = await started();
-    const other = { ...record, instance: `${record.instance}-other` };
+    const other = { ...record, instance: record.instance.replace(/[0-9a-f]{12}$/, '0123456789ab') };
     writeRecordFile(config.pidDir, other);
     expect(removeRecord(config.pidDir, record, 'svc')).to.equal(false);
     expect(readServiceState(config.pidDir, 'svc', inspector).kind).not.to.equal('none');

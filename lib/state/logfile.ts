@@ -1,0 +1,111 @@
+import { closeSync, constants, fchmodSync, fstatSync, openSync, renameSync } from 'node:fs';
+import { errnoCode } from '../errors.js';
+import { stateError } from './record.js';
+import { fileTrustProblem } from './trust.js';
+
+/**
+ * Service log files in the state folder, opened without ever following a
+ * link or blocking: O_NOFOLLOW (a planted symlink to /etc/shadow is neither
+ * written through nor read), O_NONBLOCK (a FIFO cannot hang the launcher in
+ * open()), and an fstat of the open descriptor (a regular file, this user's,
+ * writable by nobody else, one link). Logs are created 0600: they routinely
+ * hold tokens and connection strings.
+ */
+
+const APPEND =
+  constants.O_WRONLY |
+  constants.O_APPEND |
+  constants.O_CREAT |
+  constants.O_NOFOLLOW |
+  constants.O_NONBLOCK;
+const READ = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/** Why an open log descriptor may not be used, or null. */
+function problemOf(fd: number): string | null {
+  const stat = fstatSync(fd);
+  if (stat.isFIFO()) return 'is a FIFO';
+  if (stat.isDirectory()) return 'is a folder';
+  if (!stat.isFile()) return 'is not a regular file';
+  const untrusted = fileTrustProblem(stat);
+  if (untrusted !== null) return untrusted.replace(/^it /, '');
+  if ((stat.mode & 0o077) !== 0) fchmodSync(fd, 0o600); // made 0644 by an older launchguard
+  return null;
+}
+
+/** What `open()` said about a path that cannot be a log, or null to rethrow. */
+function openProblem(error: unknown): string | null {
+  switch (errnoCode(error)) {
+    case 'ELOOP':
+      return 'is a symbolic link';
+    case 'ENXIO':
+      return 'is a FIFO'; // O_WRONLY|O_NONBLOCK on a FIFO without a reader
+    case 'EISDIR':
+      return 'is a folder';
+    default:
+      return null;
+  }
+}
+
+/** A log opened for appending, and what had to be moved aside first. */
+export interface AppendLog {
+  readonly fd: number;
+  /** Set when something else sat at the log's path: it was moved aside (never followed). */
+  readonly note?: string;
+}
+
+/**
+ * Opens (creating, 0600) a service's log for appending. Anything else at the
+ * path (a symlink, a FIFO, a folder, another user's file) is renamed to
+ * `<log>.corrupt` and a fresh log is created. Throws E_STATE if the disk refuses.
+ */
+export function openLogForAppend(path: string, service: string): AppendLog {
+  let problem: string | null;
+  try {
+    const fd = openSync(path, APPEND, 0o600);
+    problem = problemOf(fd);
+    if (problem === null) return { fd };
+    closeSync(fd);
+  } catch (error) {
+    problem = openProblem(error);
+    if (problem === null) throw stateError(path, 'cannot open the log file', error, service);
+  }
+  const aside = `${path}.corrupt`;
+  try {
+    renameSync(path, aside); // renames the link or FIFO itself
+    const fd = openSync(path, APPEND | constants.O_EXCL, 0o600);
+    return {
+      fd,
+      note: `the log file ${path} ${problem}: moved aside to ${aside} (never followed)`,
+    };
+  } catch (error) {
+    throw stateError(path, `the log file ${problem} and cannot be moved aside`, error, service);
+  }
+}
+
+/** A log opened for reading. */
+export type ReadLog =
+  | { readonly kind: 'ok'; readonly fd: number }
+  | { readonly kind: 'missing' }
+  /** Not a regular file of this user: never read. `reason` completes "<path> ...". */
+  | { readonly kind: 'invalid'; readonly reason: string };
+
+/** Opens a service's log for reading, refusing links, FIFOs and other users' files. */
+export function openLogForRead(path: string): ReadLog {
+  let fd: number;
+  try {
+    fd = openSync(path, READ);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return { kind: 'missing' };
+    const reason = openProblem(error) ?? `cannot be opened (${errnoCode(error) ?? 'error'})`;
+    return { kind: 'invalid', reason };
+  }
+  try {
+    const problem = problemOf(fd);
+    if (problem === null) return { kind: 'ok', fd };
+    closeSync(fd);
+    return { kind: 'invalid', reason: problem };
+  } catch (error) {
+    closeSync(fd);
+    return { kind: 'invalid', reason: `cannot be read (${errnoCode(error) ?? 'error'})` };
+  }
+}

@@ -1,0 +1,160 @@
+import { chmodSync, lstatSync, mkdirSync, realpathSync, type Stats, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { errnoCode, LaunchError } from '../errors.js';
+import { effectiveUid, userName } from './users.js';
+
+/**
+ * Trust in the state folder, checked like ssh's StrictModes: the records in
+ * it decide which processes launchguard signals, and its logs receive the
+ * services' output (tokens, connection strings). So the folder must belong
+ * to the user running launchguard and be writable by nobody else, and so
+ * must every file in it. What fails the check is refused with one clear
+ * error (the folder) or moved aside (a file), never used.
+ *
+ * - The folder is created 0700 and tightened to 0700 if it is readable by
+ *   others; every file is created 0600.
+ * - A folder owned by another user, or writable by its group or by others,
+ *   is refused (E_STATE, with the `chown`/`chmod` that fixes it).
+ * - A symlinked folder is followed only if the link itself is the user's (or
+ *   root's): a planted link to `/etc` is refused.
+ * - A parent folder writable by everyone without the sticky bit is refused:
+ *   anyone could replace the state folder between the check and its use.
+ *
+ * Windows has no uids or modes: there the checks are skipped (README, Limits).
+ */
+
+/** Why a state file may not be used (owner, mode, links), or null if it may. */
+export function fileTrustProblem(stat: Stats): string | null {
+  const me = effectiveUid();
+  if (me === null) return null;
+  if (stat.uid !== me) return `it is owned by ${userName(stat.uid)}, not by ${userName(me)}`;
+  if ((stat.mode & 0o022) !== 0) return `it is writable by others (mode ${octal(stat.mode)})`;
+  if (stat.nlink > 1) return `it has ${stat.nlink} hard links`;
+  return null;
+}
+
+/** `0o755` → `0755`. */
+export function octal(mode: number): string {
+  return `0${(mode & 0o7777).toString(8).padStart(3, '0')}`;
+}
+
+function refuse(pidDir: string, what: string, hint: string): LaunchError {
+  return new LaunchError('E_STATE', `state folder ${pidDir} ${what}`, { hint });
+}
+
+function unusable(pidDir: string, what: string, cause: unknown): LaunchError {
+  const code = errnoCode(cause);
+  return new LaunchError('E_STATE', `${what}: ${pidDir}${code ? ` (${code})` : ''}`, {
+    hint: 'check that the folder exists, is writable and has free space, or set pidDir in the config',
+    cause,
+  });
+}
+
+/**
+ * `mkdir -p` with a bounded walk, the last folder 0700. (Node's own recursive
+ * mkdir never returns for some paths, e.g. under /proc, where every level
+ * answers ENOENT.)
+ */
+function makeDirs(dir: string, mode: number, depth = 0): void {
+  try {
+    mkdirSync(dir, mode);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'EEXIST') return;
+    const parent = dirname(dir);
+    if (code !== 'ENOENT' || parent === dir || depth > 64) throw error;
+    makeDirs(parent, 0o777, depth + 1); // ordinary folders above: the umask decides
+    mkdirSync(dir, mode);
+  }
+}
+
+function lstatOrNull(path: string): Stats | null {
+  try {
+    return lstatSync(path);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return null;
+    throw error;
+  }
+}
+
+/**
+ * Checks the state folder before anything in it is read or written, and
+ * creates it (0700) when `create` is set. Returns false if it does not exist
+ * (and was not to be created). Throws E_STATE naming the folder and the fix.
+ */
+export function checkStateDir(pidDir: string, options: { create: boolean }): boolean {
+  let link: Stats | null;
+  try {
+    link = lstatOrNull(pidDir);
+    if (link === null) {
+      if (!options.create) return false;
+      makeDirs(pidDir, 0o700);
+      link = lstatSync(pidDir);
+    }
+  } catch (error) {
+    throw unusable(
+      pidDir,
+      options.create ? 'cannot create the state folder' : 'cannot use the state folder',
+      error,
+    );
+  }
+  const me = effectiveUid();
+  if (link.isSymbolicLink() && me !== null && link.uid !== me && link.uid !== 0) {
+    throw refuse(
+      pidDir,
+      `is a symbolic link owned by ${userName(link.uid)}: it is not followed`,
+      `remove the link (launchguard creates the folder itself), or set pidDir to a folder of yours`,
+    );
+  }
+  let stat: Stats;
+  try {
+    stat = link.isSymbolicLink() ? statSync(pidDir) : link;
+  } catch (error) {
+    throw unusable(pidDir, 'cannot use the state folder', error);
+  }
+  if (!stat.isDirectory()) throw unusable(pidDir, 'the state folder path is not a folder', null);
+  if (me === null) return true;
+  if (stat.uid !== me) {
+    throw refuse(
+      pidDir,
+      `is owned by ${userName(stat.uid)}, not by ${userName(me)}`,
+      `run launchguard as ${userName(stat.uid)}; or, if you trust what is in it, take it over: chown -R ${userName(me)} ${pidDir}`,
+    );
+  }
+  if ((stat.mode & 0o022) !== 0) {
+    const who = (stat.mode & 0o002) !== 0 ? 'others' : 'its group';
+    throw refuse(
+      pidDir,
+      `is writable by ${who} (mode ${octal(stat.mode)}): another user could plant records or logs in it`,
+      `if you trust what is in it: chmod 700 ${pidDir}; otherwise remove it (launchguard recreates it, 0700)`,
+    );
+  }
+  checkParent(pidDir);
+  if ((stat.mode & 0o077) !== 0) {
+    try {
+      chmodSync(pidDir, 0o700); // an older launchguard made it 0755: logs are private
+    } catch {
+      // not fatal: nobody else can write it
+    }
+  }
+  return true;
+}
+
+/** Refuses a state folder whose parent anyone may write without the sticky bit. */
+function checkParent(pidDir: string): void {
+  let parent: string;
+  let stat: Stats;
+  try {
+    parent = dirname(realpathSync(pidDir));
+    stat = statSync(parent);
+  } catch {
+    return; // raced with a removal: the next use fails with its own error
+  }
+  if ((stat.mode & 0o002) !== 0 && (stat.mode & 0o1000) === 0) {
+    throw refuse(
+      pidDir,
+      `is in ${parent}, which everyone may write (mode ${octal(stat.mode)}, no sticky bit): another user could replace the state folder`,
+      `chmod o-w ${parent}, or set pidDir to a folder only you can write`,
+    );
+  }
+}

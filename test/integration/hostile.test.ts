@@ -1,0 +1,228 @@
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { expect } from 'chai';
+import type { ResolvedConfig } from '../../lib/config/types.js';
+import { linuxListeners } from '../../lib/ports/listeners.js';
+import { stackId } from '../../lib/process/marker.js';
+import { hasStackTrace, runCli } from '../helpers/cli.js';
+import { markedPids, recordOf } from '../helpers/e2e.js';
+import { freePort } from '../helpers/ports.js';
+import { isAlive, waitFor } from '../helpers/procs.js';
+import { plantRecord } from '../helpers/records.js';
+import { listenService, makeStack, nodeFixture, spawnPlain } from '../helpers/stack.js';
+import { tempDir } from '../helpers/tmp.js';
+import { otherUser, requireRoot, spawnAs } from '../helpers/users.js';
+
+/** A one-service stack of `sleep.mjs` (no port). */
+function sleeper(): Promise<ResolvedConfig> {
+  return makeStack({ svc: { command: nodeFixture('sleep.mjs'), stopTimeout: 1000 } });
+}
+
+function mode(path: string): number {
+  return statSync(path).mode & 0o777;
+}
+
+describe('hostile state folder: nothing outside the stack is signalled, written or read', () => {
+  describe('a forged record never leads to another process group', () => {
+    it('down and up -d signal only the recorded process, never the group a record names', async () => {
+      const config = await sleeper();
+      const victim = spawnPlain(nodeFixture('sleep.mjs')); // leads its own group
+      const decoy = spawnPlain(nodeFixture('sleep.mjs'));
+      await waitFor(() => isAlive(victim.pid as number) && isAlive(decoy.pid as number));
+      // The record names a live process (it verifies) and, as its group, the victim's.
+      plantRecord(config, 'svc', decoy.pid as number, { pgid: victim.pid });
+      const down = await runCli(['down'], { cwd: config.root });
+      expect(down.stderr).not.to.match(/internal error/);
+      await sleep(100);
+      expect(isAlive(victim.pid as number), 'the victim group survives down').to.equal(true);
+
+      const decoy2 = spawnPlain(nodeFixture('sleep.mjs'));
+      await waitFor(() => isAlive(decoy2.pid as number));
+      plantRecord(config, 'svc', decoy2.pid as number, { pgid: victim.pid });
+      const up = await runCli(['up', '-d'], { cwd: config.root });
+      expect(up.code, up.stderr).to.equal(0);
+      await sleep(100);
+      expect(isAlive(victim.pid as number), 'the victim group survives up -d').to.equal(true);
+    });
+
+    it('as root: a record naming another user’s process and a root group leaves the root group alone', async function () {
+      requireRoot(this);
+      const user = otherUser();
+      const config = await sleeper();
+      const victim = spawnPlain(nodeFixture('sleep.mjs'));
+      const attacker = spawnAs(user, nodeFixture('sleep.mjs'));
+      await waitFor(() => isAlive(victim.pid as number) && isAlive(attacker.pid as number));
+      plantRecord(config, 'svc', attacker.pid as number, { pgid: victim.pid });
+      await runCli(['down'], { cwd: config.root });
+      await sleep(100);
+      expect(isAlive(victim.pid as number), 'the root victim survives').to.equal(true);
+    });
+  });
+
+  describe('log files are never followed or blocked on', () => {
+    it('a log planted as a symlink is neither written through by up -d nor printed by logs', async () => {
+      const config = await sleeper();
+      const secret = join(tempDir(), 'secret');
+      writeFileSync(secret, 'TOP-SECRET-CONTENT\n', { mode: 0o600 });
+      mkdirSync(config.pidDir, { mode: 0o700 });
+      symlinkSync(secret, join(config.pidDir, 'svc.log'));
+      const up = await runCli(['up', '-d'], { cwd: config.root });
+      expect(up.code, up.stderr).to.equal(0);
+      await sleep(100);
+      expect(readFileSync(secret, 'utf8')).to.equal('TOP-SECRET-CONTENT\n');
+      // The service got a log of its own; the link was moved aside, never followed.
+      expect(statSync(join(config.pidDir, 'svc.log')).isFile()).to.equal(true);
+      expect(up.stdout).to.match(/svc\.log.*symbolic link.*moved aside/);
+      symlinkSync(secret, join(config.pidDir, 'svc.log.tmp-link'));
+      execFileSync('mv', [
+        '-f',
+        join(config.pidDir, 'svc.log.tmp-link'),
+        join(config.pidDir, 'svc.log'),
+      ]);
+      const logs = await runCli(['logs', 'svc'], { cwd: config.root, timeout: 5000 });
+      expect(logs.stdout + logs.stderr).not.to.include('TOP-SECRET');
+      expect(logs.stderr).to.match(/svc\.log is a symbolic link/);
+      expect(logs.code).to.equal(1);
+    });
+
+    it('a FIFO as the log makes neither up -d nor logs hang', async () => {
+      const config = await sleeper();
+      mkdirSync(config.pidDir, { mode: 0o700 });
+      const log = join(config.pidDir, 'svc.log');
+      execFileSync('mkfifo', ['-m', '600', log]);
+      const logs = await runCli(['logs', 'svc'], { cwd: config.root, timeout: 5000 });
+      expect(logs.signal, 'logs hung on the FIFO').to.equal(null);
+      expect(logs.stderr).to.match(/svc\.log is a FIFO/);
+      const up = await runCli(['up', '-d'], { cwd: config.root, timeout: 8000 });
+      expect(up.signal, 'up -d hung on the FIFO').to.equal(null);
+      expect(up.code, up.stderr).to.equal(0);
+      expect(statSync(log).isFile()).to.equal(true);
+      expect(statSync(`${log}.corrupt`).isFIFO()).to.equal(true);
+    });
+  });
+
+  describe("other users' processes are never stopped", () => {
+    it('as root: up -d --force leaves a port holder of another user running, and says why', async function () {
+      requireRoot(this);
+      const user = otherUser();
+      const port = await freePort();
+      const config = await makeStack({ api: listenService(port) });
+      const holder = spawnAs(user, nodeFixture('hold-port.mjs'), { PORT: String(port) });
+      await waitFor(() => linuxListeners(port).length > 0, 5000, 'the holder to listen');
+      const up = await runCli(['up', '-d', '--force'], { cwd: config.root });
+      expect(up.code).to.equal(1);
+      expect(up.stderr).to.include(`user ${user.name}`);
+      expect(up.stderr).to.match(/never stops another user's process/);
+      expect(isAlive(holder.pid as number)).to.equal(true);
+    });
+
+    it("as root: another user's copy of the service's command is not taken for an earlier instance", async function () {
+      requireRoot(this);
+      const user = otherUser();
+      const port = await freePort();
+      const config = await makeStack({ api: listenService(port) });
+      chmodSync(config.root, 0o755); // the other user may enter the project folder
+      const copy = spawnAs(user, nodeFixture('listen.mjs'), { PORT: String(port) }, config.root);
+      await waitFor(() => linuxListeners(port).length > 0, 5000, 'the copy to listen');
+      const up = await runCli(['up', '-d'], { cwd: config.root });
+      expect(up.code).to.equal(1);
+      expect(up.stderr).to.include(`user ${user.name}`);
+      expect(isAlive(copy.pid as number)).to.equal(true);
+    });
+
+    it("as root: another user's process carrying the stack's marker survives up -d and down", async function () {
+      requireRoot(this);
+      const user = otherUser();
+      const config = await sleeper();
+      const marker = `${stackId(config.name, config.file)}/svc/0123456789ab`;
+      const impostor = spawnAs(user, nodeFixture('sleep.mjs'), { LAUNCHGUARD_INSTANCE: marker });
+      await waitFor(() => isAlive(impostor.pid as number));
+      const up = await runCli(['up', '-d'], { cwd: config.root });
+      expect(up.code, up.stderr).to.equal(0);
+      const down = await runCli(['down'], { cwd: config.root });
+      await sleep(100);
+      expect(isAlive(impostor.pid as number)).to.equal(true);
+      expect(down.stdout + down.stderr).to.match(
+        new RegExp(`pid ${impostor.pid}.*user ${user.name}.*not signalled`),
+      );
+    });
+  });
+
+  describe('one stack per real folder', () => {
+    it('the same project reached through a symlinked path is the same stack', async () => {
+      const port = await freePort();
+      const config = await makeStack({ api: listenService(port) });
+      const link = join(tempDir(), 'link');
+      symlinkSync(config.root, link);
+      const viaLink = join(link, 'launch.config.mjs');
+      const first = await runCli(['up', '-d', '-c', viaLink], { cwd: config.root });
+      expect(first.code, first.stderr).to.equal(0);
+      const pid = recordOf(config, 'api')?.pid;
+      const again = await runCli(['up', '-d'], { cwd: config.root });
+      expect(again.stdout).to.include('api: already running (kept)');
+      expect(recordOf(config, 'api')?.pid).to.equal(pid);
+      // A leftover started through the link (the launcher died before the record) is
+      // found by `down` through the real path.
+      await runCli(['down'], { cwd: config.root });
+      const crashed = await runCli(['up', '-d', '-c', viaLink], {
+        cwd: config.root,
+        env: { LAUNCHGUARD_FAULT: 'after-spawn' },
+      });
+      expect(crashed.signal).to.equal('SIGKILL');
+      await runCli(['down'], { cwd: config.root });
+      await sleep(50);
+      expect(linuxListeners(port), 'a leftover still listens').to.have.length(0);
+    });
+  });
+
+  describe('state folder modes and ownership', () => {
+    it('creates the state folder 0700 and its files 0600', async () => {
+      const config = await sleeper();
+      const up = await runCli(['up', '-d'], { cwd: config.root });
+      expect(up.code, up.stderr).to.equal(0);
+      expect(mode(config.pidDir)).to.equal(0o700);
+      for (const file of ['svc.pid', 'svc.json', 'svc.log'])
+        expect(mode(join(config.pidDir, file)), file).to.equal(0o600);
+    });
+
+    it('refuses a state folder that others can write, with the chmod that fixes it', async () => {
+      const config = await sleeper();
+      mkdirSync(config.pidDir);
+      chmodSync(config.pidDir, 0o777);
+      for (const args of [['up', '-d'], ['status'], ['down']]) {
+        const result = await runCli(args, { cwd: config.root });
+        expect(result.code, args.join(' ')).to.equal(1);
+        expect(result.stderr).to.include(config.pidDir);
+        expect(result.stderr).to.match(/writable by others/);
+        expect(result.stderr).to.match(/chmod 700/);
+        expect(hasStackTrace(result.stderr)).to.equal(false);
+      }
+      expect(markedPids(config)).to.deep.equal([]);
+      expect(existsSync(join(config.pidDir, 'svc.json'))).to.equal(false);
+    });
+
+    it('as root: refuses a state folder owned by another user, with the chown that fixes it', async function () {
+      requireRoot(this);
+      const user = otherUser();
+      const config = await sleeper();
+      mkdirSync(config.pidDir, { mode: 0o700 });
+      chownSync(config.pidDir, user.uid, user.gid);
+      const up = await runCli(['up', '-d'], { cwd: config.root });
+      expect(up.code).to.equal(1);
+      expect(up.stderr).to.include(`owned by ${user.name}`);
+      expect(up.stderr).to.match(/chown/);
+      expect(markedPids(config)).to.deep.equal([]);
+    });
+  });
+});
