@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../lib/config/load.js';
 import { bringUp } from '../lib/orchestrate/bring-up.js';
+import { systemInspector } from '../lib/os/inspector.js';
 import { stopInstance } from '../lib/process/stop.js';
-import { systemInspector } from '../lib/state/inspector.js';
 import { removeRecord } from '../lib/state/record.js';
 import { FIXTURES, median } from './util.js';
 

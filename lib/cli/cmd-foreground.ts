@@ -7,11 +7,11 @@ import { followLogs } from '../orchestrate/logs.js';
 import { selectForStart } from '../orchestrate/select.js';
 import { markReady } from '../orchestrate/start-service.js';
 import { type ServiceUp, upStack } from '../orchestrate/up.js';
+import { systemInspector } from '../os/inspector.js';
 import type { ExitInfo } from '../probes/runner.js';
 import { LinePrefixer } from '../report/prefix.js';
 import { Progress } from '../report/progress.js';
 import { formatDown, formatSummary } from '../report/views.js';
-import { systemInspector } from '../state/inspector.js';
 import type { CommandContext } from './context.js';
 import { onStopSignals, SIGNAL_EXIT } from './shutdown.js';
 

@@ -1,10 +1,10 @@
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import { isLaunchError } from '../errors.js';
+import { systemInspector } from '../os/inspector.js';
 import { LogFollower } from '../probes/log-follow.js';
 import { type ReadyResult, waitReady } from '../probes/runner.js';
 import { serviceEnv } from '../process/env.js';
 import { stopInstance } from '../process/stop.js';
-import { systemInspector } from '../state/inspector.js';
 import { removeRecord, type ServiceRecord } from '../state/record.js';
 import { type StartOutcome, type StartServiceOptions, startService } from './start-service.js';
 

@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ResolvedService } from '../config/types.js';
 import { LaunchError } from '../errors.js';
+import { isProtectedPid } from '../os/identity.js';
+import type { ProcessInspector } from '../os/inspector.js';
+import { effectiveUid } from '../os/users.js';
 import { classifyHolder, type PortHolder } from '../ports/classify.js';
 import type { PortScanner } from '../ports/scan.js';
 import { type StopReport, stopInstance } from '../process/stop.js';
-import { isProtectedPid } from '../state/identity.js';
-import type { ProcessInspector } from '../state/inspector.js';
-import { effectiveUid } from '../state/users.js';
 
 /** Options of {@link clearPort}. */
 export interface ClearPortOptions {

@@ -1,7 +1,7 @@
 import type { ResolvedConfig } from '../config/types.js';
-import { stackId } from '../process/marker.js';
+import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import { findMarked } from '../process/sweep.js';
-import { type ProcessInspector, systemInspector } from '../state/inspector.js';
+import { stackId } from '../state/marker.js';
 import { checkStateDir } from '../state/trust.js';
 import type { EventSink } from './events.js';
 import { levelsOf, selectForStop } from './select.js';

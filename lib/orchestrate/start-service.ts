@@ -2,16 +2,16 @@ import { renameSync } from 'node:fs';
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import { LaunchError } from '../errors.js';
 import { faultPoint } from '../fault.js';
+import { identityOf } from '../os/identity.js';
+import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import { pickPort } from '../ports/auto.js';
 import { type PortScanner, systemScanner } from '../ports/scan.js';
-import { MARKER_ENV, newInstanceMarker, stackId } from '../process/marker.js';
 import { type SpawnedService, spawnService } from '../process/spawn.js';
 import { type StopReport, stopInstance } from '../process/stop.js';
 import { findMarked, type MarkedProcess } from '../process/sweep.js';
 import { removeStaleTempFiles } from '../state/files.js';
-import { identityOf } from '../state/identity.js';
-import { type ProcessInspector, systemInspector } from '../state/inspector.js';
 import { acquireLock } from '../state/lock.js';
+import { MARKER_ENV, newInstanceMarker, stackId } from '../state/marker.js';
 import {
   ensureStateDir,
   readServiceState,

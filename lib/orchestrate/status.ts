@@ -1,13 +1,13 @@
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
-import { classifyHolder, sameCommand } from '../ports/classify.js';
-import { allLinuxListeners, holdersOf, type Listener } from '../ports/listeners.js';
+import { type ProcessInspector, systemInspector } from '../os/inspector.js';
+import type { Listener } from '../os/proc.js';
+import { effectiveUid, userName } from '../os/users.js';
+import { classifyHolder, type PortHolder, sameCommand } from '../ports/classify.js';
 import { type PortUse, systemScanner } from '../ports/scan.js';
-import { stackId } from '../process/marker.js';
 import { findMarked, type MarkedProcess } from '../process/sweep.js';
-import { type ProcessInspector, systemInspector } from '../state/inspector.js';
+import { stackId } from '../state/marker.js';
 import { readServiceState, type ServiceState } from '../state/record.js';
 import { checkStateDir } from '../state/trust.js';
-import { effectiveUid, userName } from '../state/users.js';
 import { describeHolder } from './clear-port.js';
 import { selectForStart } from './select.js';
 
@@ -64,6 +64,196 @@ const STATE_NAMES: Record<ServiceState['kind'], StatusState> = {
   unverifiable: 'unverifiable',
 };
 
+/** One pass over the process table, shared by every service's status. */
+interface ProcessScan {
+  readonly stack: string;
+  /** Processes carrying one of the stack's markers, by service. */
+  readonly marked: ReadonlyMap<string, readonly MarkedProcess[]>;
+  readonly markedPids: ReadonlySet<number>;
+  /** Every other process, with its command line (read once). */
+  readonly argvs: ReadonlyMap<number, string[] | null>;
+  /** Every listening socket, or null where the OS cannot list them. */
+  readonly listeners: readonly Listener[] | null;
+}
+
+function scanProcesses(config: ResolvedConfig, inspector: ProcessInspector): ProcessScan {
+  const stack = stackId(config.name, config.file);
+  const marked = new Map<string, MarkedProcess[]>();
+  const markedPids = new Set<number>();
+  for (const m of findMarked({ stack }, inspector)) {
+    markedPids.add(m.info.pid);
+    marked.set(m.service, [...(marked.get(m.service) ?? []), m]);
+  }
+  const pids = inspector.listPids().filter((p) => p !== process.pid);
+  // Command lines are read once for the whole table; a cwd only where the command matches.
+  const argvs = new Map(pids.map((p) => [p, inspector.cmdline(p)] as const));
+  return { stack, marked, markedPids, argvs, listeners: inspector.listeners() };
+}
+
+/** Warnings about other processes carrying the service's marker. */
+function strayWarnings(name: string, strays: readonly MarkedProcess[]): string[] {
+  const me = effectiveUid();
+  const others = strays.filter((m) => me === null || m.info.uid === me);
+  const warnings = strays
+    .filter((m) => !others.includes(m))
+    .map(
+      (m) =>
+        `pid ${m.info.pid} (user ${userName(m.info.uid)}) carries ${name}'s marker but belongs to another user; launchguard never stops it`,
+    );
+  if (others.length > 0)
+    warnings.push(
+      `multiple instances: ${others.length} other process(es) carry ${name}'s marker: pid ${others.map((m) => m.info.pid).join(', ')} (stop them with 'launchguard down ${name}')`,
+    );
+  return warnings;
+}
+
+/** A warning about copies of the service's command running outside launchguard. */
+function copyWarnings(
+  svc: ResolvedService,
+  scan: ProcessScan,
+  tree: ReadonlySet<number>,
+  inspector: ProcessInspector,
+): string[] {
+  const copies = [...scan.argvs.keys()].filter(
+    (p) =>
+      !tree.has(p) &&
+      !scan.markedPids.has(p) && // processes of this stack's services are never "outside"
+      sameCommand(scan.argvs.get(p) ?? null, svc.cwd, svc) &&
+      sameCommand(scan.argvs.get(p) ?? null, inspector.cwd(p), svc),
+  );
+  return copies.length === 0
+    ? []
+    : [
+        `multiple instances: '${svc.commandText}' also runs outside launchguard: pid ${copies.join(', ')}`,
+      ];
+}
+
+/** A warning about what the state files say, if anything is off. */
+function stateWarnings(name: string, state: ServiceState): string[] {
+  switch (state.kind) {
+    case 'stale':
+      return [
+        `stale record: pid ${state.pid} ${state.reason}; 'launchguard down ${name}' or the next 'up' removes it`,
+      ];
+    case 'reused':
+      return [
+        `stale PID file: pid ${state.record.pid} belongs to another process now (${state.info.comm}); it is never signalled`,
+      ];
+    case 'corrupt':
+      return [`corrupt ${state.file}: ${state.reason}`];
+    case 'unverifiable':
+      return [`pid ${state.pid} cannot be verified: ${state.reason}`];
+    default:
+      return [];
+  }
+}
+
+/** Who holds a service's port, from the listener table (or a scan where there is none). */
+interface PortView {
+  readonly owner: string | null;
+  /** The service's own tree listens on the port. */
+  readonly listening: boolean;
+  readonly warning?: string;
+}
+
+function holderWarning(name: string, port: number, h: PortHolder): string {
+  if (h.kind === 'systemd')
+    return `port ${port} is held by the systemd-managed ${h.unit} (pid ${h.pid}): use systemctl to stop it`;
+  if (h.kind === 'earlier-instance')
+    return `port ${port} is held by an earlier instance of ${name}: ${describeHolder(h)}`;
+  return `port ${port} is held by another process: ${describeHolder(h)}`;
+}
+
+async function portView(
+  svc: ResolvedService,
+  port: number,
+  tree: ReadonlySet<number>,
+  scan: ProcessScan,
+  inspector: ProcessInspector,
+): Promise<PortView> {
+  const onPort = scan.listeners?.filter((l) => l.port === port) ?? null;
+  if (onPort !== null && onPort.length === 0) return { owner: null, listening: false };
+  if (onPort !== null && inspector.holders(onPort, tree).length > 0)
+    return { owner: 'self', listening: true };
+  const uses =
+    onPort === null ? await systemScanner(inspector)(port) : usesOf(onPort, scan, inspector);
+  const holder = uses[0];
+  if (holder === undefined) return { owner: null, listening: false };
+  const h = classifyHolder(holder, { stack: scan.stack, service: svc, inspector });
+  return {
+    owner:
+      h.kind === 'systemd' ? `systemd unit ${h.unit} (${describeHolder(h)})` : describeHolder(h),
+    listening: false,
+    warning: holderWarning(svc.name, port, h),
+  };
+}
+
+function usesOf(
+  listeners: readonly Listener[],
+  scan: ProcessScan,
+  inspector: ProcessInspector,
+): PortUse[] {
+  const uses: PortUse[] = [];
+  for (const l of listeners) {
+    const holders = inspector.holders([l], scan.argvs.keys());
+    if (holders.length === 0)
+      uses.push({ port: l.port, address: l.address, pid: null, uid: l.uid });
+    for (const pid of holders) uses.push({ port: l.port, address: l.address, pid, uid: l.uid });
+  }
+  return uses;
+}
+
+async function serviceStatus(
+  config: ResolvedConfig,
+  name: string,
+  scan: ProcessScan,
+  inspector: ProcessInspector,
+): Promise<ServiceStatus> {
+  const svc = config.services[name] as ResolvedService;
+  const state = readServiceState(config.pidDir, name, inspector);
+  const record = 'record' in state ? state.record : null;
+  const running = state.kind === 'running';
+  const instance = running ? state.record.instance : null;
+  const marked = scan.marked.get(name) ?? [];
+  const tree = new Set([
+    ...(record && instance ? [record.pid] : []),
+    ...marked.filter((m) => m.marker === instance).map((m) => m.info.pid),
+  ]);
+  const warnings = [
+    ...strayWarnings(
+      name,
+      marked.filter((m) => m.marker !== instance),
+    ),
+    ...copyWarnings(svc, scan, tree, inspector),
+    ...stateWarnings(name, state),
+  ];
+  const port = svc.port === 'auto' ? (record?.ports[name] ?? null) : svc.port;
+  const view: PortView =
+    port === null
+      ? { owner: null, listening: false }
+      : await portView(svc, port, tree, scan, inspector);
+  if (view.warning !== undefined) warnings.push(view.warning);
+  const verifiable = scan.listeners !== null; // whether "its tree listens" can be checked here
+  const readyAt = running ? record?.readyAt : undefined;
+  if (readyAt !== undefined && port !== null && verifiable && !view.listening)
+    warnings.push(`running, but its process tree does not listen on port ${port} (any more)`);
+  const ready = readyAt !== undefined && (port === null || view.listening || !verifiable);
+  const startedAt = running && record ? record.startedAt : null;
+  return {
+    name,
+    state: running && readyAt === undefined ? 'starting' : STATE_NAMES[state.kind],
+    pid: record?.pid ?? null,
+    port,
+    portOwner: view.owner,
+    ready,
+    startedAt,
+    uptimeMs: startedAt === null ? null : Math.max(0, Date.now() - Date.parse(startedAt)),
+    restarts: running ? (record?.restarts ?? 0) : 0,
+    logFile: record?.logFile ?? null,
+    warnings,
+  };
+}
+
 /**
  * The status of the selected services (all when none are named), read-only:
  * nothing is signalled, nothing is written. One pass over the process table
@@ -78,127 +268,8 @@ export async function stackStatus(
   );
   const inspector = options.inspector ?? systemInspector();
   checkStateDir(config.pidDir, { create: false }); // records others could write are not shown as truth
-  const stack = stackId(config.name, config.file);
-  const marked = new Map<string, MarkedProcess[]>();
-  const markedPids = new Set<number>();
-  for (const m of findMarked({ stack }, inspector)) {
-    markedPids.add(m.info.pid);
-    marked.set(m.service, [...(marked.get(m.service) ?? []), m]);
-  }
-  const linux = inspector.platform === 'linux';
-  const listeners = linux ? allLinuxListeners() : [];
-  const pids = inspector.listPids().filter((p) => p !== process.pid);
-  // Command lines are read once for the whole table; a cwd only where the command matches.
-  const argvs = new Map(pids.map((p) => [p, inspector.cmdline(p)] as const));
+  const scan = scanProcesses(config, inspector);
   const out: ServiceStatus[] = [];
-  for (const name of names) {
-    const svc = config.services[name] as ResolvedService;
-    const state = readServiceState(config.pidDir, name, inspector);
-    const warnings: string[] = [];
-    const record = 'record' in state ? state.record : null;
-    const instance = state.kind === 'running' ? state.record.instance : null;
-    const mine = (marked.get(name) ?? []).filter((m) => m.marker === instance);
-    const me = effectiveUid();
-    const strays = (marked.get(name) ?? []).filter((m) => m.marker !== instance);
-    const others = strays.filter((m) => me === null || m.info.uid === me);
-    for (const m of strays.filter((x) => !others.includes(x)))
-      warnings.push(
-        `pid ${m.info.pid} (user ${userName(m.info.uid)}) carries ${name}'s marker but belongs to another user; launchguard never stops it`,
-      );
-    if (others.length > 0) {
-      warnings.push(
-        `multiple instances: ${others.length} other process(es) carry ${name}'s marker: pid ${others.map((m) => m.info.pid).join(', ')} (stop them with 'launchguard down ${name}')`,
-      );
-    }
-    const tree = new Set([
-      ...(record && instance ? [record.pid] : []),
-      ...mine.map((m) => m.info.pid),
-    ]);
-    const copies = pids.filter(
-      (p) =>
-        !tree.has(p) &&
-        !markedPids.has(p) && // processes of this stack's services are never "outside"
-        sameCommand(argvs.get(p) ?? null, svc.cwd, svc) &&
-        sameCommand(argvs.get(p) ?? null, inspector.cwd(p), svc),
-    );
-    if (copies.length > 0)
-      warnings.push(
-        `multiple instances: '${svc.commandText}' also runs outside launchguard: pid ${copies.join(', ')}`,
-      );
-    if (state.kind === 'stale')
-      warnings.push(
-        `stale record: pid ${state.pid} ${state.reason}; 'launchguard down ${name}' or the next 'up' removes it`,
-      );
-    if (state.kind === 'reused')
-      warnings.push(
-        `stale PID file: pid ${state.record.pid} belongs to another process now (${state.info.comm}); it is never signalled`,
-      );
-    if (state.kind === 'corrupt') warnings.push(`corrupt ${state.file}: ${state.reason}`);
-    if (state.kind === 'unverifiable')
-      warnings.push(`pid ${state.pid} cannot be verified: ${state.reason}`);
-    const port = svc.port === 'auto' ? (record?.ports[name] ?? null) : svc.port;
-    let portOwner: string | null = null;
-    let listening = false;
-    if (port !== null) {
-      const onPort = listeners.filter((l) => l.port === port);
-      if (onPort.length > 0 || !linux) {
-        const ours =
-          onPort.length > 0 && holdersOf(new Set(onPort.map((l) => l.inode)), tree).length > 0;
-        if (ours) {
-          listening = true;
-          portOwner = 'self';
-        } else {
-          const uses = linux ? usesOf(onPort, pids) : await systemScanner()(port);
-          const holder = uses[0];
-          if (holder !== undefined) {
-            const h = classifyHolder(holder, { stack, service: svc, inspector });
-            portOwner =
-              h.kind === 'systemd'
-                ? `systemd unit ${h.unit} (${describeHolder(h)})`
-                : describeHolder(h);
-            warnings.push(
-              h.kind === 'systemd'
-                ? `port ${port} is held by the systemd-managed ${h.unit} (pid ${h.pid}): use systemctl to stop it`
-                : h.kind === 'earlier-instance'
-                  ? `port ${port} is held by an earlier instance of ${name}: ${describeHolder(h)}`
-                  : `port ${port} is held by another process: ${describeHolder(h)}`,
-            );
-          }
-        }
-      }
-    }
-    const running = state.kind === 'running';
-    if (running && record?.readyAt !== undefined && port !== null && linux && !listening)
-      warnings.push(`running, but its process tree does not listen on port ${port} (any more)`);
-    const ready =
-      running &&
-      record?.readyAt !== undefined &&
-      (svc.port === null || port === null || listening || !linux);
-    const startedAt = running && record ? record.startedAt : null;
-    out.push({
-      name,
-      state: running && record?.readyAt === undefined ? 'starting' : STATE_NAMES[state.kind],
-      pid: record?.pid ?? null,
-      port,
-      portOwner,
-      ready,
-      startedAt,
-      uptimeMs: startedAt === null ? null : Math.max(0, Date.now() - Date.parse(startedAt)),
-      restarts: running ? (record?.restarts ?? 0) : 0,
-      logFile: record?.logFile ?? null,
-      warnings,
-    });
-  }
+  for (const name of names) out.push(await serviceStatus(config, name, scan, inspector));
   return out;
-}
-
-function usesOf(listeners: readonly Listener[], pids: readonly number[]): PortUse[] {
-  const uses: PortUse[] = [];
-  for (const l of listeners) {
-    const holders = holdersOf(new Set([l.inode]), pids);
-    if (holders.length === 0)
-      uses.push({ port: l.port, address: l.address, pid: null, uid: l.uid });
-    for (const pid of holders) uses.push({ port: l.port, address: l.address, pid, uid: l.uid });
-  }
-  return uses;
 }

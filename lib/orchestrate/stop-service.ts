@@ -1,12 +1,12 @@
 import { renameSync } from 'node:fs';
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
-import { MARKER_ENV, stackId } from '../process/marker.js';
+import { verifyIdentity } from '../os/identity.js';
+import type { ProcessInspector } from '../os/inspector.js';
 import { describeUntouched, type StopReport, stopInstance } from '../process/stop.js';
 import { findMarked, type MarkedProcess } from '../process/sweep.js';
 import { removeStaleTempFiles } from '../state/files.js';
-import { verifyIdentity } from '../state/identity.js';
-import type { ProcessInspector } from '../state/inspector.js';
 import { acquireLock } from '../state/lock.js';
+import { MARKER_ENV, stackId } from '../state/marker.js';
 import { readServiceState, removeRecord, servicePaths } from '../state/record.js';
 
 /** What stopping one service did, for the report. */

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { ResolvedService } from '../config/types.js';
-import { MARKER_ENV, parseMarker } from '../process/marker.js';
-import type { ProcessInspector } from '../state/inspector.js';
-import { effectiveUid, userName } from '../state/users.js';
+import type { ProcessInspector } from '../os/inspector.js';
+import { effectiveUid, userName } from '../os/users.js';
+import { MARKER_ENV, parseMarker } from '../state/marker.js';
 import type { PortUse } from './scan.js';
 
 /**

@@ -1,7 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
-import { listPidsLinux } from '../state/proc-linux.js';
-import { holdersOf, linuxListeners } from './listeners.js';
+import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 
 /** One process (or an unknown one) listening on a port, at one address. */
 export interface PortUse {
@@ -19,19 +18,26 @@ export type PortScanner = (port: number) => Promise<PortUse[]>;
 /** The addresses a service may bind; `localhost` can resolve to either family. */
 export const CHECKED_HOSTS = ['0.0.0.0', '127.0.0.1', '::', '::1'] as const;
 
-/** Linux: /proc/net/tcp{,6} for the listeners, /proc/PID/fd for their owners. */
-export const scanLinux: PortScanner = async (port) => {
-  const listeners = linuxListeners(port);
-  if (listeners.length === 0) return [];
-  const all = listPidsLinux().filter((pid) => pid !== process.pid);
-  const uses: PortUse[] = [];
-  for (const l of listeners) {
-    const pids = holdersOf(new Set([l.inode]), all);
-    if (pids.length === 0) uses.push({ port, address: l.address, pid: null, uid: l.uid });
-    for (const pid of pids) uses.push({ port, address: l.address, pid, uid: l.uid });
-  }
-  return uses;
-};
+/**
+ * Who listens on `port`, through the inspector (Linux: /proc/net/tcp{,6} and
+ * /proc/PID/fd; the portable backend: lsof). Each listening address is one
+ * use; a socket whose holder cannot be seen (another user's) has pid null.
+ */
+export function listenerScanner(inspector: ProcessInspector): PortScanner {
+  return async (port) => {
+    const listeners = inspector.listeners(port);
+    if (listeners === null) return scanByBind(port);
+    if (listeners.length === 0) return [];
+    const all = inspector.listPids().filter((pid) => pid !== process.pid);
+    const uses: PortUse[] = [];
+    for (const l of listeners) {
+      const pids = inspector.holders([l], all);
+      if (pids.length === 0) uses.push({ port, address: l.address, pid: null, uid: l.uid });
+      for (const pid of pids) uses.push({ port, address: l.address, pid, uid: l.uid });
+    }
+    return uses;
+  };
+}
 
 /** True if `port` can be bound on `host` right now (false on EADDRINUSE/EACCES). */
 export function canBind(host: string, port: number): Promise<boolean | 'no-address'> {
@@ -57,8 +63,8 @@ function run(file: string, args: string[]): Promise<string> {
   });
 }
 
-/** Other OSes: a bind test on each address, then `lsof` (macOS, BSD) or `netstat` (Windows) for the owner. Not exercised by CI (Linux). */
-export const scanByBind: PortScanner = async (port) => {
+/** Where listeners cannot be listed: a bind test on each address, then `lsof` (BSD) or `netstat` (Windows) for the owner. */
+const scanByBind: PortScanner = async (port) => {
   const busy: string[] = [];
   for (const host of CHECKED_HOSTS) if ((await canBind(host, port)) === false) busy.push(host);
   if (busy.length === 0) return [];
@@ -89,7 +95,7 @@ export const scanByBind: PortScanner = async (port) => {
   return uses.length > 0 ? uses : busy.map((address) => ({ port, address, pid: null, uid: null }));
 };
 
-/** The scanner for the running OS. */
-export function systemScanner(platform: NodeJS.Platform = process.platform): PortScanner {
-  return platform === 'linux' ? scanLinux : scanByBind;
+/** The scanner for the running OS (the inspector's listeners; a bind test where it has none). */
+export function systemScanner(inspector: ProcessInspector = systemInspector()): PortScanner {
+  return listenerScanner(inspector);
 }

@@ -1,11 +1,11 @@
 import type { ResolvedProbe } from '../config/types.js';
 import { LaunchError } from '../errors.js';
 import { faultPoint } from '../fault.js';
+import { formatDuration } from '../format.js';
+import { verifyIdentity } from '../os/identity.js';
+import type { ProcessInspector } from '../os/inspector.js';
 import { listenerOwnership } from '../ports/owner.js';
 import type { StopTarget } from '../process/stop.js';
-import { formatDuration } from '../report/plan.js';
-import { verifyIdentity } from '../state/identity.js';
-import type { ProcessInspector } from '../state/inspector.js';
 import { execAttempt } from './exec.js';
 import { httpAttempt } from './http.js';
 import type { LogFollower } from './log-follow.js';

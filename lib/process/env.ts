@@ -1,5 +1,5 @@
 import type { ResolvedService } from '../config/types.js';
-import { MARKER_ENV } from './marker.js';
+import { MARKER_ENV } from '../state/marker.js';
 
 /** `<NAME>_PORT` for a service: upper-cased, every non-alphanumeric → `_`. */
 export function portEnvName(service: string): string {

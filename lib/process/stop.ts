@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { faultPoint } from '../fault.js';
-import { isProtectedPid, type ProcessIdentity, verifyIdentity } from '../state/identity.js';
-import type { ProcessInspector } from '../state/inspector.js';
-import type { ProcInfo } from '../state/proc.js';
-import { effectiveUid, userName } from '../state/users.js';
-import { MARKER_ENV } from './marker.js';
+import { isProtectedPid, type ProcessIdentity, verifyIdentity } from '../os/identity.js';
+import type { ProcessInspector } from '../os/inspector.js';
+import type { ProcInfo } from '../os/proc.js';
+import { effectiveUid, userName } from '../os/users.js';
+import { MARKER_ENV } from '../state/marker.js';
 import { findMarked, groupMembers } from './sweep.js';
 
 /** What a stop needs to know about the instance (a subset of its record). */

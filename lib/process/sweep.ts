@@ -1,7 +1,7 @@
-import type { ProcessInspector } from '../state/inspector.js';
-import type { ProcInfo } from '../state/proc.js';
-import { isDeadState } from '../state/proc.js';
-import { MARKER_ENV, parseMarker } from './marker.js';
+import type { ProcessInspector } from '../os/inspector.js';
+import type { ProcInfo } from '../os/proc.js';
+import { isDeadState } from '../os/proc.js';
+import { MARKER_ENV, parseMarker } from '../state/marker.js';
 
 /** A live process found carrying a launchguard marker. */
 export interface MarkedProcess {

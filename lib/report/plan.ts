@@ -1,14 +1,8 @@
 import { relative } from 'node:path';
 import type { ResolvedConfig, ResolvedProbe, ResolvedService } from '../config/types.js';
+import { formatDuration } from '../format.js';
 import type { Colors } from './color.js';
 import { formatTable } from './table.js';
-
-/** A duration in ms as a short human string: `250 ms`, `30 s`, `1.5 min`. */
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60_000) return `${Number((ms / 1000).toFixed(1))} s`;
-  return `${Number((ms / 60_000).toFixed(1))} min`;
-}
 
 /** A readiness check in one phrase, for the plan and status views. */
 export function describeProbe(probe: ResolvedProbe | null): string {

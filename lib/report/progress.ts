@@ -1,6 +1,6 @@
+import { formatDuration } from '../format.js';
 import type { StackEvent } from '../orchestrate/events.js';
 import type { Colors } from './color.js';
-import { formatDuration } from './plan.js';
 
 /**
  * Start progress. On a TTY, one live status line ("starting api · waiting:

@@ -1,8 +1,8 @@
+import { formatDuration } from '../format.js';
 import type { DownResult } from '../orchestrate/down.js';
 import type { ServiceStatus } from '../orchestrate/status.js';
 import type { UpResult } from '../orchestrate/up.js';
 import type { Colors } from './color.js';
-import { formatDuration } from './plan.js';
 import { formatTable } from './table.js';
 
 /** The one-line summary after a successful `up`: every service with its PID and address. */

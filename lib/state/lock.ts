@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { linkSync, renameSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errnoCode, LaunchError } from '../errors.js';
+import { identityOf, type ProcessIdentity, verifyIdentity } from '../os/identity.js';
+import type { ProcessInspector } from '../os/inspector.js';
 import { readFileSafe, unlinkQuiet, writeTempFile } from './files.js';
-import { identityOf, type ProcessIdentity, verifyIdentity } from './identity.js';
-import type { ProcessInspector } from './inspector.js';
 
 /**
  * A per-service lock file that any number of launchers (terminals, CI steps,

@@ -1,12 +1,17 @@
 import { join } from 'node:path';
 import { errnoCode, LaunchError } from '../errors.js';
 import { faultPoint } from '../fault.js';
-import { parseMarker } from '../process/marker.js';
+import {
+  isProtectedPid,
+  type ProcessIdentity,
+  type Verdict,
+  verifyIdentity,
+} from '../os/identity.js';
+import type { ProcessInspector } from '../os/inspector.js';
+import type { ProcInfo } from '../os/proc.js';
 import { readFileSafe, unlinkQuiet, writeFileAtomic } from './files.js';
-import { isProtectedPid, type ProcessIdentity, type Verdict, verifyIdentity } from './identity.js';
-import type { ProcessInspector } from './inspector.js';
+import { parseMarker } from './marker.js';
 import { formatPid, parsePidText } from './pidfile.js';
-import type { ProcInfo } from './proc.js';
 import { checkStateDir } from './trust.js';
 
 /** What launchguard keeps about a running service, beside its PID file. */

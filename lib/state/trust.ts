@@ -1,7 +1,7 @@
 import { chmodSync, lstatSync, mkdirSync, realpathSync, type Stats, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { errnoCode, LaunchError } from '../errors.js';
-import { effectiveUid, userName } from './users.js';
+import { effectiveUid, userName } from '../os/users.js';
 
 /**
  * Trust in the state folder, checked like ssh's StrictModes: the records in

@@ -2,9 +2,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResolvedConfig } from '../../lib/config/types.js';
-import { stackId } from '../../lib/process/marker.js';
+import { systemInspector } from '../../lib/os/inspector.js';
 import { findMarked } from '../../lib/process/sweep.js';
-import { systemInspector } from '../../lib/state/inspector.js';
+import { stackId } from '../../lib/state/marker.js';
 import { BIN } from './paths.js';
 import { track, waitFor } from './procs.js';
 

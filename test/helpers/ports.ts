@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import getPort from 'get-port';
+import { systemInspector } from '../../lib/os/inspector.js';
+import type { Listener } from '../../lib/os/proc.js';
 import { fixture } from './paths.js';
 import { track } from './procs.js';
 
@@ -30,4 +32,9 @@ export async function holdPort(port: number, host = '127.0.0.1'): Promise<ChildP
   child.unref();
   (child.stdout as NodeJS.ReadableStream & { destroy(): void }).destroy();
   return child;
+}
+
+/** Listening sockets on `port` right now (every address), as the system inspector sees them. */
+export function listenersOn(port: number): readonly Listener[] {
+  return systemInspector().listeners(port) ?? [];
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { systemInspector } from '../../lib/os/inspector.js';
 import { findMarked } from '../../lib/process/sweep.js';
-import { systemInspector } from '../../lib/state/inspector.js';
 
 const inspector = systemInspector();
 const tracked = new Map<number, string>();

@@ -1,8 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResolvedConfig } from '../../lib/config/types.js';
-import { stackId } from '../../lib/process/marker.js';
-import { systemInspector } from '../../lib/state/inspector.js';
+import { systemInspector } from '../../lib/os/inspector.js';
+import { stackId } from '../../lib/state/marker.js';
 
 const inspector = systemInspector();
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../lib/config/load.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import { LaunchError } from '../../lib/errors.js';
-import { stackId } from '../../lib/process/marker.js';
+import { stackId } from '../../lib/state/marker.js';
 import { fixture } from './paths.js';
 import { track, trackStack } from './procs.js';
 import { project } from './tmp.js';

@@ -13,11 +13,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import type { ResolvedConfig } from '../../lib/config/types.js';
-import { linuxListeners } from '../../lib/ports/listeners.js';
-import { stackId } from '../../lib/process/marker.js';
+import { stackId } from '../../lib/state/marker.js';
 import { hasStackTrace, runCli } from '../helpers/cli.js';
 import { markedPids, recordOf } from '../helpers/e2e.js';
-import { freePort } from '../helpers/ports.js';
+import { freePort, listenersOn } from '../helpers/ports.js';
 import { isAlive, waitFor } from '../helpers/procs.js';
 import { plantRecord } from '../helpers/records.js';
 import { listenService, makeStack, nodeFixture, spawnPlain } from '../helpers/stack.js';
@@ -119,7 +118,7 @@ describe('hostile state folder: nothing outside the stack is signalled, written 
       const port = await freePort();
       const config = await makeStack({ api: listenService(port) });
       const holder = spawnAs(user, nodeFixture('hold-port.mjs'), { PORT: String(port) });
-      await waitFor(() => linuxListeners(port).length > 0, 5000, 'the holder to listen');
+      await waitFor(() => listenersOn(port).length > 0, 5000, 'the holder to listen');
       const up = await runCli(['up', '-d', '--force'], { cwd: config.root });
       expect(up.code).to.equal(1);
       expect(up.stderr).to.include(`user ${user.name}`);
@@ -134,7 +133,7 @@ describe('hostile state folder: nothing outside the stack is signalled, written 
       const config = await makeStack({ api: listenService(port) });
       chmodSync(config.root, 0o755); // the other user may enter the project folder
       const copy = spawnAs(user, nodeFixture('listen.mjs'), { PORT: String(port) }, config.root);
-      await waitFor(() => linuxListeners(port).length > 0, 5000, 'the copy to listen');
+      await waitFor(() => listenersOn(port).length > 0, 5000, 'the copy to listen');
       const up = await runCli(['up', '-d'], { cwd: config.root });
       expect(up.code).to.equal(1);
       expect(up.stderr).to.include(`user ${user.name}`);
@@ -182,7 +181,7 @@ describe('hostile state folder: nothing outside the stack is signalled, written 
       expect(crashed.signal).to.equal('SIGKILL');
       await runCli(['down'], { cwd: config.root });
       await sleep(50);
-      expect(linuxListeners(port), 'a leftover still listens').to.have.length(0);
+      expect(listenersOn(port), 'a leftover still listens').to.have.length(0);
     });
   });
 

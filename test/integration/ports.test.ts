@@ -3,9 +3,12 @@ import { expect } from 'chai';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import { bringUp } from '../../lib/orchestrate/bring-up.js';
 import { clearPort } from '../../lib/orchestrate/clear-port.js';
-import { scanLinux } from '../../lib/ports/scan.js';
-import { stackId } from '../../lib/process/marker.js';
-import { systemInspector } from '../../lib/state/inspector.js';
+import { systemScanner } from '../../lib/ports/scan.js';
+
+const scanPort = systemScanner();
+
+import { systemInspector } from '../../lib/os/inspector.js';
+import { stackId } from '../../lib/state/marker.js';
 import { servicePaths } from '../../lib/state/record.js';
 import { freePort, holdPort } from '../helpers/ports.js';
 import { isAlive, waitForAsync } from '../helpers/procs.js';
@@ -18,14 +21,14 @@ describe('ports: pre-flight and owners', () => {
     it(`finds a holder on ${host} with its PID`, async () => {
       const port = await freePort();
       const holder = await holdPort(port, host);
-      const uses = await scanLinux(port);
+      const uses = await scanPort(port);
       expect(uses.map((u) => u.pid)).to.include(holder.pid);
       expect(uses.map((u) => u.address)).to.include(host);
     });
   }
 
   it('reports a free port as free', async () => {
-    expect(await scanLinux(await freePort())).to.deep.equal([]);
+    expect(await scanPort(await freePort())).to.deep.equal([]);
   });
 
   it('refuses to start next to a foreign holder and leaves it running', async () => {
@@ -51,7 +54,7 @@ describe('ports: pre-flight and owners', () => {
     if (up.outcome.kind === 'started') {
       expect(up.outcome.port.stopped.map((s) => s.holder.pid)).to.deep.equal([holder.pid]);
     }
-    expect((await scanLinux(port)).map((u) => u.pid)).to.deep.equal([up.record.pid]);
+    expect((await scanPort(port)).map((u) => u.pid)).to.deep.equal([up.record.pid]);
   });
 
   it('never stops a systemd-managed holder, even with force', async () => {
@@ -63,7 +66,7 @@ describe('ports: pre-flight and owners', () => {
       clearPort(svc, port, {
         stack: stackId(config.name, config.file),
         inspector,
-        scanner: scanLinux,
+        scanner: scanPort,
         force: true,
         cgroup: () => '0::/system.slice/api.service\n',
       }),
@@ -83,7 +86,7 @@ describe('ports: pre-flight and owners', () => {
     const second = await bringUp(config, 'api');
     expect(second.outcome.kind).to.equal('started');
     expect(isAlive(first.record.pid)).to.equal(false);
-    expect((await scanLinux(port)).map((u) => u.pid)).to.deep.equal([second.record.pid]);
+    expect((await scanPort(port)).map((u) => u.pid)).to.deep.equal([second.record.pid]);
   });
 
   it('replaces an unmarked earlier instance with the same command line and cwd', async () => {
@@ -91,7 +94,7 @@ describe('ports: pre-flight and owners', () => {
     const config = await makeStack({ api: listenService(port) });
     const svc = config.services.api as ResolvedConfig['services'][string];
     const plain = spawnPlain([...svc.argv], { PORT: String(port) }, svc.cwd);
-    await waitForAsync(async () => (await scanLinux(port)).length > 0, 5000, 'the plain copy');
+    await waitForAsync(async () => (await scanPort(port)).length > 0, 5000, 'the plain copy');
     const up = await bringUp(config, 'api');
     expect(isAlive(plain.pid as number)).to.equal(false);
     if (up.outcome.kind !== 'started') throw new Error('expected a start');
@@ -103,7 +106,7 @@ describe('ports: pre-flight and owners', () => {
     const config = await makeStack({ api: listenService(port) });
     const svc = config.services.api as ResolvedConfig['services'][string];
     const plain = spawnPlain([...svc.argv], { PORT: String(port) });
-    await waitForAsync(async () => (await scanLinux(port)).length > 0, 5000, 'the plain copy');
+    await waitForAsync(async () => (await scanPort(port)).length > 0, 5000, 'the plain copy');
     const error = await failure(bringUp(config, 'api'));
     expect(error.code).to.equal('E_PORT_IN_USE');
     expect(isAlive(plain.pid as number)).to.equal(true);

@@ -12,8 +12,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { isLaunchError } from '../../lib/errors.js';
 import { startService } from '../../lib/orchestrate/start-service.js';
+import { systemInspector } from '../../lib/os/inspector.js';
 import { readFileSafe, removeStaleTempFiles, writeFileAtomic } from '../../lib/state/files.js';
-import { systemInspector } from '../../lib/state/inspector.js';
 import {
   readServiceState,
   removeRecord,

@@ -13,10 +13,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import type { ResolvedConfig } from '../../lib/config/types.js';
-import { linuxListeners } from '../../lib/ports/listeners.js';
-import { stackId } from '../../lib/process/marker.js';
+import { stackId } from '../../lib/state/marker.js';
 import { runCli } from '../helpers/cli.js';
-import { freePort } from '../helpers/ports.js';
+import { freePort, listenersOn } from '../helpers/ports.js';
 import { isAlive, waitFor } from '../helpers/procs.js';
 import { plantRecord } from '../helpers/records.js';
 import { listenService, makeStack, nodeFixture, spawnPlain } from '../helpers/stack.js';
@@ -143,7 +142,7 @@ const ATTACKS: readonly Attack[] = [
     async setup(config) {
       const port = config.services.svc?.port as number;
       const holder = spawnAs(otherUser(), nodeFixture('hold-port.mjs'), { PORT: String(port) });
-      await waitFor(() => linuxListeners(port).length > 0, 5000, 'the holder to listen');
+      await waitFor(() => listenersOn(port).length > 0, 5000, 'the holder to listen');
       return { victims: [holder.pid as number], files: [] };
     },
   },

@@ -1,9 +1,8 @@
 import { readdirSync } from 'node:fs';
 import type { ResolvedConfig } from '../../lib/config/types.js';
-import { linuxListeners } from '../../lib/ports/listeners.js';
 import { isTempFile } from '../../lib/state/files.js';
 import { instances, markedPids } from '../helpers/e2e.js';
-import { freePort } from '../helpers/ports.js';
+import { freePort, listenersOn } from '../helpers/ports.js';
 import { makeStack, nodeFixture } from '../helpers/stack.js';
 
 /** A two-service stack (api, then web) whose services take `delay` ms to listen. */
@@ -33,7 +32,7 @@ export function exactlyOnce(config: ResolvedConfig): string[] {
     const n = found.get(name)?.size ?? 0;
     if (n !== 1) problems.push(`${name}: ${n} instances`);
     if (typeof svc.port === 'number') {
-      const listeners = linuxListeners(svc.port).length;
+      const listeners = listenersOn(svc.port).length;
       if (listeners !== 1) problems.push(`${name}: ${listeners} listeners on ${svc.port}`);
     }
   }

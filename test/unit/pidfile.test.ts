@@ -1,6 +1,6 @@
 import { expect } from 'chai';
+import { parseProcStat } from '../../lib/os/proc.js';
 import { formatPid, parsePidText } from '../../lib/state/pidfile.js';
-import { parseProcStat } from '../../lib/state/proc.js';
 
 describe('PID file parsing', () => {
   const max = 4_194_304;

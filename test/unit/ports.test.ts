@@ -2,10 +2,10 @@ import { endianness } from 'node:os';
 import { expect } from 'chai';
 import type { ResolvedService } from '../../lib/config/types.js';
 import { forceRefusal } from '../../lib/orchestrate/clear-port.js';
+import { systemInspector } from '../../lib/os/inspector.js';
+import { formatProcAddress, parseProcNetTcp } from '../../lib/os/net-linux.js';
 import { sameCommand, systemdUnit } from '../../lib/ports/classify.js';
-import { formatProcAddress, parseProcNetTcp } from '../../lib/ports/listeners.js';
 import { loopbackHosts, statusAccepted } from '../../lib/probes/http.js';
-import { systemInspector } from '../../lib/state/inspector.js';
 
 const LE = endianness() === 'LE';
 

@@ -1,17 +1,6 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { endianness } from 'node:os';
-
-/** A listening TCP socket, as the kernel reports it. */
-export interface Listener {
-  readonly port: number;
-  /** The local address, printable (`127.0.0.1`, `::`, `::1`...). */
-  readonly address: string;
-  readonly family: 4 | 6;
-  /** Socket inode (Linux), used to find the owning process. */
-  readonly inode: number;
-  /** Owner uid of the socket, when known. */
-  readonly uid: number | null;
-}
+import type { Listener } from './proc.js';
 
 const LISTEN = '0A';
 
@@ -77,23 +66,19 @@ function readTable(path: string, family: 4 | 6): Listener[] {
 }
 
 /**
- * Every listening TCP socket on `port` in this network namespace, IPv4 and
- * IPv6 (or one `family`), whoever owns it (Linux: /proc/net/tcp and tcp6,
- * no external tools). Each read costs about a millisecond on some kernels.
+ * Every listening TCP socket of this network namespace, IPv4 and IPv6 (or one
+ * `family`), on one port or all, whoever owns it (Linux: /proc/net/tcp and
+ * tcp6, no external tools). Each read costs about a millisecond on some kernels.
  */
-export function linuxListeners(port: number, family?: 4 | 6): Listener[] {
-  return allLinuxListeners(family).filter((l) => l.port === port);
-}
-
-/** Every listening TCP socket of this network namespace (or of one `family`). */
-export function allLinuxListeners(family?: 4 | 6): Listener[] {
+export function listenersLinux(port?: number, family?: 4 | 6): Listener[] {
   const v4 = family === 6 ? [] : readTable('/proc/net/tcp', 4);
   const v6 = family === 4 ? [] : readTable('/proc/net/tcp6', 6);
-  return [...v4, ...v6];
+  const all = [...v4, ...v6];
+  return port === undefined ? all : all.filter((l) => l.port === port);
 }
 
 /** The socket inodes a process holds open (Linux), or null if its fds are unreadable. */
-export function socketInodes(pid: number): Set<number> | null {
+function socketInodes(pid: number): Set<number> | null {
   let fds: string[];
   try {
     fds = readdirSync(`/proc/${pid}/fd`);
@@ -112,9 +97,11 @@ export function socketInodes(pid: number): Set<number> | null {
   return inodes;
 }
 
-/** PIDs among `pids` that hold one of `inodes` open. */
-export function holdersOf(inodes: ReadonlySet<number>, pids: Iterable<number>): number[] {
+/** PIDs among `pids` that hold one of the listeners' sockets open (Linux: /proc/PID/fd). */
+export function holdersLinux(listeners: readonly Listener[], pids: Iterable<number>): number[] {
+  const inodes = new Set(listeners.map((l) => l.inode));
   const holders: number[] = [];
+  if (inodes.size === 0) return holders;
   for (const pid of pids) {
     const held = socketInodes(pid);
     if (held !== null && [...inodes].some((i) => held.has(i))) holders.push(pid);

@@ -1,4 +1,5 @@
-import type { ProcLookup } from './proc.js';
+import { holdersLinux, listenersLinux } from './net-linux.js';
+import type { Listener, ProcLookup } from './proc.js';
 import {
   bootIdLinux,
   cmdlineLinux,
@@ -9,7 +10,7 @@ import {
   pidMaxLinux,
   pidNamespaceLinux,
 } from './proc-linux.js';
-import { bootIdPs, cmdlinePs, environPs, listPidsPs, lookupPs } from './proc-other.js';
+import { bootIdPs, cmdlinePs, environPs, listPidsPs, lookupPs } from './proc-ps.js';
 
 /**
  * Everything launchguard reads about processes, behind one interface, so the
@@ -29,6 +30,20 @@ export interface ProcessInspector {
   bootId(): string | null;
   pidNamespace(): string | null;
   pidMax(): number;
+  /**
+   * Listening TCP sockets, IPv4 and IPv6 (on one port, or all; of one family,
+   * or both), whoever owns them; null where the OS cannot list them (then a
+   * port is checked by binding it).
+   */
+  listeners(port?: number, family?: 4 | 6): Listener[] | null;
+  /** PIDs among `pids` (default: every process) that hold one of `listeners` open. */
+  holders(listeners: readonly Listener[], pids?: Iterable<number>): number[];
+}
+
+/** Holders of listeners whose owners came with them (lsof), among `pids`. */
+function reportedHolders(listeners: readonly Listener[], pids?: Iterable<number>): number[] {
+  const held = new Set(listeners.flatMap((l) => l.pids ?? []));
+  return pids === undefined ? [...held] : [...pids].filter((p) => held.has(p));
 }
 
 const linux: ProcessInspector = {
@@ -42,6 +57,8 @@ const linux: ProcessInspector = {
   bootId: bootIdLinux,
   pidNamespace: pidNamespaceLinux,
   pidMax: pidMaxLinux,
+  listeners: listenersLinux,
+  holders: (listeners, pids) => holdersLinux(listeners, pids ?? listPidsLinux()),
 };
 
 const bsd: ProcessInspector = {
@@ -55,6 +72,8 @@ const bsd: ProcessInspector = {
   bootId: bootIdPs,
   pidNamespace: () => null,
   pidMax: () => 99_999,
+  listeners: () => null,
+  holders: reportedHolders,
 };
 
 const unsupported: ProcessInspector = {
@@ -68,6 +87,8 @@ const unsupported: ProcessInspector = {
   bootId: () => null,
   pidNamespace: () => null,
   pidMax: () => 2 ** 32 - 1,
+  listeners: () => null,
+  holders: reportedHolders,
 };
 
 /** The inspector for the running OS. */

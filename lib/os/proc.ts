@@ -54,3 +54,17 @@ export function parseProcStat(pid: number, text: string): ProcInfo | null {
   if (![ppid, pgid, sid].every(Number.isInteger)) return null;
   return { pid, state, ppid, pgid, sid, startTime, uid: null, comm: text.slice(open + 1, close) };
 }
+
+/** A listening TCP socket, as the kernel reports it. */
+export interface Listener {
+  readonly port: number;
+  /** The local address, printable (`127.0.0.1`, `::`, `::1`...). */
+  readonly address: string;
+  readonly family: 4 | 6;
+  /** Socket inode (Linux), used to find the owning process; 0 where the OS has none. */
+  readonly inode: number;
+  /** The PIDs holding the socket, where the OS reports them with the socket (lsof); else null. */
+  readonly pids?: readonly number[] | null;
+  /** Owner uid of the socket, when known. */
+  readonly uid: number | null;
+}
