@@ -3,10 +3,9 @@ import type { ResolvedConfig } from './config/types.js';
 import { LaunchError } from './errors.js';
 import { type DownResult, downStack } from './orchestrate/down.js';
 import type { EventSink } from './orchestrate/events.js';
+import { reachableHost } from './orchestrate/reach.js';
 import { type ServiceStatus, stackStatus } from './orchestrate/status.js';
 import { type ServiceUp, upStack } from './orchestrate/up.js';
-import { tcpAttempt } from './probes/tcp.js';
-import { portEnv } from './process/env.js';
 
 /** Options of {@link launch}. */
 export interface LaunchOptions {
@@ -99,18 +98,11 @@ export async function launch(options: LaunchOptions = {}): Promise<StackHandle> 
     services: result.services,
     port,
     url: (name, path = '') => `http://${hosts.get(name) ?? '127.0.0.1'}:${port(name)}${path}`,
-    env: () => portEnv(result.ports),
+    env: () => ({ ...result.env }),
     status: () => stackStatus(config, { services: result.services.map((s) => s.name) }),
     stop: () => {
       stopping ??= downStack(config, { services: mine, exact: true });
       return stopping;
     },
   };
-}
-
-/** The loopback address a port answers on: 127.0.0.1, else [::1]. */
-async function reachableHost(port: number): Promise<string> {
-  if ((await tcpAttempt('127.0.0.1', port, 1000)).ok) return '127.0.0.1';
-  if ((await tcpAttempt('::1', port, 1000)).ok) return '[::1]';
-  return '127.0.0.1';
 }

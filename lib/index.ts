@@ -18,8 +18,7 @@ export {
   type LaunchErrorOptions,
 } from './errors.js';
 export type { DownResult } from './orchestrate/down.js';
-export type { EventSink, StackEvent } from './orchestrate/events.js';
+export type { EventSink, StackEvent, StopReport } from './orchestrate/events.js';
 export type { ServiceStatus, StatusState } from './orchestrate/status.js';
 export type { ServiceStopResult } from './orchestrate/stop-service.js';
 export type { ServiceUp } from './orchestrate/up.js';
-export type { StopReport } from './process/stop.js';

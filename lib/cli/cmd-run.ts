@@ -1,19 +1,11 @@
 import { isLaunchError, LaunchError } from '../errors.js';
 import { downStack } from '../orchestrate/down.js';
+import { runCommand } from '../orchestrate/run-command.js';
 import { upStack } from '../orchestrate/up.js';
-import { portEnv } from '../process/env.js';
-import { platformSpawn } from '../process/platform-spawn.js';
 import { Progress } from '../report/progress.js';
 import { formatDown, formatSummary } from '../report/views.js';
 import type { CommandContext } from './context.js';
-import { onStopSignals, SIGNAL_EXIT, type StopSignal } from './shutdown.js';
-
-const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGKILL: 9,
-  SIGTERM: 15,
-};
+import { onStopSignals, SIGNAL_EXIT } from './shutdown.js';
 
 /**
  * `run [-s NAME] [--] command...`: brings up the stack (or the named services),
@@ -63,13 +55,14 @@ export async function run(ctx: CommandContext): Promise<number> {
     progress.done();
     log(formatSummary(result, Date.now() - started, ctx.err));
     const mine = result.services.filter((s) => s.outcome === 'started').map((s) => s.name);
-    const code = await runCommand(
-      argv,
-      { ...ctx.io.env, ...portEnv(result.ports) },
-      ctx.io.cwd,
-      stop,
+    const code = await runCommand(argv, {
+      env: { ...ctx.io.env, ...result.env },
+      cwd: ctx.io.cwd,
+      stop: stop.graceful,
+      force: stop.force,
+      interactive: process.stdin.isTTY === true,
       log,
-    );
+    });
     const down = await downStack(config, { services: mine, exact: true, hurry: stop.force });
     const lines = formatDown(down, ctx.err);
     if (lines.length > 0) log(lines.join('\n'));
@@ -78,43 +71,4 @@ export async function run(ctx: CommandContext): Promise<number> {
     progress.done();
     stop.dispose();
   }
-}
-
-/** Runs the command in the foreground and relays stop signals to it. */
-function runCommand(
-  argv: readonly string[],
-  env: NodeJS.ProcessEnv,
-  cwd: string,
-  stop: ReturnType<typeof onStopSignals>,
-  log: (text: string) => void,
-): Promise<number> {
-  // A terminal's Ctrl-C reaches the whole foreground group, the command included;
-  // without a terminal (CI, a kill by PID) the launcher relays it.
-  const interactive = process.stdin.isTTY === true;
-  const [program, ...args] = argv as [string, ...string[]];
-  return new Promise((resolve) => {
-    const child = platformSpawn()(program, args, { stdio: 'inherit', env, cwd });
-    let exited = false;
-    const relay = () => {
-      const sig = stop.first() as StopSignal;
-      // The child is ours and not yet reaped: its PID cannot have been reused.
-      if (!exited && (sig !== 'SIGINT' || !interactive)) child.kill(sig);
-    };
-    const force = () => {
-      if (!exited) child.kill('SIGKILL');
-    };
-    stop.graceful.addEventListener('abort', relay, { once: true });
-    stop.force.addEventListener('abort', force, { once: true });
-    child.once('error', (error: NodeJS.ErrnoException) => {
-      exited = true;
-      log(`error: cannot run '${argv.join(' ')}': ${error.code ?? error.message}`);
-      resolve(127);
-    });
-    child.once('exit', (code, signal) => {
-      exited = true;
-      stop.graceful.removeEventListener('abort', relay);
-      stop.force.removeEventListener('abort', force);
-      resolve(code ?? 128 + (SIGNAL_NUMBERS[signal ?? ''] ?? 1));
-    });
-  });
 }

@@ -1,4 +1,8 @@
+import type { ExitInfo } from '../exit.js';
 import type { StopReport } from '../process/stop.js';
+
+export type { StopReport } from '../process/stop.js';
+
 import type { ServiceRecord } from '../state/record.js';
 
 /**
@@ -30,6 +34,29 @@ export type StackEvent =
   | { readonly type: 'skipped'; readonly service: string; readonly reason: string }
   /** Something launchguard cleaned up or replaced on the way, in words. */
   | { readonly type: 'note'; readonly service: string; readonly text: string }
+  /** A service this launcher started exited, and its restart policy does not restart it. */
+  | { readonly type: 'exited'; readonly service: string; readonly exit: ExitInfo }
+  /** A service exited and is started again after `delayMs` (restart `attempt` in a row). */
+  | {
+      readonly type: 'restarting';
+      readonly service: string;
+      readonly exit: ExitInfo;
+      readonly attempt: number;
+      /** The service's `maxRestarts`. */
+      readonly max: number;
+      readonly delayMs: number;
+    }
+  /** A restarted service is ready again. */
+  | { readonly type: 'restarted'; readonly service: string; readonly record: ServiceRecord }
+  /** A restart failed (the service is left stopped). */
+  | { readonly type: 'restart-failed'; readonly service: string; readonly error: unknown }
+  /** A service exited again after `restarts` restarts in a row: left stopped. */
+  | {
+      readonly type: 'crash-loop';
+      readonly service: string;
+      readonly exit: ExitInfo;
+      readonly restarts: number;
+    }
   | { readonly type: 'stopping'; readonly service: string }
   | { readonly type: 'stopped'; readonly service: string; readonly report: StopReport | null };
 

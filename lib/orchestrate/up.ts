@@ -2,9 +2,10 @@ import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import { isLaunchError, LaunchError } from '../errors.js';
+import { describeExit, type ExitInfo } from '../exit.js';
 import { verifyIdentity } from '../os/identity.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
-import type { ExitInfo } from '../probes/runner.js';
+import { portEnv } from '../process/env.js';
 import type { SpawnedService } from '../process/spawn.js';
 import { describeUntouched } from '../process/stop.js';
 import { findMarked } from '../process/sweep.js';
@@ -50,6 +51,8 @@ export interface UpResult {
   readonly services: readonly ServiceUp[];
   /** Every port of the stack, by service name. */
   readonly ports: Readonly<Record<string, number>>;
+  /** `<NAME>_PORT` of every service with a port, for commands run against the stack. */
+  readonly env: Readonly<Record<string, string>>;
 }
 
 interface Gate {
@@ -79,11 +82,9 @@ function tasksOf(config: ResolvedConfig, names: readonly string[]): Set<string> 
 }
 
 function taskError(name: string, exit: ExitInfo, record: ServiceRecord): LaunchError {
-  const how =
-    exit.signal !== null ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
   return new LaunchError(
     'E_EXITED',
-    `${name}: the task ${how}; services that wait for it were not started`,
+    `${name}: the task ${describeExit(exit)}; services that wait for it were not started`,
     {
       service: name,
       hint: `see its output in ${record.logFile}`,
@@ -222,7 +223,11 @@ export async function upStack(config: ResolvedConfig, options: UpOptions = {}): 
     await stopStarted(config, mine, inspector, emit);
     throw firstError;
   }
-  return { services: names.map((n) => results.get(n) as ServiceUp), ports: { ...ports } };
+  return {
+    services: names.map((n) => results.get(n) as ServiceUp),
+    ports: { ...ports },
+    env: portEnv(ports),
+  };
 }
 
 /** Stops services this call started, dependents first (reverse start order), for a rollback. */

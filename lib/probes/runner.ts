@@ -1,5 +1,6 @@
 import type { ResolvedProbe } from '../config/types.js';
 import { LaunchError } from '../errors.js';
+import { describeExit, type ExitInfo } from '../exit.js';
 import { faultPoint } from '../fault.js';
 import { formatDuration } from '../format.js';
 import { verifyIdentity } from '../os/identity.js';
@@ -10,12 +11,6 @@ import { execAttempt } from './exec.js';
 import { httpAttempt } from './http.js';
 import type { LogFollower } from './log-follow.js';
 import { type Attempt, LOOPBACK, tcpLoopbackAttempt } from './tcp.js';
-
-/** How a service's main process ended. */
-export interface ExitInfo {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-}
 
 /** What {@link waitReady} needs. */
 export interface WaitReadyOptions {
@@ -51,8 +46,7 @@ const MIN_GAP = 2;
 const ATTEMPT_CAP = 5_000;
 
 function exitPhrase(exit: ExitInfo | null): string {
-  if (exit === null) return 'exited';
-  return exit.signal !== null ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+  return exit === null ? 'exited' : describeExit(exit);
 }
 
 /**

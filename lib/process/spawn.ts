@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { closeSync, fstatSync, writeSync } from 'node:fs';
 import type { ResolvedService } from '../config/types.js';
 import { errnoCode, LaunchError } from '../errors.js';
+import type { ExitInfo } from '../exit.js';
 import { openLogForAppend } from '../state/logfile.js';
 import { serviceEnv } from './env.js';
 import { platformSpawn, type SpawnFn } from './platform-spawn.js';
@@ -41,7 +42,7 @@ export interface SpawnedService {
   /** Set when something else sat at the log's path and was moved aside. */
   readonly logNote?: string;
   /** Settles when the service's main process exits. */
-  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly exit: Promise<ExitInfo>;
 }
 
 /**
@@ -78,7 +79,7 @@ export async function spawnService(
       windowsHide: true,
       stdio: tee ? ['ignore', 'pipe', 'pipe'] : ['ignore', logFd, logFd],
     });
-    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    const exit = new Promise<ExitInfo>((resolve) => {
       child.once('exit', (code, signal) => resolve({ code, signal }));
     });
     const spawned = once(child, 'spawn');

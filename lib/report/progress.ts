@@ -1,3 +1,4 @@
+import { describeExit } from '../exit.js';
 import { formatDuration } from '../format.js';
 import type { StackEvent } from '../orchestrate/events.js';
 import type { Colors } from './color.js';
@@ -69,6 +70,25 @@ export class Progress {
       case 'note':
         this.line(`${c.dim('·')} ${e.service}: ${e.text}`);
         break;
+      case 'exited':
+        this.line(`${c.yellow('!')} ${e.service} ${describeExit(e.exit)}`);
+        break;
+      case 'restarting':
+        this.line(
+          `${c.yellow('↻')} ${e.service} ${describeExit(e.exit)}; restart ${e.attempt}/${e.max} in ${e.delayMs} ms`,
+        );
+        break;
+      case 'restarted':
+        this.line(`${c.green('✓')} ${e.service}: ready again (pid ${e.record.pid})`);
+        break;
+      case 'restart-failed':
+        this.line(`${c.red('✗')} ${e.service}: restart failed: ${errorText(e.error)}`);
+        break;
+      case 'crash-loop':
+        this.line(
+          `${c.red('✗')} ${e.service} ${describeExit(e.exit)}; failed after ${e.restarts} restarts in a row (crash loop), not restarting`,
+        );
+        break;
       case 'stopping':
       case 'stopped':
         this.#state.delete(e.service);
@@ -99,4 +119,8 @@ export class Progress {
     this.#clear();
     this.#state.clear();
   }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -1,0 +1,15 @@
+/** How a process ended: its exit code, or the signal that killed it. */
+export interface ExitInfo {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** `exited with code 3` or `was killed by SIGSEGV`. */
+export function describeExit(exit: ExitInfo): string {
+  return exit.signal !== null ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+}
+
+/** True unless the process exited with code 0. */
+export function failedExit(exit: ExitInfo): boolean {
+  return exit.code !== 0 || exit.signal !== null;
+}

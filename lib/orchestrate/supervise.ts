@@ -1,0 +1,158 @@
+import type { ResolvedConfig, ResolvedService } from '../config/types.js';
+import { type ExitInfo, failedExit } from '../exit.js';
+import { type ProcessInspector, systemInspector } from '../os/inspector.js';
+import type { SpawnedService } from '../process/spawn.js';
+import { type BringUpOptions, type BringUpResult, bringUp } from './bring-up.js';
+import type { EventSink } from './events.js';
+import { markReady } from './start-service.js';
+import type { ServiceUp } from './up.js';
+
+/** Restart back-off: 500 ms, doubling, at most 15 s. */
+export function restartDelay(attempt: number): number {
+  return Math.min(500 * 2 ** attempt, 15_000);
+}
+
+/** Whether a service's restart policy asks for another start after this exit. */
+export function wantsRestart(svc: ResolvedService, exit: ExitInfo): boolean {
+  if (svc.restart === 'always') return true;
+  return svc.restart === 'on-failure' && failedExit(exit);
+}
+
+/** Options of {@link supervise}. */
+export interface SuperviseOptions {
+  /** Stops watching (and any pending restart) when aborted. */
+  readonly signal: AbortSignal;
+  readonly inspector?: ProcessInspector;
+  readonly onEvent?: EventSink;
+  /** Foreground output of restarted instances (see `spawnService`). */
+  readonly tee?: (service: string, chunk: Buffer, stream: 'stdout' | 'stderr') => void;
+  /** Called when a restart brought a service up again, with its new instance. */
+  readonly onRestarted?: (service: ServiceUp) => void;
+  /** Starts a service again (a seam for tests). @default bringUp */
+  readonly bringUp?: (
+    config: ResolvedConfig,
+    name: string,
+    options: BringUpOptions,
+  ) => Promise<BringUpResult>;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** The exit of `spawned`, or null once `signal` aborts. */
+function exitOrAbort(spawned: SpawnedService, signal: AbortSignal): Promise<ExitInfo | null> {
+  if (signal.aborted) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    const onAbort = () => resolve(null);
+    signal.addEventListener('abort', onAbort, { once: true });
+    void spawned.exit.then((exit) => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(exit);
+    });
+  });
+}
+
+/**
+ * Watches the services this launcher spawned until `signal` aborts or none is
+ * left running, and applies each service's restart policy: after an exit the
+ * policy asks to restart, the service is started again after a back-off of
+ * 0.5, 1, 2... s (at most 15 s); after `maxRestarts` restarts in a row it is
+ * reported as a crash loop and left stopped. Reports through `onEvent`
+ * (`exited`, `restarting`, `restarted`, `restart-failed`, `crash-loop`).
+ * Resolves to true if a service failed for good.
+ */
+export async function supervise(
+  config: ResolvedConfig,
+  services: readonly ServiceUp[],
+  options: SuperviseOptions,
+): Promise<boolean> {
+  const { signal } = options;
+  const emit = options.onEvent ?? (() => undefined);
+  const start = options.bringUp ?? bringUp;
+  const inspector = options.inspector ?? systemInspector();
+  let failed = false;
+  const watch = async (first: ServiceUp): Promise<void> => {
+    const name = first.name;
+    const svc = config.services[name] as ResolvedService;
+    let spawned = first.spawned;
+    let restarts = 0;
+    while (spawned !== undefined) {
+      const exit = await exitOrAbort(spawned, signal);
+      if (exit === null) return;
+      if (!wantsRestart(svc, exit)) {
+        if (failedExit(exit)) failed = true;
+        emit({ type: 'exited', service: name, exit });
+        return;
+      }
+      if (restarts >= svc.maxRestarts) {
+        failed = true;
+        emit({ type: 'crash-loop', service: name, exit, restarts });
+        return;
+      }
+      const delayMs = restartDelay(restarts);
+      restarts++;
+      emit({
+        type: 'restarting',
+        service: name,
+        exit,
+        attempt: restarts,
+        max: svc.maxRestarts,
+        delayMs,
+      });
+      await pause(delayMs, signal);
+      if (signal.aborted) return;
+      spawned = await restartOnce(config, name, restarts, start, { ...options, inspector }, emit);
+      if (spawned === undefined && !signal.aborted) failed = true;
+    }
+  };
+  await Promise.all(services.filter((s) => s.outcome === 'started').map(watch));
+  return failed;
+}
+
+async function restartOnce(
+  config: ResolvedConfig,
+  name: string,
+  restarts: number,
+  start: NonNullable<SuperviseOptions['bringUp']>,
+  options: SuperviseOptions & { inspector: ProcessInspector },
+  emit: EventSink,
+): Promise<SpawnedService | undefined> {
+  const tee = options.tee;
+  try {
+    const up = await start(config, name, {
+      ...(tee
+        ? { tee: (chunk: Buffer, stream: 'stdout' | 'stderr') => tee(name, chunk, stream) }
+        : {}),
+      replace: 'never',
+      restarts,
+      signal: options.signal,
+      inspector: options.inspector,
+    });
+    const record = await markReady(config, up.record, options.inspector);
+    const spawned = up.outcome.kind === 'started' ? up.outcome.spawned : undefined;
+    const service: ServiceUp = {
+      name,
+      outcome: up.outcome.kind === 'started' ? 'started' : 'kept',
+      record,
+      readyMs: up.ready.ms,
+      ...(spawned ? { spawned } : {}),
+    };
+    options.onRestarted?.(service);
+    emit({ type: 'restarted', service: name, record });
+    return spawned;
+  } catch (error) {
+    if (!options.signal.aborted) emit({ type: 'restart-failed', service: name, error });
+    return undefined;
+  }
+}
