@@ -151,40 +151,50 @@ export function checkReady(c: Collector, path: string, value: unknown, port: unk
       kinds.length === 0 && typo[0] !== undefined ? didYouMean(typo[0], PROBE_KINDS) : '';
     return c.add(path, `expected exactly one of tcp, http, log, exec; received ${got}${hint}`);
   }
-  const kind = kinds[0] as (typeof PROBE_KINDS)[number];
+  const kind = kinds[0] as ProbeKind;
   c.unknownKeys(value, path, PROBE_KEYS[kind]);
   checkDuration(c, join(path, 'interval'), value.interval);
-  const v = value[kind];
-  const p = join(path, kind);
-  if (kind === 'tcp') {
-    if (v === true) {
-      if (port === undefined) c.add(p, 'tcp: true needs the service to have a port');
-    } else checkPortNumber(c, p, v);
-  } else if (kind === 'http') {
-    if (typeof v !== 'string' || v === '') {
-      c.add(p, `expected a path such as '/health' or a loopback URL, received ${describe(v)}`);
-    } else if (v.startsWith('/')) {
-      if (port === undefined)
-        c.add(p, `a path needs the service to have a port; or give a full URL`);
-    } else {
-      checkLoopbackUrl(c, p, v);
-    }
-    const status = value.status;
-    if (status !== undefined) {
-      const list = Array.isArray(status) ? status : [status];
-      if (list.length === 0) c.add(join(path, 'status'), 'expected at least one status code');
-      for (const s of list) {
-        if (typeof s !== 'number' || !Number.isInteger(s) || s < 100 || s > 599) {
-          c.add(join(path, 'status'), `expected an HTTP status 100-599, received ${describe(s)}`);
-        }
-      }
-    }
-  } else if (kind === 'log') {
-    if (!(v instanceof RegExp) && (typeof v !== 'string' || v === '')) {
-      c.add(p, `expected a string or a RegExp, received ${describe(v)}`);
-    }
-  } else {
-    checkCommand(c, p, v, false);
+  PROBE_CHECKS[kind](c, path, value, port);
+}
+
+type ProbeKind = (typeof PROBE_KINDS)[number];
+type ProbeCheck = (
+  c: Collector,
+  path: string,
+  probe: Record<string, unknown>,
+  port: unknown,
+) => void;
+
+/** The checks of each probe kind's own fields. */
+const PROBE_CHECKS: Record<ProbeKind, ProbeCheck> = {
+  tcp: (c, path, { tcp }, port) => {
+    const p = join(path, 'tcp');
+    if (tcp !== true) return checkPortNumber(c, p, tcp);
+    if (port === undefined) c.add(p, 'tcp: true needs the service to have a port');
+  },
+  http: (c, path, { http, status }, port) => {
+    const p = join(path, 'http');
+    if (typeof http !== 'string' || http === '')
+      c.add(p, `expected a path such as '/health' or a loopback URL, received ${describe(http)}`);
+    else if (!http.startsWith('/')) checkLoopbackUrl(c, p, http);
+    else if (port === undefined)
+      c.add(p, `a path needs the service to have a port; or give a full URL`);
+    checkStatus(c, join(path, 'status'), status);
+  },
+  log: (c, path, { log }) => {
+    if (!(log instanceof RegExp) && (typeof log !== 'string' || log === ''))
+      c.add(join(path, 'log'), `expected a string or a RegExp, received ${describe(log)}`);
+  },
+  exec: (c, path, { exec }) => checkCommand(c, join(path, 'exec'), exec, false),
+};
+
+function checkStatus(c: Collector, path: string, status: unknown): undefined {
+  if (status === undefined) return;
+  const list = Array.isArray(status) ? status : [status];
+  if (list.length === 0) c.add(path, 'expected at least one status code');
+  for (const s of list) {
+    if (typeof s !== 'number' || !Number.isInteger(s) || s < 100 || s > 599)
+      c.add(path, `expected an HTTP status 100-599, received ${describe(s)}`);
   }
 }
 

@@ -19,13 +19,11 @@ export function splitCommand(command: string): SplitResult {
   let quote: "'" | '"' | null = null;
   for (let i = 0; i < command.length; i++) {
     const ch = command.charAt(i);
-    if (quote === "'") {
-      if (ch === "'") quote = null;
-      else word += ch;
-    } else if (quote === '"') {
-      if (ch === '"') quote = null;
-      else if (ch === '\\' && '"\\$`'.includes(command.charAt(i + 1))) word += command.charAt(++i);
-      else word += ch;
+    if (quote !== null) {
+      const step = insideQuote(quote, command, i);
+      quote = step.quote;
+      word += step.text;
+      i = step.next;
     } else if (ch === "'" || ch === '"') {
       quote = ch;
       inWord = true;
@@ -48,4 +46,20 @@ export function splitCommand(command: string): SplitResult {
   if (inWord) argv.push(word);
   if (argv.length === 0) return { error: 'is empty' };
   return { argv };
+}
+
+/**
+ * One character inside quotes at `i`: the text it adds, whether the quote
+ * stays open, and the index it ends at (a backslash escape in `"..."` takes two).
+ */
+function insideQuote(
+  quote: "'" | '"',
+  command: string,
+  i: number,
+): { quote: "'" | '"' | null; text: string; next: number } {
+  const ch = command.charAt(i);
+  if (ch === quote) return { quote: null, text: '', next: i };
+  if (quote === '"' && ch === '\\' && '"\\$`'.includes(command.charAt(i + 1)))
+    return { quote, text: command.charAt(i + 1), next: i + 1 };
+  return { quote, text: ch, next: i };
 }

@@ -4,7 +4,7 @@ import { systemInspector } from '../os/inspector.js';
 import { LogFollower } from '../probes/log-follow.js';
 import { type ReadyResult, waitReady } from '../probes/runner.js';
 import { serviceEnv } from '../process/env.js';
-import { stopInstance } from '../process/stop.js';
+import { stopInstance, stopOptionsFor } from '../process/stop.js';
 import { removeRecord, type ServiceRecord } from '../state/record.js';
 import { type StartOutcome, type StartServiceOptions, startService } from './start-service.js';
 
@@ -79,14 +79,7 @@ export async function bringUp(
     } catch (error) {
       // An instance another launcher started is its business; ours is rolled back.
       if (outcome.kind !== 'started') throw error;
-      await stopInstance(
-        { ...record, recorded: true },
-        {
-          inspector,
-          signal: svc.stopSignal,
-          timeout: svc.stopTimeout,
-        },
-      );
+      await stopInstance({ ...record, recorded: true }, stopOptionsFor(svc, inspector));
       removeRecord(config.pidDir, record, name);
       const own = record.ports[name];
       if (

@@ -6,7 +6,7 @@ import type { ProcessInspector } from '../os/inspector.js';
 import { effectiveUid } from '../os/users.js';
 import { classifyHolder, type PortHolder } from '../ports/classify.js';
 import type { PortScanner } from '../ports/scan.js';
-import { type StopReport, stopInstance } from '../process/stop.js';
+import { type StopReport, stopInstance, stopOptionsFor } from '../process/stop.js';
 
 /** Options of {@link clearPort}. */
 export interface ClearPortOptions {
@@ -15,7 +15,6 @@ export interface ClearPortOptions {
   readonly scanner: PortScanner;
   /** Also stop a foreign holder (`--force`). */
   readonly force: boolean;
-  readonly currentInstance?: string;
   readonly cgroup?: (pid: number) => string | null;
 }
 
@@ -142,18 +141,14 @@ export async function clearPort(
     uses = await scanner(port);
   }
   if (uses.length === 0) return { stopped: [] };
-  const all = uses.map((use) =>
+  const holders = uses.map((use) =>
     classifyHolder(use, {
       stack: options.stack,
       service: svc,
       inspector,
-      ...(options.currentInstance === undefined
-        ? {}
-        : { currentInstance: options.currentInstance }),
       ...(options.cgroup === undefined ? {} : { cgroup: options.cgroup }),
     }),
   );
-  const holders = all.filter((h) => h.kind !== 'self');
   for (const h of holders) {
     const stoppable =
       h.kind === 'earlier-instance' ||
@@ -179,7 +174,7 @@ export async function clearPort(
         bootId: inspector.bootId(),
         pidNamespace: inspector.pidNamespace(),
       },
-      { inspector, signal: svc.stopSignal, timeout: svc.stopTimeout },
+      stopOptionsFor(svc, inspector),
     );
     stopped.push({ holder, report });
   }

@@ -3,7 +3,6 @@ import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import { findMarked } from '../process/sweep.js';
 import { stackId } from '../state/marker.js';
 import { checkStateDir } from '../state/trust.js';
-import type { EventSink } from './events.js';
 import { levelsOf, selectForStop } from './select.js';
 import { type ServiceStopResult, stopService } from './stop-service.js';
 
@@ -13,14 +12,9 @@ export interface DownOptions {
   readonly services?: readonly string[];
   /** Stop exactly these services, not their dependents (used to undo a start). */
   readonly exact?: boolean;
-  /** Override every stopTimeout (0: SIGKILL at once). */
-  readonly stopTimeout?: number;
   /** When aborted, SIGKILL what is still stopping (a second Ctrl-C). */
   readonly hurry?: AbortSignal;
   readonly inspector?: ProcessInspector;
-  readonly lockTimeout?: number;
-  readonly signal?: AbortSignal;
-  readonly onEvent?: EventSink;
 }
 
 /** The result of {@link downStack}: one entry per selected service, in stop order. */
@@ -46,7 +40,6 @@ export async function downStack(
     : selectForStop(config, options.services ?? []);
   const inspector = options.inspector ?? systemInspector();
   checkStateDir(config.pidDir, { create: false });
-  const emit = options.onEvent ?? (() => undefined);
   const results: ServiceStopResult[] = [];
   // One scan of the process table for leftovers of every selected service (each
   // stop re-checks its own under its lock), instead of one scan per service.
@@ -54,16 +47,11 @@ export async function downStack(
   for (const level of levelsOf(config, names).reverse()) {
     const done = await Promise.all(
       level.map(async (name) => {
-        emit({ type: 'stopping', service: name });
         const result = await stopService(config, name, {
           inspector,
           candidates,
-          ...(options.stopTimeout === undefined ? {} : { stopTimeout: options.stopTimeout }),
           ...(options.hurry === undefined ? {} : { hurry: options.hurry }),
-          ...(options.lockTimeout === undefined ? {} : { lockTimeout: options.lockTimeout }),
-          ...(options.signal === undefined ? {} : { signal: options.signal }),
         });
-        emit({ type: 'stopped', service: name, report: result.stopped ?? null });
         return result;
       }),
     );

@@ -3,7 +3,7 @@ import type { ResolvedConfig } from '../config/types.js';
 import { LaunchError } from '../errors.js';
 import { LogFollower } from '../probes/log-follow.js';
 import { openLogForRead } from '../state/logfile.js';
-import { servicePaths } from '../state/record.js';
+import { servicePaths } from '../state/paths.js';
 import { checkStateDir } from '../state/trust.js';
 
 /** The end of one service's log, as `logs` shows it. */

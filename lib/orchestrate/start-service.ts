@@ -2,46 +2,33 @@ import { renameSync } from 'node:fs';
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import { LaunchError } from '../errors.js';
 import { faultPoint } from '../fault.js';
-import { identityOf } from '../os/identity.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
-import { pickPort } from '../ports/auto.js';
-import { type PortScanner, systemScanner } from '../ports/scan.js';
 import { type SpawnedService, spawnService } from '../process/spawn.js';
-import { type StopReport, stopInstance } from '../process/stop.js';
-import { findMarked, type MarkedProcess } from '../process/sweep.js';
+import { markedTarget, type StopReport, stopInstance, stopOptionsFor } from '../process/stop.js';
+import { leftoversOf, type MarkedProcess } from '../process/sweep.js';
 import { removeStaleTempFiles } from '../state/files.js';
 import { acquireLock } from '../state/lock.js';
-import { MARKER_ENV, newInstanceMarker, stackId } from '../state/marker.js';
-import {
-  ensureStateDir,
-  readServiceState,
-  removeRecord,
-  type ServiceRecord,
-  type ServiceState,
-  servicePaths,
-  updateRecord,
-  writeRecord,
-} from '../state/record.js';
-import { type ClearPortReport, clearPort } from './clear-port.js';
+import { newInstanceMarker, stackId } from '../state/marker.js';
+import { servicePaths } from '../state/paths.js';
+import { ensureStateDir, removeRecord, type ServiceRecord, writeRecord } from '../state/record.js';
+import { readServiceState, type ServiceState } from '../state/service-state.js';
+import type { ClearPortReport } from './clear-port.js';
+import { type PreflightOptions, preparePort } from './preflight.js';
 
 /** Options of {@link startService}. */
-export interface StartServiceOptions {
+export interface StartServiceOptions extends PreflightOptions {
   /**
    * Ports by service name, shared by the whole start: a fixed port is
    * checked, an `'auto'` port is picked (or taken from the running instance's
    * record) and written here.
    */
   readonly ports?: Record<string, number>;
-  /** Stop a foreign process that holds the port (`--force`). @default false */
-  readonly force?: boolean;
   /**
    * Replace a verified running instance: `'always'` (`--replace`, `restart`),
    * `'if-changed'` (its config hash differs), or `'never'`.
    * @default 'if-changed'
    */
   readonly replace?: 'always' | 'if-changed' | 'never';
-  /** Finds who listens on a port (a seam for tests). @default the OS's scanner */
-  readonly scanner?: PortScanner;
   /** Restarts before this start, kept in the record for `status`. */
   readonly restarts?: number;
   /**
@@ -51,10 +38,6 @@ export interface StartServiceOptions {
    * and without it, the service's leftovers are found by a fresh scan.
    */
   readonly candidates?: readonly MarkedProcess[];
-  /** Ports an `'auto'` pick must not return (lost to bind races before). */
-  readonly avoidPorts?: readonly number[];
-  /** Picks a port for `'auto'` (a seam for tests). @default get-port */
-  readonly pickPort?: (exclude: readonly number[]) => Promise<number>;
   readonly inspector?: ProcessInspector;
   /** Longest wait for another launcher's lock, in ms. @default 15000 */
   readonly lockTimeout?: number;
@@ -115,13 +98,112 @@ function clearState(config: ResolvedConfig, name: string, state: ServiceState): 
   }
 }
 
+/** The state before a start: a running instance to keep, or what is left to clear. */
+type Existing =
+  | { readonly kind: 'keep'; readonly record: ServiceRecord }
+  | { readonly kind: 'clear'; readonly state: ServiceState; readonly replaced: StopReport[] };
+
+/** Keeps a verified running instance, or stops it when it is to be replaced. */
+async function keepOrReplace(
+  config: ResolvedConfig,
+  svc: ResolvedService,
+  inspector: ProcessInspector,
+  policy: NonNullable<StartServiceOptions['replace']>,
+): Promise<Existing> {
+  const state = readServiceState(config.pidDir, svc.name, inspector);
+  if (state.kind !== 'running') return { kind: 'clear', state, replaced: [] };
+  const same = state.record.configHash === svc.configHash;
+  if (policy === 'never' || (policy === 'if-changed' && same))
+    return { kind: 'keep', record: state.record };
+  const report = await stopInstance(
+    { ...state.record, recorded: true },
+    stopOptionsFor(svc, inspector),
+  );
+  removeRecord(config.pidDir, state.record, svc.name);
+  return { kind: 'clear', state: { kind: 'none' }, replaced: [report] };
+}
+
+/**
+ * Stops earlier instances found by the service's marker (leftovers of a
+ * killed launcher). The caller's scan is reused only if the lock was free at
+ * the first try (no launcher can have left one since); each is re-checked.
+ */
+async function stopLeftovers(
+  svc: ResolvedService,
+  stack: string,
+  inspector: ProcessInspector,
+  candidates: readonly MarkedProcess[] | undefined,
+  skip: readonly StopReport[],
+): Promise<StopReport[]> {
+  const leftovers = leftoversOf({ stack, service: svc.name }, inspector, candidates);
+  const reports: StopReport[] = [];
+  for (const m of leftovers) {
+    if (skip.some((r) => r.survivors.includes(m.info.pid))) continue;
+    reports.push(
+      await stopInstance(markedTarget(m, svc.name, inspector), stopOptionsFor(svc, inspector)),
+    );
+  }
+  return reports;
+}
+
+/** Spawns the service and writes its record; stops it again if the record cannot be written. */
+async function spawnRecorded(
+  config: ResolvedConfig,
+  svc: ResolvedService,
+  ports: Record<string, number>,
+  inspector: ProcessInspector,
+  options: StartServiceOptions,
+): Promise<{ record: ServiceRecord; spawned: SpawnedService }> {
+  const stack = stackId(config.name, config.file);
+  const paths = servicePaths(config.pidDir, svc.name);
+  const marker = newInstanceMarker(stack, svc.name);
+  const spawned = await spawnService(svc, {
+    marker,
+    ports,
+    logFile: paths.log,
+    ...(options.tee === undefined ? {} : { tee: options.tee }),
+    ...(options.baseEnv === undefined ? {} : { baseEnv: options.baseEnv }),
+  });
+  faultPoint('after-spawn');
+  const looked = inspector.lookup(spawned.pid);
+  const record: ServiceRecord = {
+    version: 1,
+    service: svc.name,
+    stack,
+    pid: spawned.pid,
+    pgid: spawned.pgid,
+    startTime: looked.kind === 'alive' ? looked.info.startTime : '',
+    bootId: inspector.bootId(),
+    pidNamespace: inspector.pidNamespace(),
+    command: svc.argv,
+    cwd: svc.cwd,
+    ports: { ...ports },
+    configHash: svc.configHash,
+    instance: marker,
+    startedAt: new Date().toISOString(),
+    launcherPid: process.pid,
+    logFile: paths.log,
+    logOffset: spawned.logOffset,
+    ...(options.restarts ? { restarts: options.restarts } : {}),
+  };
+  try {
+    (options.writeRecord ?? writeRecord)(config.pidDir, record);
+  } catch (error) {
+    // Roll back: a process without a record is exactly what launchguard exists to prevent.
+    await stopInstance({ ...record, recorded: true }, stopOptionsFor(svc, inspector));
+    throw error;
+  }
+  return { record, spawned };
+}
+
 /**
  * Starts one service exactly once, safe against any number of concurrent
  * launchers: under the service's lock it reads and verifies the state, keeps a
  * verified running instance, clears stale or corrupt state, stops leftovers of
- * earlier instances (found by their marker), spawns, and writes the record. If
- * the record cannot be written, the spawned tree is stopped again: no process
- * is left running without a record. Readiness is the caller's next step.
+ * earlier instances (found by their marker), runs the port pre-flight, spawns,
+ * and writes the record. If the record cannot be written, the spawned tree is
+ * stopped again: no process is left running without a record. Readiness is
+ * the caller's next step.
  */
 export async function startService(
   config: ResolvedConfig,
@@ -133,8 +215,7 @@ export async function startService(
   const inspector = options.inspector ?? systemInspector();
   ensureStateDir(config.pidDir);
   removeStaleTempFiles(config.pidDir);
-  const paths = servicePaths(config.pidDir, name);
-  const lock = await acquireLock(paths.lock, name, {
+  const lock = await acquireLock(servicePaths(config.pidDir, name).lock, name, {
     inspector,
     ...(options.lockTimeout === undefined ? {} : { timeout: options.lockTimeout }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
@@ -142,189 +223,25 @@ export async function startService(
   try {
     faultPoint('after-lock');
     const ports = options.ports ?? {};
+    const existing = await keepOrReplace(config, svc, inspector, options.replace ?? 'if-changed');
+    if (existing.kind === 'keep') {
+      const own = existing.record.ports[name];
+      if (own !== undefined) ports[name] = own;
+      return { kind: 'already-running', record: existing.record };
+    }
+    const cleared = [clearState(config, name, existing.state)].filter(
+      (c): c is string => c !== undefined,
+    );
     const stack = stackId(config.name, config.file);
-    const replaced: StopReport[] = [];
-    let state = readServiceState(config.pidDir, name, inspector);
-    if (state.kind === 'running') {
-      const policy = options.replace ?? 'if-changed';
-      const keep =
-        policy === 'never' ||
-        (policy === 'if-changed' && state.record.configHash === svc.configHash);
-      if (keep) {
-        const own = state.record.ports[name];
-        if (own !== undefined) ports[name] = own;
-        return { kind: 'already-running', record: state.record };
-      }
-      replaced.push(
-        await stopInstance(
-          { ...state.record, recorded: true },
-          {
-            inspector,
-            signal: svc.stopSignal,
-            timeout: svc.stopTimeout,
-          },
-        ),
-      );
-      removeRecord(config.pidDir, state.record, name);
-      state = { kind: 'none' };
-    }
-    const cleared = [clearState(config, name, state)].filter((c): c is string => c !== undefined);
-    const leftovers =
-      lock.fresh && options.candidates !== undefined
-        ? options.candidates.filter(
-            (m) =>
-              m.service === name &&
-              inspector.environ(m.info.pid, MARKER_ENV) === m.marker &&
-              identityOf(m.info.pid, inspector)?.startTime === m.info.startTime,
-          )
-        : findMarked({ stack, service: name }, inspector);
-    for (const leftover of leftovers) {
-      if (replaced.some((r) => r.survivors.includes(leftover.info.pid))) continue;
-      replaced.push(
-        await stopInstance(
-          {
-            ...leftoverTarget(
-              leftover.info.pid,
-              leftover.info.pgid,
-              leftover.marker,
-              name,
-              inspector,
-            ),
-          },
-          { inspector, signal: svc.stopSignal, timeout: svc.stopTimeout },
-        ),
-      );
-    }
-    const portReport = await preparePort(svc, ports, stack, inspector, options);
-    const marker = newInstanceMarker(stack, name);
-    const spawned = await spawnService(svc, {
-      marker,
-      ports,
-      logFile: paths.log,
-      ...(options.tee === undefined ? {} : { tee: options.tee }),
-      ...(options.baseEnv === undefined ? {} : { baseEnv: options.baseEnv }),
-    });
-    faultPoint('after-spawn');
-    const looked = inspector.lookup(spawned.pid);
-    const record: ServiceRecord = {
-      version: 1,
-      service: name,
-      stack,
-      pid: spawned.pid,
-      pgid: spawned.pgid,
-      startTime: looked.kind === 'alive' ? looked.info.startTime : '',
-      bootId: inspector.bootId(),
-      pidNamespace: inspector.pidNamespace(),
-      command: svc.argv,
-      cwd: svc.cwd,
-      ports: { ...ports },
-      configHash: svc.configHash,
-      instance: marker,
-      startedAt: new Date().toISOString(),
-      launcherPid: process.pid,
-      logFile: paths.log,
-      logOffset: spawned.logOffset,
-      ...(options.restarts ? { restarts: options.restarts } : {}),
-    };
-    try {
-      (options.writeRecord ?? writeRecord)(config.pidDir, record);
-    } catch (error) {
-      // Roll back: a process without a record is exactly what launchguard exists to prevent.
-      await stopInstance(
-        { ...record, recorded: true },
-        { inspector, signal: svc.stopSignal, timeout: svc.stopTimeout },
-      );
-      throw error;
-    }
+    const candidates = lock.fresh ? options.candidates : undefined;
+    const replaced = [
+      ...existing.replaced,
+      ...(await stopLeftovers(svc, stack, inspector, candidates, existing.replaced)),
+    ];
+    const port = await preparePort(svc, ports, stack, inspector, options);
+    const { record, spawned } = await spawnRecorded(config, svc, ports, inspector, options);
     if (spawned.logNote !== undefined) cleared.push(spawned.logNote);
-    return { kind: 'started', record, spawned, replaced, cleared, port: portReport };
-  } finally {
-    lock.release();
-  }
-}
-
-function leftoverTarget(
-  pid: number,
-  pgid: number,
-  instance: string,
-  service: string,
-  inspector: ProcessInspector,
-) {
-  const looked = inspector.lookup(pid);
-  return {
-    service,
-    pid,
-    pgid,
-    instance,
-    startTime: looked.kind === 'alive' ? looked.info.startTime : '',
-    bootId: inspector.bootId(),
-    pidNamespace: inspector.pidNamespace(),
-  };
-}
-
-/**
- * The port pre-flight, under the service's lock: a fixed port must be free or
- * held by an earlier instance (stopped here) or, with force, by a foreign
- * process; an `'auto'` port is picked until a free one is found.
- */
-async function preparePort(
-  svc: ResolvedService,
-  ports: Record<string, number>,
-  stack: string,
-  inspector: ProcessInspector,
-  options: StartServiceOptions,
-): Promise<ClearPortReport> {
-  if (svc.port === null) return { stopped: [] };
-  const scanner = options.scanner ?? systemScanner();
-  if (svc.port !== 'auto') {
-    ports[svc.name] = svc.port;
-    return clearPort(svc, svc.port, { stack, inspector, scanner, force: options.force ?? false });
-  }
-  const pick = options.pickPort ?? pickPort;
-  const tried: number[] = [];
-  for (let i = 0; i < 20; i++) {
-    const others = Object.entries(ports)
-      .filter(([n]) => n !== svc.name)
-      .map(([, p]) => p);
-    const port = await pick([...others, ...tried, ...(options.avoidPorts ?? [])]);
-    if ((await scanner(port)).length === 0) {
-      ports[svc.name] = port;
-      return { stopped: [] };
-    }
-    tried.push(port);
-  }
-  throw new LaunchError(
-    'E_PORT_IN_USE',
-    `${svc.name}: no free port found for port: 'auto' (tried ${tried.join(', ')})`,
-    {
-      service: svc.name,
-      hint: 'free some ports or give the service a fixed port',
-    },
-  );
-}
-
-/**
- * Marks a recorded instance as ready (`readyAt`), under the service's lock and
- * only if the record on disk is still that instance: a record is never
- * overwritten once another launcher has replaced it.
- */
-export async function markReady(
-  config: ResolvedConfig,
-  record: ServiceRecord,
-  inspector: ProcessInspector,
-): Promise<ServiceRecord> {
-  if (record.readyAt !== undefined) return record;
-  const ready = { ...record, readyAt: new Date().toISOString() };
-  const lock = await acquireLock(servicePaths(config.pidDir, record.service).lock, record.service, {
-    inspector,
-  });
-  try {
-    const now = readServiceState(config.pidDir, record.service, inspector);
-    if (now.kind === 'running' && now.record.instance === record.instance) {
-      if (now.record.readyAt !== undefined) return now.record;
-      updateRecord(config.pidDir, ready);
-    }
-    return ready;
+    return { kind: 'started', record, spawned, replaced, cleared, port };
   } finally {
     lock.release();
   }

@@ -6,7 +6,7 @@ import { classifyHolder, type PortHolder, sameCommand } from '../ports/classify.
 import { type PortUse, systemScanner } from '../ports/scan.js';
 import { findMarked, type MarkedProcess } from '../process/sweep.js';
 import { stackId } from '../state/marker.js';
-import { readServiceState, type ServiceState } from '../state/record.js';
+import { readServiceState, type ServiceState } from '../state/service-state.js';
 import { checkStateDir } from '../state/trust.js';
 import { describeHolder } from './clear-port.js';
 import { selectForStart } from './select.js';

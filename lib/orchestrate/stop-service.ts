@@ -1,13 +1,20 @@
 import { renameSync } from 'node:fs';
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
-import { verifyIdentity } from '../os/identity.js';
 import type { ProcessInspector } from '../os/inspector.js';
-import { describeUntouched, type StopReport, stopInstance } from '../process/stop.js';
-import { findMarked, type MarkedProcess } from '../process/sweep.js';
+import {
+  describeUntouched,
+  markedTarget,
+  type StopReport,
+  stopInstance,
+  stopOptionsFor,
+} from '../process/stop.js';
+import { leftoversOf, type MarkedProcess } from '../process/sweep.js';
 import { removeStaleTempFiles } from '../state/files.js';
 import { acquireLock } from '../state/lock.js';
-import { MARKER_ENV, stackId } from '../state/marker.js';
-import { readServiceState, removeRecord, servicePaths } from '../state/record.js';
+import { stackId } from '../state/marker.js';
+import { servicePaths } from '../state/paths.js';
+import { removeRecord } from '../state/record.js';
+import { readServiceState } from '../state/service-state.js';
 
 /** What stopping one service did, for the report. */
 export interface ServiceStopResult {
@@ -25,10 +32,6 @@ export interface ServiceStopResult {
 /** Options of {@link stopService}. */
 export interface StopServiceOptions {
   readonly inspector: ProcessInspector;
-  readonly lockTimeout?: number;
-  readonly signal?: AbortSignal;
-  /** Override the service's stopTimeout (0 = SIGKILL at once). */
-  readonly stopTimeout?: number;
   /** When aborted, SIGKILL at once instead of waiting out stopTimeout (a second Ctrl-C). */
   readonly hurry?: AbortSignal;
   /**
@@ -54,17 +57,8 @@ export async function stopService(
   const { inspector } = options;
   const paths = servicePaths(config.pidDir, name);
   removeStaleTempFiles(config.pidDir);
-  const lock = await acquireLock(paths.lock, name, {
-    inspector,
-    ...(options.lockTimeout === undefined ? {} : { timeout: options.lockTimeout }),
-    ...(options.signal === undefined ? {} : { signal: options.signal }),
-  });
-  const ladder = {
-    inspector,
-    signal: svc.stopSignal,
-    timeout: options.stopTimeout ?? svc.stopTimeout,
-    ...(options.hurry === undefined ? {} : { hurry: options.hurry }),
-  };
+  const lock = await acquireLock(paths.lock, name, { inspector });
+  const ladder = stopOptionsFor(svc, inspector, options);
   const cleaned: string[] = [];
   const problems: string[] = [];
   let stopped: StopReport | undefined;
@@ -104,36 +98,11 @@ export async function stopService(
     const orphans: StopReport[] = [];
     const stack = stackId(config.name, config.file);
     const seen = new Set<string>();
-    const leftovers =
-      options.candidates?.filter(
-        (m) =>
-          m.service === name &&
-          inspector.environ(m.info.pid, MARKER_ENV) === m.marker &&
-          verifyIdentity(
-            {
-              pid: m.info.pid,
-              startTime: m.info.startTime,
-              bootId: inspector.bootId(),
-              pidNamespace: inspector.pidNamespace(),
-            },
-            inspector,
-          ).kind === 'ours',
-      ) ?? findMarked({ stack, service: name }, inspector);
+    const leftovers = leftoversOf({ stack, service: name }, inspector, options.candidates);
     for (const m of leftovers) {
       if (seen.has(m.marker)) continue;
       seen.add(m.marker);
-      const report = await stopInstance(
-        {
-          service: name,
-          pid: m.info.pid,
-          pgid: m.info.pgid,
-          instance: m.marker,
-          startTime: m.info.startTime,
-          bootId: inspector.bootId(),
-          pidNamespace: inspector.pidNamespace(),
-        },
-        ladder,
-      );
+      const report = await stopInstance(markedTarget(m, name, inspector), ladder);
       orphans.push(report);
       if (report.outcome === 'survivors')
         problems.push(`${name}: pids ${report.survivors.join(', ')} survived SIGKILL`);

@@ -4,7 +4,7 @@ import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import type { SpawnedService } from '../process/spawn.js';
 import { type BringUpOptions, type BringUpResult, bringUp } from './bring-up.js';
 import type { EventSink } from './events.js';
-import { markReady } from './start-service.js';
+import { markReady } from './mark-ready.js';
 import type { ServiceUp } from './up.js';
 
 /** Restart back-off: 500 ms, doubling, at most 15 s. */

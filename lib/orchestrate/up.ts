@@ -8,14 +8,15 @@ import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import { portEnv } from '../process/env.js';
 import type { SpawnedService } from '../process/spawn.js';
 import { describeUntouched } from '../process/stop.js';
-import { findMarked } from '../process/sweep.js';
+import { findMarked, type MarkedProcess } from '../process/sweep.js';
 import { stackId } from '../state/marker.js';
 import { removeRecord, type ServiceRecord } from '../state/record.js';
-import { bringUp } from './bring-up.js';
+import { type BringUpResult, bringUp } from './bring-up.js';
 import { describeHolder } from './clear-port.js';
 import type { EventSink } from './events.js';
+import { markReady } from './mark-ready.js';
 import { selectForStart } from './select.js';
-import { markReady } from './start-service.js';
+import type { StartOutcome } from './start-service.js';
 import { stopService } from './stop-service.js';
 
 /** Options of {@link upStack}. */
@@ -29,9 +30,6 @@ export interface UpOptions {
   /** Foreground: every output chunk of services this call spawns. */
   readonly tee?: (service: string, chunk: Buffer, stream: 'stdout' | 'stderr') => void;
   readonly signal?: AbortSignal;
-  readonly inspector?: ProcessInspector;
-  readonly baseEnv?: NodeJS.ProcessEnv;
-  readonly lockTimeout?: number;
   readonly onEvent?: EventSink;
 }
 
@@ -72,6 +70,9 @@ function gate(): Gate {
   return { promise, resolve, reject };
 }
 
+/** The conditions a dependent can wait for, per service. */
+type Gates = Record<'started' | 'ready' | 'completed', Gate>;
+
 /** Services some selected service waits on with `'completed'`: one-shot tasks. */
 function tasksOf(config: ResolvedConfig, names: readonly string[]): Set<string> {
   const tasks = new Set<string>();
@@ -92,6 +93,166 @@ function taskError(name: string, exit: ExitInfo, record: ServiceRecord): LaunchE
   );
 }
 
+/** Notes about what a start cleaned up or replaced on the way, in words. */
+function startNotes(outcome: StartOutcome): string[] {
+  if (outcome.kind !== 'started') return [];
+  const notes = outcome.port.stopped.map(
+    ({ holder }) =>
+      `stopped ${holder.kind === 'foreign' ? 'the foreign holder' : 'an earlier instance'} of port ${holder.port}: ${describeHolder(holder)}`,
+  );
+  notes.push(...outcome.cleared);
+  for (const r of outcome.replaced) {
+    notes.push(...r.refused.map((u) => describeUntouched(outcome.record.service, u)));
+    if (r.outcome === 'stopped' || r.outcome === 'survivors')
+      notes.push(`replaced the earlier instance (pid ${r.pid})`);
+  }
+  return notes;
+}
+
+/** One `upStack` call: the selected services, their gates, and what this call started. */
+class StackStart {
+  readonly #config: ResolvedConfig;
+  readonly #options: UpOptions;
+  readonly #inspector = systemInspector();
+  readonly #emit: EventSink;
+  readonly #abort = new AbortController();
+  readonly #gates: Map<string, Gates>;
+  readonly #tasks: Set<string>;
+  readonly #named: Set<string>;
+  readonly #candidates: readonly MarkedProcess[];
+  readonly ports: Record<string, number> = {};
+  readonly results = new Map<string, ServiceUp>();
+  /** Started by this call, in start order. */
+  readonly mine: string[] = [];
+  firstError: unknown;
+
+  constructor(config: ResolvedConfig, names: readonly string[], options: UpOptions) {
+    this.#config = config;
+    this.#options = options;
+    this.#emit = options.onEvent ?? (() => undefined);
+    this.#named = new Set(options.services?.length ? options.services : names);
+    this.#tasks = tasksOf(config, names);
+    this.#gates = new Map(
+      names.map((n) => [n, { started: gate(), ready: gate(), completed: gate() }] as const),
+    );
+    // Every service's lock wait, readiness wait and probe listens on this one signal.
+    setMaxListeners(0, this.#abort.signal);
+    // One scan for leftovers of the whole stack; each start re-checks its own.
+    this.#candidates = findMarked({ stack: stackId(config.name, config.file) }, this.#inspector);
+  }
+
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  abort(reason?: unknown): void {
+    this.#abort.abort(reason);
+  }
+
+  /** Starts one service once its dependencies reach their conditions; never throws. */
+  async run(name: string): Promise<void> {
+    const g = this.#gates.get(name) as Gates;
+    try {
+      await this.#waitForDependencies(name);
+      const up = await this.#start(name, g);
+      const record = await markReady(this.#config, up.record, this.#inspector);
+      const kept = up.outcome.kind === 'already-running';
+      this.#emit({ type: 'ready', service: name, ms: up.ready.ms, kept });
+      g.ready.resolve();
+      const spawned = up.outcome.kind === 'started' ? up.outcome.spawned : undefined;
+      this.results.set(name, {
+        name,
+        outcome: kept ? 'kept' : 'started',
+        record,
+        readyMs: up.ready.ms,
+        ...(spawned ? { spawned } : {}),
+      });
+      if (this.#tasks.has(name)) await this.#completeTask(name, record, spawned, g);
+    } catch (error) {
+      this.#fail(name, error, g);
+    }
+  }
+
+  async #waitForDependencies(name: string): Promise<void> {
+    const deps = Object.entries((this.#config.services[name] as ResolvedService).dependsOn);
+    if (deps.length > 0) {
+      this.#emit({ type: 'waiting', service: name, on: deps.map(([d]) => d) });
+      try {
+        await Promise.all(deps.map(([d, cond]) => this.#gates.get(d)?.[cond].promise));
+      } catch {
+        const failed = deps.map(([d]) => d).filter((d) => !this.results.has(d));
+        this.#skip(name, `${failed.join(', ')} did not come up`);
+      }
+    }
+    if (this.signal.aborted) this.#skip(name, 'the start was aborted');
+  }
+
+  #skip(name: string, reason: string): never {
+    this.#emit({ type: 'skipped', service: name, reason });
+    throw new LaunchError('E_ABORTED', `${name}: not started`);
+  }
+
+  async #start(name: string, g: Gates): Promise<BringUpResult> {
+    this.#emit({ type: 'starting', service: name });
+    const tee = this.#options.tee;
+    const up = await bringUp(this.#config, name, {
+      ports: this.ports,
+      inspector: this.#inspector,
+      candidates: this.#candidates,
+      force: this.#options.force ?? false,
+      replace: this.#options.replace && this.#named.has(name) ? 'always' : 'if-changed',
+      signal: this.signal,
+      ...(tee
+        ? { tee: (chunk: Buffer, stream: 'stdout' | 'stderr') => tee(name, chunk, stream) }
+        : {}),
+      onSpawned: (record) => {
+        g.started.resolve();
+        this.#emit({ type: 'spawned', service: name, record, kept: false });
+      },
+    });
+    if (up.outcome.kind !== 'already-running') this.mine.push(name);
+    for (const text of startNotes(up.outcome)) this.#emit({ type: 'note', service: name, text });
+    return up;
+  }
+
+  /** Waits for a one-shot task to exit 0; its record is removed either way. */
+  async #completeTask(
+    name: string,
+    record: ServiceRecord,
+    spawned: SpawnedService | undefined,
+    g: Gates,
+  ): Promise<void> {
+    spawned?.child.ref(); // a detached child is unref'd: keep the launcher alive for its exit
+    const exit = spawned ? await spawned.exit : await untilGone(record, this.#inspector);
+    removeRecord(this.#config.pidDir, record, name);
+    if (exit.code !== 0) throw taskError(name, exit, record);
+    this.results.set(name, { ...(this.results.get(name) as ServiceUp), outcome: 'completed' });
+    this.#emit({ type: 'completed', service: name });
+    g.completed.resolve();
+  }
+
+  #fail(name: string, error: unknown, g: Gates): void {
+    g.started.reject(error);
+    g.ready.reject(error);
+    g.completed.reject(error);
+    const aborted = isLaunchError(error, 'E_ABORTED');
+    // The first real failure wins over the aborts it causes in the others.
+    if (this.firstError === undefined || (isLaunchError(this.firstError, 'E_ABORTED') && !aborted))
+      this.firstError = error;
+    if (!aborted) this.#emit({ type: 'failed', service: name, error });
+    this.abort();
+  }
+
+  /** Stops what this call started, dependents first (reverse start order), for a rollback. */
+  async rollBack(): Promise<void> {
+    for (const name of [...this.mine].reverse()) {
+      this.#emit({ type: 'stopping', service: name });
+      const result = await stopService(this.#config, name, { inspector: this.#inspector });
+      this.#emit({ type: 'stopped', service: name, report: result.stopped ?? null });
+    }
+  }
+}
+
 /**
  * Brings up the selected services and their dependencies: each starts the
  * moment its dependencies reach their conditions (`started`, `ready`,
@@ -102,146 +263,24 @@ function taskError(name: string, exit: ExitInfo, record: ServiceRecord): LaunchE
  */
 export async function upStack(config: ResolvedConfig, options: UpOptions = {}): Promise<UpResult> {
   const names = selectForStart(config, options.services ?? []);
-  const named = new Set(options.services?.length ? options.services : names);
-  const inspector = options.inspector ?? systemInspector();
-  const emit = options.onEvent ?? (() => undefined);
-  const tasks = tasksOf(config, names);
-  const abort = new AbortController();
-  // Every service's lock wait, readiness wait and probe listens on this one signal.
-  setMaxListeners(0, abort.signal);
-  const onOuterAbort = () => abort.abort(options.signal?.reason);
+  const run = new StackStart(config, names, options);
+  const onOuterAbort = () => run.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onOuterAbort);
-  if (options.signal?.aborted) abort.abort();
-  const gates = new Map(
-    names.map((n) => [n, { started: gate(), ready: gate(), completed: gate() }] as const),
-  );
-  const ports: Record<string, number> = {};
-  // One scan for leftovers of the whole stack; each start re-checks its own.
-  const candidates = findMarked({ stack: stackId(config.name, config.file) }, inspector);
-  const results = new Map<string, ServiceUp>();
-  const mine: string[] = []; // started by this call, in start order
-  let firstError: unknown;
-
-  const runOne = async (name: string): Promise<void> => {
-    const svc = config.services[name] as ResolvedService;
-    const g = gates.get(name) as NonNullable<ReturnType<typeof gates.get>>;
-    try {
-      const deps = Object.entries(svc.dependsOn);
-      if (deps.length > 0) {
-        emit({ type: 'waiting', service: name, on: deps.map(([d]) => d) });
-        try {
-          await Promise.all(deps.map(([d, cond]) => gates.get(d)?.[cond].promise));
-        } catch {
-          const failed = deps.map(([d]) => d).filter((d) => !results.has(d));
-          emit({ type: 'skipped', service: name, reason: `${failed.join(', ')} did not come up` });
-          throw new LaunchError('E_ABORTED', `${name}: not started`);
-        }
-      }
-      if (abort.signal.aborted) {
-        emit({ type: 'skipped', service: name, reason: 'the start was aborted' });
-        throw new LaunchError('E_ABORTED', `${name}: not started`);
-      }
-      emit({ type: 'starting', service: name });
-      const tee = options.tee;
-      const up = await bringUp(config, name, {
-        ports,
-        inspector,
-        candidates,
-        force: options.force ?? false,
-        replace: options.replace && named.has(name) ? 'always' : 'if-changed',
-        signal: abort.signal,
-        ...(options.lockTimeout === undefined ? {} : { lockTimeout: options.lockTimeout }),
-        ...(options.baseEnv === undefined ? {} : { baseEnv: options.baseEnv }),
-        ...(tee
-          ? { tee: (chunk: Buffer, stream: 'stdout' | 'stderr') => tee(name, chunk, stream) }
-          : {}),
-        onSpawned: (record) => {
-          g.started.resolve();
-          emit({ type: 'spawned', service: name, record, kept: false });
-        },
-      });
-      const kept = up.outcome.kind === 'already-running';
-      if (!kept) mine.push(name);
-      if (up.outcome.kind === 'started') {
-        for (const { holder } of up.outcome.port.stopped)
-          emit({
-            type: 'note',
-            service: name,
-            text: `stopped ${holder.kind === 'foreign' ? 'the foreign holder' : 'an earlier instance'} of port ${holder.port}: ${describeHolder(holder)}`,
-          });
-        for (const text of up.outcome.cleared) emit({ type: 'note', service: name, text });
-        for (const r of up.outcome.replaced) {
-          for (const u of r.refused)
-            emit({ type: 'note', service: name, text: describeUntouched(name, u) });
-          if (r.outcome === 'stopped' || r.outcome === 'survivors')
-            emit({
-              type: 'note',
-              service: name,
-              text: `replaced the earlier instance (pid ${r.pid})`,
-            });
-        }
-      }
-      const record = await markReady(config, up.record, inspector);
-      emit({ type: 'ready', service: name, ms: up.ready.ms, kept });
-      g.ready.resolve();
-      const spawned = up.outcome.kind === 'started' ? up.outcome.spawned : undefined;
-      results.set(name, {
-        name,
-        outcome: kept ? 'kept' : 'started',
-        record,
-        readyMs: up.ready.ms,
-        ...(spawned ? { spawned } : {}),
-      });
-      if (tasks.has(name)) {
-        spawned?.child.ref(); // a detached child is unref'd: keep the launcher alive for its exit
-        const exit = spawned ? await spawned.exit : await untilGone(record, inspector);
-        removeRecord(config.pidDir, record, name);
-        if (exit.code !== 0) throw taskError(name, exit, record);
-        results.set(name, { ...(results.get(name) as ServiceUp), outcome: 'completed' });
-        emit({ type: 'completed', service: name });
-        g.completed.resolve();
-      }
-    } catch (error) {
-      g.started.reject(error);
-      g.ready.reject(error);
-      g.completed.reject(error);
-      const aborted = isLaunchError(error) && error.code === 'E_ABORTED';
-      // The first real failure wins over the aborts it causes in the others.
-      const firstWasAbort = isLaunchError(firstError) && firstError.code === 'E_ABORTED';
-      if (firstError === undefined || (firstWasAbort && !aborted)) firstError = error;
-      if (!aborted) emit({ type: 'failed', service: name, error });
-      abort.abort();
-    }
-  };
-
+  if (options.signal?.aborted) run.abort();
   try {
-    await Promise.all(names.map(runOne));
+    await Promise.all(names.map((n) => run.run(n)));
   } finally {
     options.signal?.removeEventListener('abort', onOuterAbort);
   }
-  if (firstError !== undefined) {
-    await stopStarted(config, mine, inspector, emit);
-    throw firstError;
+  if (run.firstError !== undefined) {
+    await run.rollBack();
+    throw run.firstError;
   }
   return {
-    services: names.map((n) => results.get(n) as ServiceUp),
-    ports: { ...ports },
-    env: portEnv(ports),
+    services: names.map((n) => run.results.get(n) as ServiceUp),
+    ports: { ...run.ports },
+    env: portEnv(run.ports),
   };
-}
-
-/** Stops services this call started, dependents first (reverse start order), for a rollback. */
-async function stopStarted(
-  config: ResolvedConfig,
-  started: readonly string[],
-  inspector: ProcessInspector,
-  emit: EventSink,
-): Promise<void> {
-  for (const name of [...started].reverse()) {
-    emit({ type: 'stopping', service: name });
-    const result = await stopService(config, name, { inspector });
-    emit({ type: 'stopped', service: name, report: result.stopped ?? null });
-  }
 }
 
 /** Waits for a task another launcher started to end; its exit code is not known here. */

@@ -8,7 +8,6 @@ import type { PortUse } from './scan.js';
 
 /**
  * Who holds a service's port, from the service's point of view.
- * - `self`: the service's current, recorded instance.
  * - `earlier-instance`: an earlier instance of the same service (its marker, or
  *   the same command line and cwd); replaced automatically.
  * - `stack-service`: another service of this stack.
@@ -19,7 +18,6 @@ import type { PortUse } from './scan.js';
  * - `unknown`: a process launchguard may not inspect (another user's).
  */
 export type HolderKind =
-  | 'self'
   | 'earlier-instance'
   | 'stack-service'
   | 'systemd'
@@ -49,8 +47,6 @@ export interface PortHolder {
 export interface ClassifyContext {
   readonly stack: string;
   readonly service: ResolvedService;
-  /** The marker of the service's verified running instance, if any. */
-  readonly currentInstance?: string;
   readonly inspector: ProcessInspector;
   /** Reads /proc/PID/cgroup (a seam for tests). */
   readonly cgroup?: (pid: number) => string | null;
@@ -127,8 +123,7 @@ export function classifyHolder(use: PortUse, ctx: ClassifyContext): PortHolder {
   if (marker !== null && parts !== null && parts.stack === ctx.stack) {
     if (parts.service !== ctx.service.name)
       return { ...holder, kind: 'stack-service', service: parts.service, instance: marker };
-    const kind = marker === ctx.currentInstance ? 'self' : 'earlier-instance';
-    return { ...holder, kind, instance: marker };
+    return { ...holder, kind: 'earlier-instance', instance: marker };
   }
   if (unit !== null) return { ...holder, kind: 'systemd', unit: unit.unit, userUnit: unit.user };
   if (sameCommand(argv, inspector.cwd(use.pid), ctx.service))

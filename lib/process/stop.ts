@@ -1,11 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { ResolvedService } from '../config/types.js';
 import { faultPoint } from '../fault.js';
 import { isProtectedPid, type ProcessIdentity, verifyIdentity } from '../os/identity.js';
 import type { ProcessInspector } from '../os/inspector.js';
 import type { ProcInfo } from '../os/proc.js';
 import { effectiveUid, userName } from '../os/users.js';
 import { MARKER_ENV } from '../state/marker.js';
-import { findMarked, groupMembers } from './sweep.js';
+import { findMarked, groupMembers, type MarkedProcess } from './sweep.js';
 
 /** What a stop needs to know about the instance (a subset of its record). */
 export interface StopTarget extends ProcessIdentity {
@@ -26,6 +27,43 @@ export interface StopTarget extends ProcessIdentity {
   readonly recorded?: boolean;
 }
 
+/** How long to wait after SIGKILL for the kernel to tear processes down, ms. */
+const KILL_GRACE = 2_000;
+
+/**
+ * The stop ladder's options for a service: its `stopSignal`, its
+ * `stopTimeout` (or `timeout`, e.g. 0 to SIGKILL at once), and `hurry`.
+ */
+export function stopOptionsFor(
+  svc: ResolvedService,
+  inspector: ProcessInspector,
+  extra: { readonly timeout?: number; readonly hurry?: AbortSignal } = {},
+): StopOptions {
+  return {
+    inspector,
+    killSignal: svc.stopSignal,
+    timeout: extra.timeout ?? svc.stopTimeout,
+    ...(extra.hurry === undefined ? {} : { hurry: extra.hurry }),
+  };
+}
+
+/** The stop target of a process found by its marker (a leftover, or an orphan holder). */
+export function markedTarget(
+  m: MarkedProcess,
+  service: string,
+  inspector: ProcessInspector,
+): StopTarget {
+  return {
+    service,
+    pid: m.info.pid,
+    pgid: m.info.pgid,
+    instance: m.marker,
+    startTime: m.info.startTime,
+    bootId: inspector.bootId(),
+    pidNamespace: inspector.pidNamespace(),
+  };
+}
+
 /** A process that was not signalled because it belongs to another user. */
 export interface Untouched {
   readonly pid: number;
@@ -33,15 +71,13 @@ export interface Untouched {
   readonly command: string;
 }
 
-/** Options of {@link stopInstance}. */
+/** Options of {@link stopInstance}; {@link stopOptionsFor} builds them from a service. */
 export interface StopOptions {
   readonly inspector: ProcessInspector;
-  /** The polite signal. @default 'SIGTERM' */
-  readonly signal?: NodeJS.Signals;
+  /** The polite signal (the service's `stopSignal`). @default 'SIGTERM' */
+  readonly killSignal?: NodeJS.Signals;
   /** Wait this long (ms) after the polite signal before SIGKILL. @default 10000 */
   readonly timeout?: number;
-  /** Wait this long (ms) after SIGKILL for the kernel to tear processes down. @default 2000 */
-  readonly killGrace?: number;
   /** When aborted, stop waiting for a polite exit and send SIGKILL at once (a second Ctrl-C). */
   readonly hurry?: AbortSignal;
   /** The kill function (a seam for tests). @default process.kill */
@@ -246,12 +282,12 @@ export async function stopInstance(target: StopTarget, options: StopOptions): Pr
   const first = census(target, inspector, false);
   refused = first.refused;
   if (first.pids.length === 0) return report(refused.length > 0 ? 'refused' : 'gone', false, []);
-  send(target, options.signal ?? 'SIGTERM', inspector, kill, first);
+  send(target, options.killSignal ?? 'SIGTERM', inspector, kill, first);
   faultPoint('after-stop-signal');
   const proven = first.group;
   let left = await waitEmpty(target, inspector, options.timeout ?? 10_000, proven, options.hurry);
   if (left.length === 0) return report('stopped', false, []);
   send(target, 'SIGKILL', inspector, kill, census(target, inspector, proven));
-  left = await waitEmpty(target, inspector, options.killGrace ?? 2_000, proven);
+  left = await waitEmpty(target, inspector, KILL_GRACE, proven);
   return report(left.length === 0 ? 'stopped' : 'survivors', true, left);
 }

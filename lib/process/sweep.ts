@@ -53,3 +53,25 @@ export function groupMembers(pgid: number, inspector: ProcessInspector): ProcInf
   }
   return members;
 }
+
+/**
+ * The live processes of a service carrying one of its markers: from a scan
+ * the caller made earlier (`candidates`, each re-checked: still alive with
+ * the same start time and marker), or from a fresh scan.
+ */
+export function leftoversOf(
+  filter: SweepFilter & { readonly service: string },
+  inspector: ProcessInspector,
+  candidates?: readonly MarkedProcess[],
+): MarkedProcess[] {
+  if (candidates === undefined) return findMarked(filter, inspector);
+  return candidates.filter((m) => {
+    if (m.service !== filter.service) return false;
+    const now = inspector.lookup(m.info.pid);
+    return (
+      now.kind === 'alive' &&
+      now.info.startTime === m.info.startTime &&
+      inspector.environ(m.info.pid, MARKER_ENV) === m.marker
+    );
+  });
+}

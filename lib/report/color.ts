@@ -1,6 +1,5 @@
 /** Minimal ANSI styling that honours NO_COLOR, FORCE_COLOR and whether the stream is a TTY. */
 export interface Colors {
-  readonly enabled: boolean;
   bold(text: string): string;
   dim(text: string): string;
   red(text: string): string;
@@ -23,7 +22,6 @@ export function createColors(enabled: boolean): Colors {
   const wrap = (open: number, close: number) => (text: string) =>
     enabled ? `\u001b[${open}m${text}\u001b[${close}m` : text;
   return {
-    enabled,
     bold: wrap(1, 22),
     dim: wrap(2, 22),
     red: wrap(31, 39),

@@ -1,17 +1,10 @@
-import { join } from 'node:path';
 import { errnoCode, LaunchError } from '../errors.js';
 import { faultPoint } from '../fault.js';
-import {
-  isProtectedPid,
-  type ProcessIdentity,
-  type Verdict,
-  verifyIdentity,
-} from '../os/identity.js';
-import type { ProcessInspector } from '../os/inspector.js';
-import type { ProcInfo } from '../os/proc.js';
+import type { ProcessIdentity } from '../os/identity.js';
 import { readFileSafe, unlinkQuiet, writeFileAtomic } from './files.js';
 import { parseMarker } from './marker.js';
-import { formatPid, parsePidText } from './pidfile.js';
+import { servicePaths } from './paths.js';
+import { formatPid } from './pidfile.js';
 import { checkStateDir } from './trust.js';
 
 /** What launchguard keeps about a running service, beside its PID file. */
@@ -41,53 +34,6 @@ export interface ServiceRecord extends ProcessIdentity {
   /** Restarts by the restart policy before this instance (foreground `up`). */
   readonly restarts?: number;
 }
-
-/** Files of one service in the state folder. */
-export interface ServicePaths {
-  readonly pid: string;
-  readonly record: string;
-  readonly lock: string;
-  readonly log: string;
-}
-
-/** Paths of a service's PID file, record, lock and log. */
-export function servicePaths(pidDir: string, service: string): ServicePaths {
-  return {
-    pid: join(pidDir, `${service}.pid`),
-    record: join(pidDir, `${service}.json`),
-    lock: join(pidDir, `${service}.lock`),
-    log: join(pidDir, `${service}.log`),
-  };
-}
-
-/** What is on disk for a service, checked against the live process table. */
-export type ServiceState =
-  | { readonly kind: 'none' }
-  /** Recorded and verified: the process is ours and alive. */
-  | {
-      readonly kind: 'running';
-      readonly record: ServiceRecord;
-      readonly info: ProcInfo;
-      readonly warning?: string;
-    }
-  /** Recorded, but the process is gone. */
-  | {
-      readonly kind: 'stale';
-      readonly record: ServiceRecord | null;
-      readonly pid: number;
-      readonly reason: string;
-    }
-  /** The recorded PID is alive but is another process now. */
-  | { readonly kind: 'reused'; readonly record: ServiceRecord; readonly info: ProcInfo }
-  /** A state file is unreadable or malformed. */
-  | { readonly kind: 'corrupt'; readonly file: string; readonly reason: string }
-  /** Cannot be checked from here: never signalled. */
-  | {
-      readonly kind: 'unverifiable';
-      readonly record: ServiceRecord | null;
-      readonly pid: number;
-      readonly reason: string;
-    };
 
 /**
  * Creates the state folder (0700) if needed and checks that only this user
@@ -211,83 +157,6 @@ export function readRecord(
   if (parsed.logFile !== log)
     return { corrupt: `it names ${parsed.logFile} as its log, not ${log}` };
   return parsed;
-}
-
-function fromVerdict(record: ServiceRecord, verdict: Verdict, warning?: string): ServiceState {
-  switch (verdict.kind) {
-    case 'ours':
-      return { kind: 'running', record, info: verdict.info, ...(warning ? { warning } : {}) };
-    case 'gone':
-      return { kind: 'stale', record, pid: record.pid, reason: verdict.reason };
-    case 'reused':
-      return { kind: 'reused', record, info: verdict.info };
-    case 'unverifiable':
-      return { kind: 'unverifiable', record, pid: record.pid, reason: verdict.reason };
-  }
-}
-
-/**
- * Reads a service's PID file and record and checks them against the live
- * process table: running (verified ours), stale (gone), reused (PID alive but
- * another process), corrupt (with the reason), unverifiable, or none.
- * Never signals anything.
- */
-export function readServiceState(
-  pidDir: string,
-  service: string,
-  inspector: ProcessInspector,
-): ServiceState {
-  const paths = servicePaths(pidDir, service);
-  const pidMax = inspector.pidMax();
-  const record = readRecord(pidDir, service, pidMax);
-  if (record !== null && 'corrupt' in record) {
-    return { kind: 'corrupt', file: paths.record, reason: record.corrupt };
-  }
-  const pidRead = readFileSafe(paths.pid);
-  let pidProblem: string | undefined;
-  let filePid: number | undefined;
-  if (pidRead.kind === 'invalid') pidProblem = pidRead.reason;
-  else if (pidRead.kind === 'ok') {
-    const parsed = parsePidText(pidRead.text, pidMax);
-    if ('error' in parsed) pidProblem = parsed.error;
-    else filePid = parsed.pid;
-  }
-  if (record === null) {
-    if (pidRead.kind === 'missing') return { kind: 'none' };
-    if (pidProblem !== undefined) return { kind: 'corrupt', file: paths.pid, reason: pidProblem };
-    const pid = filePid as number;
-    if (isProtectedPid(pid, inspector)) {
-      return {
-        kind: 'corrupt',
-        file: paths.pid,
-        reason: `PID ${pid} is launchguard itself, one of its ancestors, or in its process group`,
-      };
-    }
-    const found = inspector.lookup(pid);
-    if (found.kind === 'gone' || (found.kind === 'alive' && found.info.state === 'Z')) {
-      return { kind: 'stale', record: null, pid, reason: 'exited' };
-    }
-    return {
-      kind: 'unverifiable',
-      record: null,
-      pid,
-      reason: 'the PID file has no record beside it (written by another tool?)',
-    };
-  }
-  if (isProtectedPid(record.pid, inspector)) {
-    return {
-      kind: 'corrupt',
-      file: paths.record,
-      reason: `PID ${record.pid} is launchguard itself, one of its ancestors, or in its process group`,
-    };
-  }
-  const warning =
-    pidProblem !== undefined
-      ? `the PID file is corrupt (${pidProblem}); the record is used`
-      : filePid !== undefined && filePid !== record.pid
-        ? `the PID file says ${filePid} but the record says ${record.pid}; the record is used`
-        : undefined;
-  return fromVerdict(record, verifyIdentity(record, inspector), warning);
 }
 
 /**

@@ -9,7 +9,7 @@ const scanPort = systemScanner();
 
 import { systemInspector } from '../../lib/os/inspector.js';
 import { stackId } from '../../lib/state/marker.js';
-import { servicePaths } from '../../lib/state/record.js';
+import { servicePaths } from '../../lib/state/paths.js';
 import { freePort, holdPort } from '../helpers/ports.js';
 import { isAlive, waitForAsync } from '../helpers/procs.js';
 import { failure, listenService, makeStack, spawnPlain } from '../helpers/stack.js';

@@ -9,7 +9,7 @@ import { stopInstance } from '../../lib/process/stop.js';
 import { findMarked } from '../../lib/process/sweep.js';
 import { acquireLock } from '../../lib/state/lock.js';
 import { stackId } from '../../lib/state/marker.js';
-import { servicePaths } from '../../lib/state/record.js';
+import { servicePaths } from '../../lib/state/paths.js';
 import { fixture, ROOT } from '../helpers/paths.js';
 import { isAlive, pidsIn, track, waitFor } from '../helpers/procs.js';
 import { makeStack, nodeFixture, spawnPlain } from '../helpers/stack.js';

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { bringUp } from '../../lib/orchestrate/bring-up.js';
-import { servicePaths } from '../../lib/state/record.js';
+import { servicePaths } from '../../lib/state/paths.js';
 import { fixture } from '../helpers/paths.js';
 import { freePort, holdPort } from '../helpers/ports.js';
 import { isAlive, pidsIn, waitFor } from '../helpers/procs.js';

@@ -14,13 +14,9 @@ import { isLaunchError } from '../../lib/errors.js';
 import { startService } from '../../lib/orchestrate/start-service.js';
 import { systemInspector } from '../../lib/os/inspector.js';
 import { readFileSafe, removeStaleTempFiles, writeFileAtomic } from '../../lib/state/files.js';
-import {
-  readServiceState,
-  removeRecord,
-  type ServiceRecord,
-  servicePaths,
-  stateError,
-} from '../../lib/state/record.js';
+import { servicePaths } from '../../lib/state/paths.js';
+import { removeRecord, type ServiceRecord, stateError } from '../../lib/state/record.js';
+import { readServiceState } from '../../lib/state/service-state.js';
 import { isAlive, track, waitFor } from '../helpers/procs.js';
 import { makeStack, nodeFixture, spawnPlain } from '../helpers/stack.js';
 import { project } from '../helpers/tmp.js';

@@ -169,26 +169,30 @@ describe('reliability: a hostile state folder reaches nothing outside the stack'
   const problems: string[] = [];
   let attempts = 0;
 
+  /** One round of an attack: what went wrong (empty: nothing). */
+  async function round(attack: Attack): Promise<string[]> {
+    const config = attack.name.includes('port')
+      ? await makeStack({ svc: listenService(await freePort()) })
+      : await sleeper();
+    const { victims, files } = await attack.setup(config);
+    const before = snapshot(files);
+    const found: string[] = [];
+    for (const args of attack.commands) {
+      attempts++;
+      const result = await runCli(args, { cwd: config.root, timeout: 10_000 });
+      if (result.signal !== null) found.push(`${args.join(' ')} hung (killed after 10 s)`);
+    }
+    await sleep(50);
+    found.push(...victims.filter((v) => !isAlive(v)).map((v) => `victim ${v} died`));
+    if (snapshot(files).join() !== before.join()) found.push('a file outside the stack changed');
+    return found;
+  }
+
   for (const attack of ATTACKS) {
     it(attack.name, async function () {
       if (attack.root) requireRoot(this);
       const mine: string[] = [];
-      for (let round = 0; round < count(1, 5); round++) {
-        const needsPort = attack.name.includes('port');
-        const config = needsPort
-          ? await makeStack({ svc: listenService(await freePort()) })
-          : await sleeper();
-        const { victims, files } = await attack.setup(config);
-        const before = snapshot(files);
-        for (const args of attack.commands) {
-          attempts++;
-          const result = await runCli(args, { cwd: config.root, timeout: 10_000 });
-          if (result.signal !== null) mine.push(`${args.join(' ')} hung (killed after 10 s)`);
-        }
-        await sleep(50);
-        for (const v of victims) if (!isAlive(v)) mine.push(`victim ${v} died`);
-        if (snapshot(files).join() !== before.join()) mine.push(`a file outside the stack changed`);
-      }
+      for (let i = 0; i < count(1, 5); i++) mine.push(...(await round(attack)));
       problems.push(...mine.map((p) => `${attack.name}: ${p}`));
       expect(mine).to.deep.equal([]);
     });

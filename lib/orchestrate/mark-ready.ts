@@ -1,0 +1,33 @@
+import type { ResolvedConfig } from '../config/types.js';
+import type { ProcessInspector } from '../os/inspector.js';
+import { acquireLock } from '../state/lock.js';
+import { servicePaths } from '../state/paths.js';
+import { type ServiceRecord, updateRecord } from '../state/record.js';
+import { readServiceState } from '../state/service-state.js';
+
+/**
+ * Marks a recorded instance as ready (`readyAt`), under the service's lock and
+ * only if the record on disk is still that instance: a record is never
+ * overwritten once another launcher has replaced it.
+ */
+export async function markReady(
+  config: ResolvedConfig,
+  record: ServiceRecord,
+  inspector: ProcessInspector,
+): Promise<ServiceRecord> {
+  if (record.readyAt !== undefined) return record;
+  const ready = { ...record, readyAt: new Date().toISOString() };
+  const lock = await acquireLock(servicePaths(config.pidDir, record.service).lock, record.service, {
+    inspector,
+  });
+  try {
+    const now = readServiceState(config.pidDir, record.service, inspector);
+    if (now.kind === 'running' && now.record.instance === record.instance) {
+      if (now.record.readyAt !== undefined) return now.record;
+      updateRecord(config.pidDir, ready);
+    }
+    return ready;
+  } finally {
+    lock.release();
+  }
+}

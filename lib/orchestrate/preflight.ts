@@ -1,0 +1,54 @@
+import type { ResolvedService } from '../config/types.js';
+import { LaunchError } from '../errors.js';
+import type { ProcessInspector } from '../os/inspector.js';
+import { pickPort } from '../ports/auto.js';
+import { type PortScanner, systemScanner } from '../ports/scan.js';
+import { type ClearPortReport, clearPort } from './clear-port.js';
+
+/** What the pre-flight needs besides the service. */
+export interface PreflightOptions {
+  readonly force?: boolean;
+  readonly scanner?: PortScanner;
+  /** Ports an `'auto'` pick must not return (lost to bind races before). */
+  readonly avoidPorts?: readonly number[];
+}
+
+/**
+ * The port pre-flight, under the service's lock: a fixed port must be free or
+ * held by an earlier instance (stopped here) or, with force, by a foreign
+ * process; an `'auto'` port is picked until a free one is found.
+ */
+export async function preparePort(
+  svc: ResolvedService,
+  ports: Record<string, number>,
+  stack: string,
+  inspector: ProcessInspector,
+  options: PreflightOptions,
+): Promise<ClearPortReport> {
+  if (svc.port === null) return { stopped: [] };
+  const scanner = options.scanner ?? systemScanner(inspector);
+  if (svc.port !== 'auto') {
+    ports[svc.name] = svc.port;
+    return clearPort(svc, svc.port, { stack, inspector, scanner, force: options.force ?? false });
+  }
+  const tried: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const others = Object.entries(ports)
+      .filter(([n]) => n !== svc.name)
+      .map(([, p]) => p);
+    const port = await pickPort([...others, ...tried, ...(options.avoidPorts ?? [])]);
+    if ((await scanner(port)).length === 0) {
+      ports[svc.name] = port;
+      return { stopped: [] };
+    }
+    tried.push(port);
+  }
+  throw new LaunchError(
+    'E_PORT_IN_USE',
+    `${svc.name}: no free port found for port: 'auto' (tried ${tried.join(', ')})`,
+    {
+      service: svc.name,
+      hint: 'free some ports or give the service a fixed port',
+    },
+  );
+}

@@ -1,0 +1,113 @@
+import { isProtectedPid, type Verdict, verifyIdentity } from '../os/identity.js';
+import type { ProcessInspector } from '../os/inspector.js';
+import type { ProcInfo } from '../os/proc.js';
+import { readFileSafe } from './files.js';
+import { servicePaths } from './paths.js';
+import { parsePidText } from './pidfile.js';
+import { readRecord, type ServiceRecord } from './record.js';
+
+/** What is on disk for a service, checked against the live process table. */
+export type ServiceState =
+  | { readonly kind: 'none' }
+  /** Recorded and verified: the process is ours and alive. */
+  | {
+      readonly kind: 'running';
+      readonly record: ServiceRecord;
+      readonly info: ProcInfo;
+      readonly warning?: string;
+    }
+  /** Recorded, but the process is gone. */
+  | {
+      readonly kind: 'stale';
+      readonly record: ServiceRecord | null;
+      readonly pid: number;
+      readonly reason: string;
+    }
+  /** The recorded PID is alive but is another process now. */
+  | { readonly kind: 'reused'; readonly record: ServiceRecord; readonly info: ProcInfo }
+  /** A state file is unreadable or malformed. */
+  | { readonly kind: 'corrupt'; readonly file: string; readonly reason: string }
+  /** Cannot be checked from here: never signalled. */
+  | {
+      readonly kind: 'unverifiable';
+      readonly record: ServiceRecord | null;
+      readonly pid: number;
+      readonly reason: string;
+    };
+
+function fromVerdict(record: ServiceRecord, verdict: Verdict, warning?: string): ServiceState {
+  switch (verdict.kind) {
+    case 'ours':
+      return { kind: 'running', record, info: verdict.info, ...(warning ? { warning } : {}) };
+    case 'gone':
+      return { kind: 'stale', record, pid: record.pid, reason: verdict.reason };
+    case 'reused':
+      return { kind: 'reused', record, info: verdict.info };
+    case 'unverifiable':
+      return { kind: 'unverifiable', record, pid: record.pid, reason: verdict.reason };
+  }
+}
+
+/**
+ * Reads a service's PID file and record and checks them against the live
+ * process table: running (verified ours), stale (gone), reused (PID alive but
+ * another process), corrupt (with the reason), unverifiable, or none.
+ * Never signals anything.
+ */
+export function readServiceState(
+  pidDir: string,
+  service: string,
+  inspector: ProcessInspector,
+): ServiceState {
+  const paths = servicePaths(pidDir, service);
+  const pidMax = inspector.pidMax();
+  const record = readRecord(pidDir, service, pidMax);
+  if (record !== null && 'corrupt' in record) {
+    return { kind: 'corrupt', file: paths.record, reason: record.corrupt };
+  }
+  const pidRead = readFileSafe(paths.pid);
+  let pidProblem: string | undefined;
+  let filePid: number | undefined;
+  if (pidRead.kind === 'invalid') pidProblem = pidRead.reason;
+  else if (pidRead.kind === 'ok') {
+    const parsed = parsePidText(pidRead.text, pidMax);
+    if ('error' in parsed) pidProblem = parsed.error;
+    else filePid = parsed.pid;
+  }
+  if (record === null) {
+    if (pidRead.kind === 'missing') return { kind: 'none' };
+    if (pidProblem !== undefined) return { kind: 'corrupt', file: paths.pid, reason: pidProblem };
+    const pid = filePid as number;
+    if (isProtectedPid(pid, inspector)) {
+      return {
+        kind: 'corrupt',
+        file: paths.pid,
+        reason: `PID ${pid} is launchguard itself, one of its ancestors, or in its process group`,
+      };
+    }
+    const found = inspector.lookup(pid);
+    if (found.kind === 'gone' || (found.kind === 'alive' && found.info.state === 'Z')) {
+      return { kind: 'stale', record: null, pid, reason: 'exited' };
+    }
+    return {
+      kind: 'unverifiable',
+      record: null,
+      pid,
+      reason: 'the PID file has no record beside it (written by another tool?)',
+    };
+  }
+  if (isProtectedPid(record.pid, inspector)) {
+    return {
+      kind: 'corrupt',
+      file: paths.record,
+      reason: `PID ${record.pid} is launchguard itself, one of its ancestors, or in its process group`,
+    };
+  }
+  const warning =
+    pidProblem !== undefined
+      ? `the PID file is corrupt (${pidProblem}); the record is used`
+      : filePid !== undefined && filePid !== record.pid
+        ? `the PID file says ${filePid} but the record says ${record.pid}; the record is used`
+        : undefined;
+  return fromVerdict(record, verifyIdentity(record, inspector), warning);
+}
