@@ -2,28 +2,39 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { errnoCode } from '../errors.js';
 import { packageRoot } from '../package-root.js';
 
 /**
- * Loading a config module, fast.
+ * Loading a config module: one loader, one evaluation.
  *
- * Plain JavaScript configs are imported natively. A TypeScript config is
- * compiled once (types stripped by sucrase, imports kept as ESM) into
- * `node_modules/.cache/launchguard/<hash>.mjs` beside the config, and that file
- * is imported natively from then on: a warm `status` or `validate` pays for a
- * hash and an import, not for loading a compiler (~5 ms instead of ~65 ms).
+ * - A plain JavaScript config that does not import `launchguard` is imported
+ *   natively.
+ * - A TypeScript config is compiled once (types stripped by sucrase, which
+ *   keeps line numbers; imports kept as ESM; `import.meta.url` pinned to the
+ *   config's own URL) into `node_modules/.cache/launchguard/<hash>.mjs` beside
+ *   the config, and that file is imported natively from then on: a warm
+ *   `status` or `validate` pays for a hash and an import, not for loading a
+ *   compiler (~5 ms instead of ~65 ms with jiti).
+ * - Everything else (relative imports, which would break from the cache
+ *   folder; no node_modules folder; `import.meta` beyond `url`, `dirname`,
+ *   `filename`) goes through jiti.
  *
- * Anything the fast path cannot take (relative imports, which would break
- * from the cache folder; no node_modules folder; any error) goes through jiti,
- * which handles every case and reports syntax errors with file and line.
+ * The path is chosen before anything runs. A failure before evaluation (a
+ * syntax error, a module that cannot be found) falls through to jiti, which
+ * reports it with file and line; an error the config throws while it runs is
+ * reported as it is, with its frames pointing at the config file: a config
+ * with side effects never runs twice.
  */
 
 /** Where `import ... from 'launchguard'` in a config resolves to: this very package. */
 const SELF = pathToFileURL(join(packageRoot(), 'dist/lib/index.js')).href;
-const VERSION_SALT = 'launchguard-config-cache-v1';
+const VERSION_SALT = 'launchguard-config-cache-v2';
 /** An import of a relative module or a require call: not for the cache folder. */
 const RELATIVE_IMPORT = /(?:from\s*|import\s*\(?\s*)['"]\.{1,2}\/|\brequire\s*\(/;
 const SELF_IMPORT = /((?:from|import)\s*\(?\s*)(['"])launchguard\2/g;
+/** `import.meta` other than its url, dirname or filename: not pinned, so not cached. */
+const OTHER_META = /\bimport\.meta(?!\.(?:url|dirname|filename)\b)/;
 
 function nearestNodeModules(dir: string): string | undefined {
   for (let d = dir; ; d = dirname(d)) {
@@ -36,7 +47,7 @@ function nearestNodeModules(dir: string): string | undefined {
 /** The cached ESM file for a TypeScript config, compiling it on a miss; undefined if it cannot be cached. */
 async function cachedModule(file: string): Promise<string | undefined> {
   const source = readFileSync(file, 'utf8');
-  if (RELATIVE_IMPORT.test(source)) return undefined;
+  if (RELATIVE_IMPORT.test(source) || OTHER_META.test(source)) return undefined;
   const modules = nearestNodeModules(dirname(file));
   if (modules === undefined) return undefined;
   const key = createHash('sha256')
@@ -45,16 +56,23 @@ async function cachedModule(file: string): Promise<string | undefined> {
   const cached = join(modules, '.cache', 'launchguard', `${key.slice(0, 24)}.mjs`);
   if (existsSync(cached)) return cached;
   const { transform } = await import('sucrase');
-  const { code } = transform(source, {
-    transforms: ['typescript'],
-    filePath: file,
-    disableESTransforms: true,
-    keepUnusedImports: false,
-  });
-  const out = code.replace(
-    SELF_IMPORT,
-    (_m, head: string, quote: string) => `${head}${quote}${SELF}${quote}`,
-  );
+  let code: string;
+  try {
+    ({ code } = transform(source, {
+      transforms: ['typescript'],
+      filePath: file,
+      disableESTransforms: true,
+      keepUnusedImports: false,
+    }));
+  } catch {
+    return undefined; // a syntax error: jiti reports it with file and line
+  }
+  const url = JSON.stringify(pathToFileURL(file).href);
+  const out = code
+    .replace(SELF_IMPORT, (_m, head: string, quote: string) => `${head}${quote}${SELF}${quote}`)
+    .replace(/\bimport\.meta\.url\b/g, url)
+    .replace(/\bimport\.meta\.filename\b/g, JSON.stringify(file))
+    .replace(/\bimport\.meta\.dirname\b/g, JSON.stringify(dirname(file)));
   mkdirSync(dirname(cached), { recursive: true });
   const temp = `${cached}.${process.pid}.tmp`;
   writeFileSync(temp, out);
@@ -73,27 +91,45 @@ async function importWithJiti(file: string): Promise<unknown> {
   return jiti.import(file, { default: true });
 }
 
-async function importNative(path: string): Promise<unknown> {
-  const mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
-  return mod.default;
+/** Errors thrown while a module is resolved, linked or parsed: nothing of it has run. */
+const BEFORE_EVALUATION = new Set(['ERR_MODULE_NOT_FOUND', 'ERR_UNSUPPORTED_DIR_IMPORT']);
+
+/** True if `error` came before `path` began to run (no frame of it in the stack). */
+function failedBeforeEvaluation(error: unknown, path: string): boolean {
+  const stack = error instanceof Error ? (error.stack ?? '') : '';
+  const ran = stack.includes(`${pathToFileURL(path).href}:`) || stack.includes(`(${path}:`);
+  if (ran) return false;
+  return BEFORE_EVALUATION.has(errnoCode(error) ?? '') || error instanceof SyntaxError;
+}
+
+/** The error with every mention of the cached file replaced by the config file. */
+function pointAtConfig(error: unknown, cached: string, file: string): unknown {
+  if (!(error instanceof Error) || error.stack === undefined) return error;
+  error.stack = error.stack
+    .replaceAll(pathToFileURL(cached).href, pathToFileURL(file).href)
+    .replaceAll(cached, file);
+  return error;
 }
 
 /**
- * Imports a config file and returns its default export. Errors are those of
- * jiti (with file and line for syntax errors), whatever path failed first.
+ * Imports a config file and returns its default export, evaluating it once.
+ * Errors before evaluation are those of jiti (with file and line for syntax
+ * errors); errors the config throws are its own, pointing at the config file.
  */
 export async function importConfigModule(file: string): Promise<unknown> {
   const ext = extname(file);
-  try {
-    if (ext === '.js' || ext === '.mjs') {
-      const source = readFileSync(file, 'utf8');
-      if (!source.includes('launchguard')) return await importNative(file);
-    } else {
-      const cached = await cachedModule(file);
-      if (cached !== undefined) return await importNative(cached);
-    }
-  } catch {
-    // Fall through: jiti gives the precise error, or succeeds where the fast path could not.
+  let path: string | undefined;
+  if (ext === '.js' || ext === '.mjs') {
+    if (!readFileSync(file, 'utf8').includes('launchguard')) path = file;
+  } else {
+    path = await cachedModule(file);
   }
-  return importWithJiti(file);
+  if (path === undefined) return importWithJiti(file);
+  try {
+    const mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
+    return mod.default;
+  } catch (error) {
+    if (!failedBeforeEvaluation(error, path)) throw pointAtConfig(error, path, file);
+    return importWithJiti(file); // nothing ran: jiti gives the precise error
+  }
 }

@@ -1,9 +1,9 @@
-import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { loadConfig } from '../../lib/config/load.js';
 import { isLaunchError, type LaunchError } from '../../lib/errors.js';
-import { project } from '../helpers/tmp.js';
+import { project, writeFiles } from '../helpers/tmp.js';
 
 const TS_CONFIG = `import { defineConfig, type ServiceConfig } from 'launchguard';
 const api: ServiceConfig = { command: 'node api.js', port: 8001 };
@@ -147,6 +147,42 @@ export default defineConfig(async ({ command, cwd }) => ({
     const dir = project({ 'launch.config.ts': "const a = 1;\nthrow new Error('boom');\n" });
     const error = await loadError({ cwd: dir });
     expect(error.message).to.equal(`${join(dir, 'launch.config.ts')}:2:7: the config threw: boom`);
+  });
+
+  for (const [name, withModules] of [
+    ['launch.config.ts', true],
+    ['launch.config.ts', false],
+    ['launch.config.mjs', false],
+  ] as const) {
+    it(`evaluates ${name} once, even when it throws (${withModules ? 'cached' : 'no'} node_modules)`, async () => {
+      const dir = project({});
+      const ran = join(dir, 'ran.log');
+      writeFiles(dir, {
+        [name]:
+          "import { appendFileSync } from 'node:fs';\n" +
+          `appendFileSync(${JSON.stringify(ran)}, 'ran\\n');\n` +
+          "throw new Error('boom');\n",
+      });
+      if (withModules) mkdirSync(join(dir, 'node_modules'));
+      const error = await loadError({ cwd: dir });
+      expect(error.message).to.equal(`${join(dir, name)}:3:7: the config threw: boom`);
+      expect(readFileSync(ran, 'utf8')).to.equal('ran\n');
+    });
+  }
+
+  it('gives a cached TypeScript config its own import.meta.url', async () => {
+    const dir = project({
+      'launch.config.ts':
+        "import { fileURLToPath } from 'node:url';\n" +
+        "const here: string = fileURLToPath(new URL('./sub', import.meta.url));\n" +
+        "export default { services: { a: { command: 'x', cwd: here } } };\n",
+    });
+    mkdirSync(join(dir, 'node_modules'));
+    for (let i = 0; i < 2; i++) {
+      const config = await loadConfig({ cwd: dir });
+      expect(config.services.a?.cwd).to.equal(join(dir, 'sub'));
+    }
+    expect(readdirSync(join(dir, 'node_modules', '.cache', 'launchguard'))).to.have.length(1);
   });
 
   it('reports validation problems of a loaded config', async () => {
