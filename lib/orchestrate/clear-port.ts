@@ -1,5 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ResolvedService } from '../config/types.js';
+import { delay } from '../delay.js';
 import { LaunchError } from '../errors.js';
 import { isProtectedPid } from '../os/identity.js';
 import type { ProcessInspector } from '../os/inspector.js';
@@ -117,7 +117,7 @@ async function waitFree(port: number, scanner: PortScanner, ms: number): Promise
   for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
     if ((await scanner(port)).length === 0) return true;
     if (Date.now() >= deadline) return false;
-    await sleep(pause);
+    await delay(pause);
   }
 }
 
@@ -137,7 +137,7 @@ export async function clearPort(
   // A socket whose owner is just exiting shows up for an instant without a
   // process: look again before calling it someone else's.
   for (let i = 0; i < 10 && uses.some((u) => u.pid === null); i++) {
-    await sleep(20);
+    await delay(20);
     uses = await scanner(port);
   }
   if (uses.length === 0) return { stopped: [] };

@@ -1,4 +1,5 @@
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
+import { delay } from '../delay.js';
 import { type ExitInfo, failedExit } from '../exit.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import type { SpawnedService } from '../process/spawn.js';
@@ -34,20 +35,6 @@ export interface SuperviseOptions {
     name: string,
     options: BringUpOptions,
   ) => Promise<BringUpResult>;
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** The exit of `spawned`, or null once `signal` aborts. */
@@ -110,7 +97,7 @@ export async function supervise(
         max: svc.maxRestarts,
         delayMs,
       });
-      await pause(delayMs, signal);
+      await delay(delayMs, signal);
       if (signal.aborted) return;
       spawned = await restartOnce(config, name, restarts, start, { ...options, inspector }, emit);
       if (spawned === undefined && !signal.aborted) failed = true;

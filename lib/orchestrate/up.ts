@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
+import { delay } from '../delay.js';
 import { isLaunchError, LaunchError } from '../errors.js';
 import { describeExit, type ExitInfo } from '../exit.js';
 import { verifyIdentity } from '../os/identity.js';
@@ -285,6 +285,6 @@ export async function upStack(config: ResolvedConfig, options: UpOptions = {}): 
 
 /** Waits for a task another launcher started to end; its exit code is not known here. */
 async function untilGone(record: ServiceRecord, inspector: ProcessInspector): Promise<ExitInfo> {
-  while (verifyIdentity(record, inspector).kind === 'ours') await sleep(50);
+  while (verifyIdentity(record, inspector).kind === 'ours') await delay(50);
   return { code: 0, signal: null };
 }

@@ -62,30 +62,33 @@ export function identityOf(pid: number, inspector: ProcessInspector): ProcessIde
   };
 }
 
-let ancestorCache: Set<number> | undefined;
-let selfCache: { pgid: number; sid: number } | null | undefined;
-
-/** The launcher's own process group and session (they never change: it never calls setsid). */
-function selfGroup(inspector: ProcessInspector): { pgid: number; sid: number } | null {
-  if (selfCache === undefined) {
-    const self = inspector.lookup(process.pid);
-    selfCache = self.kind === 'alive' ? { pgid: self.info.pgid, sid: self.info.sid } : null;
-  }
-  return selfCache;
+/**
+ * The launcher's own group and session, and its ancestors, per inspector:
+ * they never change (it never calls setsid), so each is read once. Kept per
+ * inspector so that a test's fake never stands in for the real table.
+ */
+interface SelfView {
+  readonly group: { pgid: number; sid: number } | null;
+  readonly ancestors: Set<number>;
 }
+const selfViews = new WeakMap<ProcessInspector, SelfView>();
 
-/** The launcher's ancestors (parent, grandparent... up to PID 1), read once. */
-function ancestors(inspector: ProcessInspector): Set<number> {
-  if (ancestorCache !== undefined) return ancestorCache;
-  const found = new Set<number>();
-  for (let pid = process.ppid, hops = 0; pid > 1 && hops < 128; hops++) {
-    found.add(pid);
-    const up = inspector.lookup(pid);
-    if (up.kind !== 'alive') break;
-    pid = up.info.ppid;
+function selfView(inspector: ProcessInspector): SelfView {
+  let view = selfViews.get(inspector);
+  if (view === undefined) {
+    const self = inspector.lookup(process.pid);
+    const group = self.kind === 'alive' ? { pgid: self.info.pgid, sid: self.info.sid } : null;
+    const ancestors = new Set<number>();
+    for (let pid = process.ppid, hops = 0; pid > 1 && hops < 128; hops++) {
+      ancestors.add(pid);
+      const up = inspector.lookup(pid);
+      if (up.kind !== 'alive') break;
+      pid = up.info.ppid;
+    }
+    view = { group, ancestors };
+    selfViews.set(inspector, view);
   }
-  ancestorCache = found;
-  return found;
+  return view;
 }
 
 /**
@@ -97,8 +100,9 @@ function ancestors(inspector: ProcessInspector): Set<number> {
  */
 export function isProtectedPid(pid: number, inspector: ProcessInspector): boolean {
   if (!Number.isInteger(pid) || pid <= 1 || pid > inspector.pidMax()) return true;
-  if (pid === process.pid || pid === process.ppid || ancestors(inspector).has(pid)) return true;
-  const self = selfGroup(inspector);
+  const view = selfView(inspector);
+  if (pid === process.pid || pid === process.ppid || view.ancestors.has(pid)) return true;
+  const self = view.group;
   if (self === null) return false;
   if (pid === self.pgid || pid === self.sid) return true;
   const other = inspector.lookup(pid);

@@ -5,12 +5,22 @@ import { openLogForRead } from '../state/logfile.js';
 const MAX_LINE = 4_000;
 const KEEP = 40;
 
+/** What the readiness runner reads of a service's output (a seam: tests pass a fake). */
+export interface LogSource {
+  /** New complete lines since the last call. */
+  read(): string[];
+  /** The last `n` lines, for error messages. */
+  tail(n?: number): string[];
+  /** Calls `listener` whenever new output may have arrived; returns its removal. */
+  onChange(listener: () => void): () => void;
+}
+
 /**
  * Follows a service's log file from a byte offset: new complete lines, the
  * last lines for error messages, and a wake-up callback whenever the file
  * grows (inotify on Linux), so a probe can run the moment the service speaks.
  */
-export class LogFollower {
+export class LogFollower implements LogSource {
   readonly #fd: number;
   #offset: number;
   #partial = '';

@@ -9,7 +9,7 @@ import { listenerOwnership } from '../ports/owner.js';
 import type { StopTarget } from '../process/stop.js';
 import { execAttempt } from './exec.js';
 import { httpAttempt } from './http.js';
-import type { LogFollower } from './log-follow.js';
+import type { LogSource } from './log-follow.js';
 import { type Attempt, LOOPBACK, tcpLoopbackAttempt } from './tcp.js';
 
 /** What {@link waitReady} needs. */
@@ -20,7 +20,7 @@ export interface WaitReadyOptions {
   readonly port: number | null;
   /** The instance: its listener must be ours, and it must stay alive. */
   readonly target: StopTarget;
-  readonly follower: LogFollower;
+  readonly follower: LogSource;
   /** Settles when the service's main process exits (when this launcher spawned it). */
   readonly exited?: Promise<ExitInfo>;
   /** cwd and env for an `exec` check. */

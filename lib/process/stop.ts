@@ -1,5 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ResolvedService } from '../config/types.js';
+import { delay } from '../delay.js';
 import { faultPoint } from '../fault.js';
 import { isProtectedPid, type ProcessIdentity, verifyIdentity } from '../os/identity.js';
 import type { ProcessInspector } from '../os/inspector.js';
@@ -26,6 +26,9 @@ export interface StopTarget extends ProcessIdentity {
    */
   readonly recorded?: boolean;
 }
+
+/** `process.kill`: a signal, or 0 to probe whether a process or group exists. */
+type KillFn = (pid: number, signal: NodeJS.Signals | 0) => void;
 
 /** How long to wait after SIGKILL for the kernel to tear processes down, ms. */
 const KILL_GRACE = 2_000;
@@ -81,7 +84,7 @@ export interface StopOptions {
   /** When aborted, stop waiting for a polite exit and send SIGKILL at once (a second Ctrl-C). */
   readonly hurry?: AbortSignal;
   /** The kill function (a seam for tests). @default process.kill */
-  readonly kill?: (pid: number, signal: NodeJS.Signals) => void;
+  readonly kill?: KillFn;
 }
 
 /** What a stop did. */
@@ -178,7 +181,7 @@ function send(
   target: StopTarget,
   signal: NodeJS.Signals,
   inspector: ProcessInspector,
-  kill: (pid: number, signal: NodeJS.Signals) => void,
+  kill: KillFn,
   counted: Census,
 ): void {
   const { group, pids } = counted;
@@ -205,10 +208,10 @@ function send(
 }
 
 /** True while any process is in the group (signal 0 delivers nothing; ESRCH means empty). */
-function groupExists(pgid: number, inspector: ProcessInspector): boolean {
+function groupExists(pgid: number, inspector: ProcessInspector, kill: KillFn): boolean {
   if (isProtectedPid(pgid, inspector)) return false;
   try {
-    process.kill(-pgid, 0);
+    kill(-pgid, 0);
     return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code !== 'ESRCH';
@@ -224,6 +227,7 @@ function groupExists(pgid: number, inspector: ProcessInspector): boolean {
 async function waitEmpty(
   target: StopTarget,
   inspector: ProcessInspector,
+  kill: KillFn,
   ms: number,
   proven: boolean,
   hurry?: AbortSignal,
@@ -236,7 +240,8 @@ async function waitEmpty(
     // then look at its members' states, a cheaper scan than the full census.
     const quiet =
       verifyIdentity(target, inspector).kind !== 'ours' &&
-      (!groupExists(target.pgid, inspector) ||
+      (target.pgid !== target.pid || // not a group we would signal: only its processes count
+        !groupExists(target.pgid, inspector, kill) ||
         isProtectedPid(target.pgid, inspector) ||
         groupMembers(target.pgid, inspector).length === 0);
     const over = Date.now() >= deadline || hurry?.aborted === true;
@@ -245,7 +250,7 @@ async function waitEmpty(
       const { pids } = census(target, inspector, proven);
       if (pids.length === 0 || over) return pids;
     }
-    await sleep(Math.min(pause, Math.max(1, deadline - Date.now())));
+    await delay(Math.min(pause, Math.max(1, deadline - Date.now())));
     pause = Math.min(pause * 2, 25);
   }
 }
@@ -259,7 +264,7 @@ async function waitEmpty(
  */
 export async function stopInstance(target: StopTarget, options: StopOptions): Promise<StopReport> {
   const { inspector } = options;
-  const kill = options.kill ?? ((pid: number, sig: NodeJS.Signals) => process.kill(pid, sig));
+  const kill: KillFn = options.kill ?? ((pid, sig) => process.kill(pid, sig));
   const started = Date.now();
   let refused: Untouched[] = [];
   const report = (
@@ -285,9 +290,16 @@ export async function stopInstance(target: StopTarget, options: StopOptions): Pr
   send(target, options.killSignal ?? 'SIGTERM', inspector, kill, first);
   faultPoint('after-stop-signal');
   const proven = first.group;
-  let left = await waitEmpty(target, inspector, options.timeout ?? 10_000, proven, options.hurry);
+  let left = await waitEmpty(
+    target,
+    inspector,
+    kill,
+    options.timeout ?? 10_000,
+    proven,
+    options.hurry,
+  );
   if (left.length === 0) return report('stopped', false, []);
   send(target, 'SIGKILL', inspector, kill, census(target, inspector, proven));
-  left = await waitEmpty(target, inspector, KILL_GRACE, proven);
+  left = await waitEmpty(target, inspector, kill, KILL_GRACE, proven);
   return report(left.length === 0 ? 'stopped' : 'survivors', true, left);
 }

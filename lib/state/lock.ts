@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { linkSync, renameSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { delay } from '../delay.js';
 import { errnoCode, LaunchError } from '../errors.js';
 import { identityOf, type ProcessIdentity, verifyIdentity } from '../os/identity.js';
 import type { ProcessInspector } from '../os/inspector.js';
@@ -185,9 +185,7 @@ export async function acquireLock(
         hint: `wait for it to finish and retry; if that launcher hangs, stop it (the lock is ${path})`,
       });
     }
-    await sleep(pause, undefined, options.signal ? { signal: options.signal } : {}).catch(
-      () => undefined,
-    );
+    await delay(pause, options.signal);
     pause = Math.min(pause * 2, 50);
   }
 }

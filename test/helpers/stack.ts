@@ -48,15 +48,18 @@ export function inState(config: ResolvedConfig, name: string): string {
   return join(config.pidDir, name);
 }
 
-/** Awaits a promise that must reject with a LaunchError, and returns the error. */
-export async function failure(promise: Promise<unknown>): Promise<LaunchError> {
+/**
+ * The LaunchError that a promise rejects with (or a function throws); fails
+ * the test if it settles without one, and rethrows any other error.
+ */
+export async function failure(work: Promise<unknown> | (() => unknown)): Promise<LaunchError> {
   try {
-    await promise;
+    await (typeof work === 'function' ? work() : work);
   } catch (error) {
     if (error instanceof LaunchError) return error;
     throw error;
   }
-  throw new Error('expected a LaunchError');
+  throw new Error('expected a LaunchError, but it succeeded');
 }
 
 /** A `listen.mjs` service on `port` (5 s ready timeout, 2 s stop timeout). */

@@ -7,7 +7,7 @@ import { markedPids, recordOf } from '../helpers/e2e.js';
 import { ROOT } from '../helpers/paths.js';
 import { freePort } from '../helpers/ports.js';
 import { track } from '../helpers/procs.js';
-import { makeStack, nodeFixture } from '../helpers/stack.js';
+import { failure, makeStack, nodeFixture } from '../helpers/stack.js';
 import { writeFiles } from '../helpers/tmp.js';
 
 describe('api: launch()', () => {
@@ -39,19 +39,10 @@ describe('api: launch()', () => {
     const config = await makeStack({
       api: { command: nodeFixture('exit-early.mjs'), port: 'auto' },
     });
-    try {
-      await launch({ cwd: config.root });
-      expect.fail('launch should have failed');
-    } catch (error) {
-      expect(error).to.be.instanceOf(LaunchError);
-      expect((error as LaunchError).code).to.equal('E_EXITED');
-    }
-    try {
-      await launch({ cwd: config.root, services: ['nope'] });
-      expect.fail('launch should have failed');
-    } catch (error) {
-      expect((error as LaunchError).code).to.equal('E_USAGE');
-    }
+    expect((await failure(launch({ cwd: config.root }))).code).to.equal('E_EXITED');
+    expect((await failure(launch({ cwd: config.root, services: ['nope'] }))).code).to.equal(
+      'E_USAGE',
+    );
   });
 
   it('works in a mocha global setup and teardown (as the README shows)', async () => {

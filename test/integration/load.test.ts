@@ -2,7 +2,8 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { loadConfig } from '../../lib/config/load.js';
-import { isLaunchError, type LaunchError } from '../../lib/errors.js';
+import type { LaunchError } from '../../lib/errors.js';
+import { failure } from '../helpers/stack.js';
 import { project, writeFiles } from '../helpers/tmp.js';
 
 const TS_CONFIG = `import { defineConfig, type ServiceConfig } from 'launchguard';
@@ -11,13 +12,9 @@ export default defineConfig({ services: { api } });
 `;
 
 async function loadError(options: Parameters<typeof loadConfig>[0]): Promise<LaunchError> {
-  try {
-    await loadConfig(options);
-  } catch (error) {
-    expect(isLaunchError(error, 'E_CONFIG'), String(error)).to.equal(true);
-    return error as LaunchError;
-  }
-  expect.fail('loadConfig should have failed');
+  const error = await failure(loadConfig(options));
+  expect(error.code).to.equal('E_CONFIG');
+  return error;
 }
 
 describe('loadConfig', () => {

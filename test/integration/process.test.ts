@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { isLaunchError } from '../../lib/errors.js';
 import { startService } from '../../lib/orchestrate/start-service.js';
 import { systemInspector } from '../../lib/os/inspector.js';
 import { stopInstance } from '../../lib/process/stop.js';
@@ -12,7 +11,7 @@ import { stackId } from '../../lib/state/marker.js';
 import { servicePaths } from '../../lib/state/paths.js';
 import { fixture, ROOT } from '../helpers/paths.js';
 import { isAlive, pidsIn, track, waitFor } from '../helpers/procs.js';
-import { makeStack, nodeFixture, spawnPlain } from '../helpers/stack.js';
+import { failure, makeStack, nodeFixture, spawnPlain } from '../helpers/stack.js';
 import { project } from '../helpers/tmp.js';
 
 const inspector = systemInspector();
@@ -76,7 +75,7 @@ describe('process: spawning, the stop ladder and the sweep', () => {
     expect(looked.info.sid).to.equal(outcome.record.pid);
   });
 
-  it('item 18: no lock or record descriptor leaks into the service', async () => {
+  it('no lock or record descriptor leaks into the service (item 18)', async () => {
     const config = await makeStack({ svc: { command: nodeFixture('sleep.mjs') } });
     const outcome = await mustStart(config, 'svc');
     track(outcome.record.pid);
@@ -94,7 +93,7 @@ describe('process: spawning, the stop ladder and the sweep', () => {
     ]);
   });
 
-  it('item 24: names the real culprit of a failed spawn', async () => {
+  it('names the real culprit of a failed spawn (item 24)', async () => {
     const dir = project({ 'script.sh': '#!/bin/sh\necho hi\n' });
     const cases: [unknown, RegExp][] = [
       [{ command: 'no-such-program-xyz' }, /svc: command 'no-such-program-xyz' not found in PATH/],
@@ -107,20 +106,16 @@ describe('process: spawning, the stop ladder and the sweep', () => {
     ];
     for (const [service, message] of cases) {
       const config = await makeStack({ svc: service });
-      try {
-        await startService(config, 'svc', { inspector });
-        expect.fail('should fail');
-      } catch (error) {
-        expect(isLaunchError(error, 'E_SPAWN'), String(error)).to.equal(true);
-        expect((error as Error).message).to.match(message);
-      }
+      const error = await failure(startService(config, 'svc', { inspector }));
+      expect(error.code).to.equal('E_SPAWN');
+      expect(error.message).to.match(message);
       expect(
         readdirSync(config.pidDir).filter((n) => n.endsWith('.json') || n.endsWith('.pid')),
       ).to.deep.equal([]);
     }
   });
 
-  it('item 29: stops a whole tree (node -> node -> node) and waits until the group is empty', async () => {
+  it('stops a whole tree (node -> node -> node) and waits until the group is empty (item 29)', async () => {
     const dir = project({});
     const pidFile = join(dir, 'pids');
     const config = await makeStack({
@@ -136,7 +131,7 @@ describe('process: spawning, the stop ladder and the sweep', () => {
     for (const pid of pids) expect(isAlive(pid), `pid ${pid}`).to.equal(false);
   });
 
-  it('item 28: SIGKILLs a service that ignores SIGTERM at the stop timeout', async () => {
+  it('SIGKILLs a service that ignores SIGTERM at the stop timeout (item 28)', async () => {
     const config = await makeStack({ stubborn: { command: nodeFixture('ignore-term.mjs') } });
     const outcome = await mustStart(config, 'stubborn');
     track(outcome.record.pid);
@@ -197,7 +192,7 @@ describe('process: spawning, the stop ladder and the sweep', () => {
     expect(report.outcome).to.equal('gone');
   });
 
-  it('item 32: a leftover of a killed launcher (marker, no record) is stopped before the next start', async () => {
+  it('a leftover of a killed launcher (marker, no record) is stopped before the next start (item 32)', async () => {
     const config = await makeStack({ svc: { command: nodeFixture('sleep.mjs') } });
     const orphan = spawnPlain(nodeFixture('sleep.mjs'), {
       LAUNCHGUARD_INSTANCE: `${stackId(config.name, config.file)}/svc/0badc0ffee00`,
@@ -214,7 +209,7 @@ describe('process: spawning, the stop ladder and the sweep', () => {
     expect(marked).to.deep.equal([outcome.record.pid]);
   });
 
-  it('item 15: 50 concurrent starts through the library spawn exactly one instance', async function () {
+  it('50 concurrent starts through the library spawn exactly one instance (item 15)', async function () {
     this.timeout(60_000);
     const config = await makeStack({ svc: { command: nodeFixture('sleep.mjs') } });
     const runs = await Promise.all(
@@ -236,7 +231,7 @@ describe('process: spawning, the stop ladder and the sweep', () => {
     expect(marked.map((m) => m.info.pid)).to.deep.equal([pid]);
   });
 
-  it('item 17: a stale lock of a killed launcher is taken over, one contender at a time', async function () {
+  it('a stale lock of a killed launcher is taken over, one contender at a time (item 17)', async function () {
     this.timeout(30_000);
     const dir = project({});
     const lockPath = join(dir, 'svc.lock');
@@ -284,15 +279,11 @@ describe('process: spawning, the stop ladder and the sweep', () => {
     const dir = project({});
     const lockPath = join(dir, 'svc.lock');
     const held = await acquireLock(lockPath, 'svc', { inspector });
-    try {
-      await acquireLock(lockPath, 'svc', { inspector, timeout: 100 });
-      expect.fail('should be busy');
-    } catch (error) {
-      expect(isLaunchError(error, 'E_BUSY')).to.equal(true);
-      expect((error as Error).message).to.equal(
-        `busy: another launchguard (pid ${process.pid}) is starting or stopping svc`,
-      );
-    }
+    const busy = await failure(acquireLock(lockPath, 'svc', { inspector, timeout: 100 }));
+    expect(busy.code).to.equal('E_BUSY');
+    expect(busy.message).to.equal(
+      `busy: another launchguard (pid ${process.pid}) is starting or stopping svc`,
+    );
     expect(held.isHeld()).to.equal(true);
     held.release();
     expect(held.isHeld()).to.equal(false);

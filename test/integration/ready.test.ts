@@ -85,18 +85,23 @@ describe('readiness', () => {
     expect(error.message).to.include('exited with code 1');
   });
 
-  it('item 25: a never-ready service fails at its timeout, its tree stopped and no record left', async () => {
+  it('a never-ready service fails at its timeout, its tree stopped and no record left (item 25)', async () => {
     const pidFile = join(tempDir(), 'pids');
+    // A shell tree (sh -> sh -> sleep) is complete within milliseconds, long before the
+    // timeout, even on a loaded machine (a tree of node processes may not be).
+    const tree = `echo $$ >> "$PID_FILE"; sh -c 'echo $$ >> "$PID_FILE"; sleep 1000 & echo $! >> "$PID_FILE"; wait' & wait`;
     const config = await makeStack({
       api: {
-        command: nodeFixture('tree.mjs'),
+        command: ['sh', '-c', tree],
         env: { PID_FILE: pidFile },
         ready: { tcp: await freePort() },
         readyTimeout: 800,
       },
     });
     const started = Date.now();
-    const error = await failure(bringUp(config, 'api'));
+    const failing = failure(bringUp(config, 'api'));
+    await waitFor(() => pidsIn(pidFile).length === 3, 700, 'the tree to be complete');
+    const error = await failing;
     const took = Date.now() - started;
     expect(error.code).to.equal('E_NOT_READY');
     expect(error.message).to.include('not ready after 800 ms');
@@ -106,7 +111,7 @@ describe('readiness', () => {
     expect(existsSync(servicePaths(config.pidDir, 'api').record)).to.equal(false);
   });
 
-  it('item 23: a service that exits before it is ready fails at once with its code and output tail', async () => {
+  it('a service that exits before it is ready fails at once with its code and output tail (item 23)', async () => {
     const config = await makeStack({
       api: { command: nodeFixture('exit-early.mjs'), port: await freePort(), readyTimeout: 20_000 },
     });
@@ -134,7 +139,7 @@ describe('readiness', () => {
     expect(error.message).to.include('was killed by SIGKILL');
   });
 
-  it('item 26: a stale foreign server on the checked port does not make a start look ready', async () => {
+  it('a stale foreign server on the checked port does not make a start look ready (item 26)', async () => {
     const port = await freePort();
     const holder = await holdPort(port);
     const config = await makeStack({

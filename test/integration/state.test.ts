@@ -10,7 +10,6 @@ import {
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
-import { isLaunchError } from '../../lib/errors.js';
 import { startService } from '../../lib/orchestrate/start-service.js';
 import { systemInspector } from '../../lib/os/inspector.js';
 import { readFileSafe, removeStaleTempFiles, writeFileAtomic } from '../../lib/state/files.js';
@@ -18,7 +17,7 @@ import { servicePaths } from '../../lib/state/paths.js';
 import { removeRecord, type ServiceRecord, stateError } from '../../lib/state/record.js';
 import { readServiceState } from '../../lib/state/service-state.js';
 import { isAlive, track, waitFor } from '../helpers/procs.js';
-import { makeStack, nodeFixture, spawnPlain } from '../helpers/stack.js';
+import { failure, makeStack, nodeFixture, spawnPlain } from '../helpers/stack.js';
 import { project } from '../helpers/tmp.js';
 
 const inspector = systemInspector();
@@ -50,7 +49,7 @@ describe('state: records and PID files', () => {
     expect(readServiceState(config.pidDir, 'svc', inspector).kind).to.equal('running');
   });
 
-  it('item 1: a stale record (process gone) reads as stale and is replaced by the next start', async () => {
+  it('a stale record (process gone) reads as stale and is replaced by the next start (item 1)', async () => {
     const { config, record } = await started();
     process.kill(record.pid, 'SIGKILL');
     await waitFor(() => !isAlive(record.pid), 3000, 'the service to die');
@@ -66,7 +65,7 @@ describe('state: records and PID files', () => {
     );
   });
 
-  it('item 2: a PID reused by an unrelated process is reported as reused and never signalled', async () => {
+  it('a PID reused by an unrelated process is reported as reused and never signalled (item 2)', async () => {
     const { config, record } = await started();
     process.kill(record.pid, 'SIGKILL');
     const decoy = spawnPlain(nodeFixture('sleep.mjs'));
@@ -88,7 +87,7 @@ describe('state: records and PID files', () => {
     expect(isAlive(decoy.pid as number), 'decoy survives').to.equal(true);
   });
 
-  it('item 3: a zombie counts as dead', async () => {
+  it('a zombie counts as dead (item 3)', async () => {
     const dir = project({});
     const pidFile = join(dir, 'zombie.pid');
     // The background sleep exits after its parent has exec'd into a sleep that never reaps it.
@@ -116,7 +115,7 @@ describe('state: records and PID files', () => {
     parent.kill('SIGKILL');
   });
 
-  it('item 4: no permission to inspect (EPERM) means alive but unverifiable, never dead', async () => {
+  it('no permission to inspect (EPERM) means alive but unverifiable, never dead (item 4)', async () => {
     const { config } = await started();
     const denied = { ...inspector, lookup: () => ({ kind: 'denied' as const }) };
     const state = readServiceState(config.pidDir, 'svc', denied);
@@ -158,7 +157,7 @@ describe('state: records and PID files', () => {
     }
   });
 
-  it('item 7: a FIFO, a folder, /dev/zero through a link, or 50 MB in place of the PID file: no hang', async () => {
+  it('a FIFO, a folder, /dev/zero through a link, or 50 MB in place of the PID file: no hang (item 7)', async () => {
     const config = await makeStack({ svc: { command: 'x' } });
     mkdirSync(config.pidDir);
     const pidFile = servicePaths(config.pidDir, 'svc').pid;
@@ -185,7 +184,7 @@ describe('state: records and PID files', () => {
     if (state.kind === 'corrupt') expect(state.reason).to.match(/too large/);
   });
 
-  it('item 8: a symlinked PID file is replaced, never written through; its target stays byte-identical', async () => {
+  it('a symlinked PID file is replaced, never written through; its target stays byte-identical (item 8)', async () => {
     const config = await makeStack({ svc: { command: nodeFixture('sleep.mjs') } });
     mkdirSync(config.pidDir);
     const victim = join(config.root, 'victim.txt');
@@ -199,7 +198,7 @@ describe('state: records and PID files', () => {
     expect(readFileSync(servicePaths(config.pidDir, 'svc').pid, 'utf8')).to.match(/^\d+\n$/);
   });
 
-  it('item 9: a record from another boot is unverifiable and nothing is signalled', async () => {
+  it('a record from another boot is unverifiable and nothing is signalled (item 9)', async () => {
     const { config, record } = await started();
     writeRecordFile(config.pidDir, { ...record, bootId: 'another-boot' });
     const state = readServiceState(config.pidDir, 'svc', inspector);
@@ -212,7 +211,7 @@ describe('state: records and PID files', () => {
     expect(isAlive(record.pid)).to.equal(true);
   });
 
-  it('item 10: a process whose comm has spaces and parentheses is read correctly', async () => {
+  it('a process whose comm has spaces and parentheses is read correctly (item 10)', async () => {
     const dir = project({});
     const link = join(dir, 'we ir) d (x');
     symlinkSync('/bin/sleep', link);
@@ -233,7 +232,7 @@ describe('state: records and PID files', () => {
     child.kill('SIGKILL');
   });
 
-  it('item 11: a reader never sees a torn record while writers replace it', async () => {
+  it('a reader never sees a torn record while writers replace it (item 11)', async () => {
     const dir = project({});
     const file = join(dir, 'r.json');
     writeFileAtomic(file, JSON.stringify({ n: 0, pad: 'x'.repeat(20_000) }));
@@ -264,7 +263,7 @@ describe('state: records and PID files', () => {
     expect(readdirSync(dir).filter((n) => n.endsWith('.tmp'))).to.deep.equal([]);
   });
 
-  it('item 12: temp files of a writer killed between write and rename are removed', async () => {
+  it('temp files of a writer killed between write and rename are removed (item 12)', async () => {
     const dir = project({ '.svc.pid.99999999-0123456789ab.tmp': '123', 'keep.txt': 'x' });
     const old = new Date(Date.now() - 60_000);
     utimesSync(join(dir, '.svc.pid.99999999-0123456789ab.tmp'), old, old);
@@ -274,40 +273,34 @@ describe('state: records and PID files', () => {
     expect(readdirSync(dir)).to.deep.equal(['keep.txt']);
   });
 
-  it('item 13: an unusable state folder is a clear E_STATE error, and a spawned service is rolled back', async () => {
+  it('an unusable state folder is a clear E_STATE error, and a spawned service is rolled back (item 13)', async () => {
     const config = await makeStack(
       { svc: { command: nodeFixture('sleep.mjs') } },
       { pidDir: 'state-file' },
     );
     writeFileSync(config.pidDir, 'I am a file');
-    try {
-      await startService(config, 'svc', { inspector });
-      expect.fail('should fail');
-    } catch (error) {
-      expect(isLaunchError(error, 'E_STATE'), String(error)).to.equal(true);
-      expect((error as Error).message).to.include(config.pidDir);
-    }
+    const unusable = await failure(startService(config, 'svc', { inspector }));
+    expect(unusable.code).to.equal('E_STATE');
+    expect(unusable.message).to.include(config.pidDir);
     const rollback = await makeStack({ svc: { command: nodeFixture('sleep.mjs') } });
     let spawnedPid = 0;
-    try {
-      await startService(rollback, 'svc', {
+    const refused = await failure(
+      startService(rollback, 'svc', {
         inspector,
         writeRecord: (_dir, record) => {
           spawnedPid = record.pid;
           const err = Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
           throw stateError(rollback.pidDir, 'cannot write the record', err, 'svc');
         },
-      });
-      expect.fail('should fail');
-    } catch (error) {
-      expect(isLaunchError(error, 'E_STATE'), String(error)).to.equal(true);
-      expect((error as Error).message).to.match(/svc: cannot write the record: .* \(EROFS\)/);
-    }
+      }),
+    );
+    expect(refused.code).to.equal('E_STATE');
+    expect(refused.message).to.match(/svc: cannot write the record: .* \(EROFS\)/);
     expect(spawnedPid).to.be.greaterThan(1);
     expect(isAlive(spawnedPid), 'the spawned service was stopped').to.equal(false);
   });
 
-  it('item 19: a record is not deleted once another instance has replaced it', async () => {
+  it('a record is not deleted once another instance has replaced it (item 19)', async () => {
     const { config, record } = await started();
     const other = { ...record, instance: record.instance.replace(/[0-9a-f]{12}$/, '0123456789ab') };
     writeRecordFile(config.pidDir, other);

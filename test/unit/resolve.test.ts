@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { resolveConfig } from '../../lib/config/resolve.js';
-import { isLaunchError } from '../../lib/errors.js';
+import { failure } from '../helpers/stack.js';
 import { project } from '../helpers/tmp.js';
 
 describe('resolveConfig', () => {
@@ -82,22 +82,19 @@ describe('resolveConfig', () => {
     });
   });
 
-  it('reports a missing env file with its key path', () => {
+  it('reports a missing env file with its key path', async () => {
     const dir = project({});
-    try {
+    const error = await failure(() =>
       resolveConfig(
         { services: { a: { command: 'x', envFile: ['nope.env'] } } },
         join(dir, 'launch.config.ts'),
-      );
-      expect.fail('should throw');
-    } catch (error) {
-      expect(isLaunchError(error, 'E_CONFIG')).to.equal(true);
-      const details = (error as { details: string[] }).details;
-      expect(details).to.have.length(1);
-      expect(details[0]).to.match(
-        /^services\.a\.envFile\[0\]: cannot read env file .*nope\.env \(ENOENT\)$/,
-      );
-    }
+      ),
+    );
+    expect(error.code).to.equal('E_CONFIG');
+    expect(error.details).to.have.length(1);
+    expect(error.details[0]).to.match(
+      /^services\.a\.envFile\[0\]: cannot read env file .*nope\.env \(ENOENT\)$/,
+    );
   });
 
   it('changes the config hash when the command changes, and only then', () => {
@@ -109,17 +106,15 @@ describe('resolveConfig', () => {
     expect(hash('node a.js', 1)).not.to.equal(hash('node a.js', 2));
   });
 
-  it('throws one E_CONFIG error with every problem', () => {
-    try {
+  it('throws one E_CONFIG error with every problem', async () => {
+    const error = await failure(() =>
       resolveConfig(
         { services: { a: { comand: 'x' }, b: { command: 'y', port: 0 } } },
         '/p/launch.config.ts',
-      );
-      expect.fail('should throw');
-    } catch (error) {
-      expect(isLaunchError(error, 'E_CONFIG')).to.equal(true);
-      expect((error as Error).message).to.equal('/p/launch.config.ts: 3 problems in the config');
-      expect((error as { exitCode: number }).exitCode).to.equal(2);
-    }
+      ),
+    );
+    expect(error.code).to.equal('E_CONFIG');
+    expect(error.message).to.equal('/p/launch.config.ts: 3 problems in the config');
+    expect(error.exitCode).to.equal(2);
   });
 });

@@ -1,0 +1,119 @@
+import { expect } from 'chai';
+import sinon from 'sinon';
+import { resolveConfig } from '../../lib/config/resolve.js';
+import type { ExitInfo } from '../../lib/exit.js';
+import type { BringUpResult } from '../../lib/orchestrate/bring-up.js';
+import type { StackEvent } from '../../lib/orchestrate/events.js';
+import { restartDelay, supervise } from '../../lib/orchestrate/supervise.js';
+import type { ServiceUp } from '../../lib/orchestrate/up.js';
+import type { SpawnedService } from '../../lib/process/spawn.js';
+import type { ServiceRecord } from '../../lib/state/record.js';
+import { FakeOs } from '../helpers/fake-os.js';
+
+/** A spawned service the test ends with `exit(...)`. */
+function fakeSpawn(pid: number): { spawned: SpawnedService; exit: (e: ExitInfo) => void } {
+  let exit!: (e: ExitInfo) => void;
+  const done = new Promise<ExitInfo>((resolve) => {
+    exit = resolve;
+  });
+  return { spawned: { pid, exit: done } as unknown as SpawnedService, exit };
+}
+
+function record(pid: number): ServiceRecord {
+  return { pid, service: 'api', readyAt: 'now' } as unknown as ServiceRecord;
+}
+
+describe('restart policy (fake clock, fake starts)', () => {
+  let clock: sinon.SinonFakeTimers;
+  beforeEach(() => {
+    clock = sinon.useFakeTimers();
+  });
+  afterEach(() => clock.restore());
+
+  it('backs off 0.5, 1, 2... s up to 15 s', () => {
+    expect([0, 1, 2, 3, 4, 5, 6].map(restartDelay)).to.deep.equal([
+      500, 1000, 2000, 4000, 8000, 15_000, 15_000,
+    ]);
+  });
+
+  it('restarts a crashing service after each back-off, then reports a crash loop', async () => {
+    const config = resolveConfig(
+      { services: { api: { command: 'node api.js', restart: 'on-failure', maxRestarts: 2 } } },
+      '/srv/demo/launch.config.mjs',
+    );
+    const crashes: ((e: ExitInfo) => void)[] = [];
+    const starts: number[] = [];
+    const bringUp = sinon.fake(async (): Promise<BringUpResult> => {
+      starts.push(Date.now());
+      const { spawned, exit } = fakeSpawn(100 + starts.length);
+      crashes.push(exit);
+      return {
+        outcome: { kind: 'started', spawned },
+        record: record(spawned.pid),
+        ready: { ms: 1, attempts: 1 },
+      } as unknown as BringUpResult;
+    });
+    const first = fakeSpawn(100);
+    crashes.push(first.exit);
+    const events: StackEvent[] = [];
+    const up: ServiceUp = {
+      name: 'api',
+      outcome: 'started',
+      record: record(100),
+      readyMs: 1,
+      spawned: first.spawned,
+    };
+    const watching = supervise(config, [up], {
+      signal: new AbortController().signal,
+      inspector: new FakeOs(),
+      bringUp,
+      onEvent: (e) => events.push(e),
+    });
+    crashes[0]?.({ code: 1, signal: null });
+    await clock.tickAsync(499);
+    expect(bringUp.callCount, 'not before 500 ms').to.equal(0);
+    await clock.tickAsync(1);
+    expect(bringUp.callCount).to.equal(1);
+    crashes[1]?.({ code: 1, signal: null });
+    await clock.tickAsync(1000);
+    expect(bringUp.callCount).to.equal(2);
+    crashes[2]?.({ code: null, signal: 'SIGSEGV' });
+    await clock.tickAsync(0);
+    expect(await watching, 'failed for good').to.equal(true);
+    expect(starts).to.deep.equal([500, 1500]);
+    expect(events.map((e) => e.type)).to.deep.equal([
+      'restarting',
+      'restarted',
+      'restarting',
+      'restarted',
+      'crash-loop',
+    ]);
+    expect(events.at(-1)).to.deep.include({ restarts: 2 });
+  });
+
+  it('leaves a service alone whose policy does not ask for a restart', async () => {
+    const config = resolveConfig(
+      { services: { api: { command: 'node api.js', restart: 'on-failure' } } },
+      '/srv/demo/launch.config.mjs',
+    );
+    const bringUp = sinon.fake.rejects(new Error('must not restart'));
+    const { spawned, exit } = fakeSpawn(200);
+    const events: StackEvent[] = [];
+    const watching = supervise(
+      config,
+      [{ name: 'api', outcome: 'started', record: record(200), readyMs: 1, spawned }],
+      {
+        signal: new AbortController().signal,
+        inspector: new FakeOs(),
+        bringUp,
+        onEvent: (e) => events.push(e),
+      },
+    );
+    exit({ code: 0, signal: null });
+    expect(await watching).to.equal(false);
+    expect(bringUp.callCount).to.equal(0);
+    expect(events).to.deep.equal([
+      { type: 'exited', service: 'api', exit: { code: 0, signal: null } },
+    ]);
+  });
+});
