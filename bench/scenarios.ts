@@ -14,7 +14,6 @@ import {
   pollUntilOpen,
   runNode,
   spawnDetached,
-  stampOf,
 } from './util.js';
 
 const LISTEN = `${FIXTURES}listen.mjs`;
@@ -229,4 +228,4 @@ export async function stubbornDown(dir: string, stopTimeout: number) {
   return (await runNode(BIN, ['down'], { cwd: dir })).ms;
 }
 
-export { sleep, stampOf };
+export { sleep };

@@ -16,7 +16,6 @@ import { findCycles } from './graph.js';
 import { didYouMean } from './suggest.js';
 
 export type { ConfigIssue } from './checks.js';
-export { describe } from './checks.js';
 
 export const TOP_KEYS = ['services', 'pidDir', 'name', 'env', 'envFile'] as const;
 export const SERVICE_KEYS = [

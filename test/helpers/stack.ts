@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { loadConfig } from '../../lib/config/load.js';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import { LaunchError } from '../../lib/errors.js';
@@ -41,11 +40,6 @@ export function spawnPlain(
   if (child.pid !== undefined) track(child.pid);
   child.unref();
   return child;
-}
-
-/** The state folder's path for a file name. */
-export function inState(config: ResolvedConfig, name: string): string {
-  return join(config.pidDir, name);
 }
 
 /**
