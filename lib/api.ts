@@ -1,9 +1,10 @@
 import { loadConfig } from './config/load.js';
 import type { ResolvedConfig } from './config/types.js';
 import { LaunchError } from './errors.js';
-import { type DownResult, downStack } from './orchestrate/down.js';
+import type { DownResult } from './orchestrate/down.js';
 import type { EventSink } from './orchestrate/events.js';
 import { reachableHost } from './orchestrate/reach.js';
+import { releaseStack } from './orchestrate/release.js';
 import { type ServiceStatus, stackStatus } from './orchestrate/status.js';
 import { type ServiceUp, upStack } from './orchestrate/up.js';
 
@@ -43,8 +44,10 @@ export interface StackHandle {
   /** The services' status now (as `launchguard status --json`). */
   status(): Promise<ServiceStatus[]>;
   /**
-   * Stops what this call started (dependents first), not services it found
-   * already running. Safe to call twice.
+   * Gives the services back (dependents first): each is stopped unless
+   * another live user (another handle, a `run`, a foreground `up`) still
+   * holds it, or `up -d` asked it to stay. The last user out stops it, even
+   * if another one started it. Safe to call twice.
    */
   stop(): Promise<DownResult>;
 }
@@ -80,7 +83,6 @@ export async function launch(options: LaunchOptions = {}): Promise<StackHandle> 
     force: options.force ?? false,
     replace: options.replace ?? false,
   });
-  const mine = result.services.filter((s) => s.outcome === 'started').map((s) => s.name);
   const hosts = new Map<string, string>();
   for (const [name, p] of Object.entries(result.ports)) hosts.set(name, await reachableHost(p));
   let stopping: Promise<DownResult> | undefined;
@@ -101,7 +103,11 @@ export async function launch(options: LaunchOptions = {}): Promise<StackHandle> 
     env: () => ({ ...result.env }),
     status: () => stackStatus(config, { services: result.services.map((s) => s.name) }),
     stop: () => {
-      stopping ??= downStack(config, { services: mine, exact: true });
+      stopping ??= releaseStack(
+        config,
+        result.services.map((s) => s.name),
+        result.holder,
+      );
       return stopping;
     },
   };

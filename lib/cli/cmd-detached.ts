@@ -17,6 +17,7 @@ export async function upDetached(ctx: CommandContext, replace: boolean): Promise
       services: ctx.args.positionals,
       force: ctx.args.values.force === true,
       replace,
+      detach: true,
       signal: stop.graceful,
       onEvent: (e) => progress.event(e),
     });

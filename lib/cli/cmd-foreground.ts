@@ -1,6 +1,6 @@
 import { isLaunchError } from '../errors.js';
-import { downStack } from '../orchestrate/down.js';
 import { followLogs } from '../orchestrate/logs.js';
+import { releaseStack } from '../orchestrate/release.js';
 import { selectForStart } from '../orchestrate/select.js';
 import { supervise } from '../orchestrate/supervise.js';
 import { upStack } from '../orchestrate/up.js';
@@ -13,20 +13,22 @@ import { onStopSignals, SIGNAL_EXIT } from './shutdown.js';
 /**
  * Foreground `up`: starts the stack with each service's output streamed under
  * an aligned name prefix, prints a summary, then waits. Ctrl-C (or SIGTERM,
- * SIGHUP) stops everything this call started, dependents first; a second one
- * after a short pause SIGKILLs what is still stopping. Services with a
+ * SIGHUP, or the reader of its output going away) gives the services back,
+ * dependents first: each is stopped unless another user (`run`, `launch()`,
+ * another foreground `up`) still holds it or `up -d` asked it to stay; a
+ * second Ctrl-C after a short pause SIGKILLs what is still stopping. Services with a
  * restart policy are restarted with back-off until `maxRestarts` in a row.
  */
 export async function upForeground(ctx: CommandContext): Promise<number> {
   const config = await ctx.load();
   const names = selectForStart(config, ctx.args.positionals);
-  const prefixer = new LinePrefixer(names, ctx.out, (line) => progress.line(line));
+  const show = lossyWriter(ctx, (line) => progress.line(line));
+  const prefixer = new LinePrefixer(names, ctx.out, show);
   const progress = new Progress(ctx.io.stdout, ctx.out, ctx.io.stdout.isTTY === true);
-  const stop = onStopSignals(ctx.io.signals);
+  const stop = onStopSignals(ctx.io.signals, ctx.io.outputClosed);
   const started = Date.now();
   const tee = (name: string, chunk: Buffer) => prefixer.push(name, chunk);
   const following = new AbortController();
-  let mine: string[] = [];
   try {
     let result: Awaited<ReturnType<typeof upStack>>;
     try {
@@ -53,7 +55,6 @@ export async function upForeground(ctx: CommandContext): Promise<number> {
     progress.done();
     ctx.print(formatSummary(result, Date.now() - started, ctx.out));
     ctx.print(ctx.out.dim('press Ctrl-C to stop'));
-    mine = result.services.filter((s) => s.outcome === 'started').map((s) => s.name);
     // Services someone else started: stream their log files too.
     const kept = result.services.filter((x) => x.outcome === 'kept').map((x) => x.name);
     const streaming = followLogs(
@@ -64,6 +65,7 @@ export async function upForeground(ctx: CommandContext): Promise<number> {
     );
     const failed = await supervise(config, result.services, {
       signal: stop.graceful,
+      holder: result.holder,
       tee,
       onEvent: (e) => {
         if (e.type === 'exited' || e.type === 'restarting' || e.type === 'crash-loop')
@@ -78,11 +80,13 @@ export async function upForeground(ctx: CommandContext): Promise<number> {
     prefixer.flush();
     if (stop.graceful.aborted)
       ctx.print(`${ctx.out.dim('·')} stopping (${stop.first()}); press Ctrl-C again to force`);
-    const down = await downStack(config, {
-      services: mine,
-      exact: true,
-      hurry: stop.force,
-    });
+    // Give every service back: the last user of each stops it.
+    const down = await releaseStack(
+      config,
+      result.services.map((s) => s.name),
+      result.holder,
+      { hurry: stop.force },
+    );
     prefixer.flush();
     ctx.print(formatDown(down, ctx.out));
     return failed ? 1 : 0;
@@ -91,6 +95,35 @@ export async function upForeground(ctx: CommandContext): Promise<number> {
     progress.done();
     stop.dispose();
   }
+}
+
+/** Output the launcher holds for a reader at most, in bytes; beyond it, lines are dropped. */
+const MAX_UNREAD = 1024 * 1024;
+
+/**
+ * Service output for a reader that may be slow (`up | less` left unread):
+ * while more than {@link MAX_UNREAD} bytes wait to be read, lines are dropped
+ * (counted, then reported), never queued in memory, and the services never
+ * block on the viewer. Every line stays in the service's log file.
+ */
+function lossyWriter(ctx: CommandContext, write: (line: string) => void): (line: string) => void {
+  let dropped = 0;
+  return (line) => {
+    const unread = (ctx.io.stdout as { writableLength?: number }).writableLength ?? 0;
+    if (unread > MAX_UNREAD) {
+      dropped++;
+      return;
+    }
+    if (dropped > 0) {
+      write(
+        ctx.out.yellow(
+          `! ${dropped} line(s) of service output not shown: the output was not read fast enough (every line is in the logs: launchguard logs)`,
+        ),
+      );
+      dropped = 0;
+    }
+    write(line);
+  };
 }
 
 function abortPromise(signal: AbortSignal): Promise<null> {

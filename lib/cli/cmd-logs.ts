@@ -30,7 +30,7 @@ export async function logs(ctx: CommandContext): Promise<number> {
   const invalid = invalidLogError(tails);
   if (invalid !== null) throw invalid;
   if (ctx.args.values.follow !== true) return 0;
-  const stop = onStopSignals(ctx.io.signals);
+  const stop = onStopSignals(ctx.io.signals, ctx.io.outputClosed);
   try {
     await followLogs(
       config,

@@ -1,5 +1,5 @@
 import { isLaunchError, LaunchError } from '../errors.js';
-import { downStack } from '../orchestrate/down.js';
+import { releaseStack } from '../orchestrate/release.js';
 import { runCommand } from '../orchestrate/run-command.js';
 import { upStack } from '../orchestrate/up.js';
 import { Progress } from '../report/progress.js';
@@ -22,7 +22,7 @@ export async function run(ctx: CommandContext): Promise<number> {
   const config = await ctx.load();
   const only = ctx.args.values.service;
   const services = Array.isArray(only) ? only.map(String) : [];
-  const stop = onStopSignals(ctx.io.signals);
+  const stop = onStopSignals(ctx.io.signals, ctx.io.outputClosed);
   const log = (text: string) => ctx.io.stderr.write(`${text}\n`);
   const progress = new Progress(ctx.io.stderr, ctx.err, ctx.io.stderr.isTTY === true);
   const started = Date.now();
@@ -54,7 +54,6 @@ export async function run(ctx: CommandContext): Promise<number> {
     }
     progress.done();
     log(formatSummary(result, Date.now() - started, ctx.err));
-    const mine = result.services.filter((s) => s.outcome === 'started').map((s) => s.name);
     const code = await runCommand(argv, {
       env: { ...ctx.io.env, ...result.env },
       cwd: ctx.io.cwd,
@@ -63,7 +62,13 @@ export async function run(ctx: CommandContext): Promise<number> {
       interactive: process.stdin.isTTY === true,
       log,
     });
-    const down = await downStack(config, { services: mine, exact: true, hurry: stop.force });
+    // Give the services back: each is stopped unless another user still holds it.
+    const down = await releaseStack(
+      config,
+      result.services.map((s) => s.name),
+      result.holder,
+      { hurry: stop.force },
+    );
     const lines = formatDown(down, ctx.err);
     if (lines.length > 0) log(lines.join('\n'));
     return code;

@@ -11,6 +11,8 @@ export interface CliIO {
   readonly cwd: string;
   /** Where SIGINT/SIGTERM/SIGHUP arrive. @default process */
   readonly signals?: NodeJS.EventEmitter;
+  /** Aborted (reason `SIGHUP`) when the reader of stdout or stderr went away. */
+  readonly outputClosed?: AbortSignal;
 }
 
 /** What a command implementation gets. */

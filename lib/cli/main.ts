@@ -10,6 +10,7 @@ import { type CliIO, commandContext } from './context.js';
 export type { CliIO } from './context.js';
 
 import { commandHelp, mainHelp } from './help.js';
+import { guardOutput } from './output.js';
 
 /** The package version, read once from package.json. */
 export function version(): string {
@@ -98,11 +99,13 @@ async function dispatch(args: ParsedArgs, io: CliIO): Promise<number> {
  * throws: every failure is printed as a clear message (with a stack trace only
  * under --debug) and mapped to its documented exit code.
  */
-export async function runCli(argv: readonly string[], io: CliIO): Promise<number> {
+export async function runCli(argv: readonly string[], raw: CliIO): Promise<number> {
   const debug = argv.includes('--debug');
+  const { io, closed } = guardOutput(raw);
+  const guarded = { ...io, outputClosed: closed };
   try {
-    return await dispatch(parseCommandLine(argv), io);
+    return await dispatch(parseCommandLine(argv), guarded);
   } catch (error) {
-    return reportError(error, io, debug);
+    return reportError(error, guarded, debug);
   }
 }

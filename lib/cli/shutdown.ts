@@ -14,10 +14,14 @@ export const SIGNAL_EXIT: Readonly<Record<StopSignal, number>> = {
 
 /**
  * Installs handlers for SIGINT, SIGTERM and SIGHUP: the first one aborts
- * `graceful`, a later one (after the debounce pause) aborts `force`. Returns
- * the removal of the handlers; the CLI is the only place that calls this.
+ * `graceful`, a later one (after the debounce pause) aborts `force`. A closed
+ * output (`outputClosed`) counts as a first SIGHUP. Returns the removal of
+ * the handlers; the CLI is the only place that calls this.
  */
-export function onStopSignals(emitter: NodeJS.EventEmitter = process): {
+export function onStopSignals(
+  emitter: NodeJS.EventEmitter = process,
+  outputClosed?: AbortSignal,
+): {
   graceful: AbortSignal;
   force: AbortSignal;
   first: () => StopSignal | undefined;
@@ -29,6 +33,8 @@ export function onStopSignals(emitter: NodeJS.EventEmitter = process): {
   let first: StopSignal | undefined;
   const handlers = STOP_SIGNALS.map((sig) => {
     const handler = () => {
+      // A closed terminal may also send SIGHUP: that is the same hang-up, not a second Ctrl-C.
+      if (sig === 'SIGHUP' && first === 'SIGHUP' && outputClosed?.aborted) return;
       const now = Date.now();
       if (first === undefined) {
         first = sig;
@@ -41,12 +47,22 @@ export function onStopSignals(emitter: NodeJS.EventEmitter = process): {
     emitter.on(sig, handler);
     return [sig, handler] as const;
   });
+  // The reader of our output went away: like a hang-up of the terminal.
+  const onClosed = () => {
+    if (first === undefined) {
+      first = 'SIGHUP';
+      firstAt = Date.now();
+      graceful.abort('SIGHUP');
+    }
+  };
+  outputClosed?.addEventListener('abort', onClosed, { once: true });
   return {
     graceful: graceful.signal,
     force: force.signal,
     first: () => first,
     dispose: () => {
       for (const [sig, handler] of handlers) emitter.removeListener(sig, handler);
+      outputClosed?.removeEventListener('abort', onClosed);
     },
   };
 }

@@ -134,6 +134,27 @@ export interface LoadConfigOptions {
   config?: string;
   /** The command being run, passed to a config function. @default 'api' */
   command?: string;
+  /**
+   * Longest time the config may take to load (its module, and its function or
+   * promise if it exports one), in ms.
+   * @default the LAUNCHGUARD_CONFIG_TIMEOUT environment variable, else 10000
+   */
+  timeout?: number;
+}
+
+/** The default of {@link LoadConfigOptions.timeout}. */
+export function configTimeout(env: NodeJS.ProcessEnv = process.env): number {
+  const ms = Number(env.LAUNCHGUARD_CONFIG_TIMEOUT);
+  return Number.isFinite(ms) && ms > 0 ? ms : 10_000;
+}
+
+/** Settles like `work`, or rejects with `onTimeout()` after `ms` (the timer keeps the process alive). */
+function within<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+  });
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -144,15 +165,23 @@ export interface LoadConfigOptions {
 export async function loadConfig(options: LoadConfigOptions = {}): Promise<ResolvedConfig> {
   const cwd = options.cwd ?? process.cwd();
   const file = findConfigFile(cwd, options.config);
+  const ms = options.timeout ?? configTimeout();
+  const evaluate = async (): Promise<unknown> => {
+    // A default export may be the config, a promise of it, or a function returning either.
+    const exported = await importConfigModule(file);
+    if (typeof exported !== 'function') return exported;
+    const env: ConfigEnv = { command: options.command ?? 'api', cwd };
+    return (exported as (env: ConfigEnv) => unknown)(env);
+  };
+  const slow = () =>
+    new LaunchError('E_CONFIG', `${file}: the config did not finish loading within ${ms} ms`, {
+      hint: 'its default export (or the promise or function behind it) never settled; if it really needs longer, raise LAUNCHGUARD_CONFIG_TIMEOUT (ms)',
+    });
   let exported: unknown;
   try {
-    exported = await importConfigModule(file);
-    if (typeof exported === 'function') {
-      const env: ConfigEnv = { command: options.command ?? 'api', cwd };
-      exported = await (exported as (env: ConfigEnv) => unknown)(env);
-    }
+    exported = await within(evaluate(), ms, slow);
   } catch (error) {
-    throw loadError(file, error);
+    throw error instanceof LaunchError ? error : loadError(file, error);
   }
   return resolveConfig(exported, file);
 }

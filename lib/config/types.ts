@@ -186,8 +186,11 @@ export interface ConfigEnv {
   cwd: string;
 }
 
-/** What `launch.config.ts` may export as default. */
-export type ConfigExport = UserConfig | ((env: ConfigEnv) => UserConfig | Promise<UserConfig>);
+/** What `launch.config.ts` may export as default: the config, a promise of it, or a function returning either. */
+export type ConfigExport =
+  | UserConfig
+  | Promise<UserConfig>
+  | ((env: ConfigEnv) => UserConfig | Promise<UserConfig>);
 
 /** A readiness check with every default filled in. */
 export type ResolvedProbe =

@@ -5,6 +5,7 @@ import { LogFollower } from '../probes/log-follow.js';
 import { type ReadyResult, waitReady } from '../probes/runner.js';
 import { serviceEnv } from '../process/env.js';
 import { stopInstance, stopOptionsFor } from '../process/stop.js';
+import { removeLease } from '../state/lease.js';
 import { removeRecord, type ServiceRecord } from '../state/record.js';
 import { type StartOutcome, type StartServiceOptions, startService } from './start-service.js';
 
@@ -77,6 +78,7 @@ export async function bringUp(
       });
       return { outcome, record, ready, lostPorts };
     } catch (error) {
+      if (options.holder) removeLease(config.pidDir, options.holder, name);
       // An instance another launcher started is its business; ours is rolled back.
       if (outcome.kind !== 'started') throw error;
       await stopInstance({ ...record, recorded: true }, stopOptionsFor(svc, inspector));

@@ -33,13 +33,10 @@ export function describeHolder(h: PortHolder): string {
 /** Why `--force` may not stop this holder, or null if it may. */
 export function forceRefusal(h: PortHolder, inspector: ProcessInspector): string | null {
   if (h.pid === null) return 'launchguard cannot see which process it is';
-  if (isProtectedPid(h.pid, inspector)) return 'it is PID 1, launchguard itself or its parent';
-  for (let pid = process.ppid, hops = 0; pid > 1 && hops < 64; hops++) {
-    if (pid === h.pid) return 'it is an ancestor of this launchguard';
-    const up = inspector.lookup(pid);
-    if (up.kind !== 'alive') break;
-    pid = up.info.ppid;
-  }
+  if (h.pid === 1) return 'it is PID 1 (init)';
+  if (h.pid === process.pid) return 'it is this launchguard';
+  if (isProtectedPid(h.pid, inspector))
+    return 'it is an ancestor of this launchguard (its shell, terminal or CI agent)';
   const me = effectiveUid();
   const looked = inspector.lookup(h.pid);
   const uid = looked.kind === 'alive' ? looked.info.uid : null;

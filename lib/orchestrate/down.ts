@@ -10,10 +10,6 @@ import { type ServiceStopResult, stopService } from './stop-service.js';
 export interface DownOptions {
   /** Services to stop, with their dependents; all when empty. */
   readonly services?: readonly string[];
-  /** Stop exactly these services, not their dependents (used to undo a start). */
-  readonly exact?: boolean;
-  /** When aborted, SIGKILL what is still stopping (a second Ctrl-C). */
-  readonly hurry?: AbortSignal;
   readonly inspector?: ProcessInspector;
 }
 
@@ -25,35 +21,34 @@ export interface DownResult {
 }
 
 /**
- * Stops the selected services and their dependents: dependents first (by
- * dependency level, in reverse), services of one level in parallel. Each
- * stop takes the service's lock, stops the recorded instance's whole tree,
- * then every leftover process carrying one of the service's markers, and
- * removes the record.
+ * Stops the selected services and their dependents, whoever uses them:
+ * dependents first (by dependency level, in reverse), services of one level
+ * in parallel. Each stop takes the service's lock, ends every lease on it,
+ * stops the recorded instance's whole tree, then every leftover process
+ * carrying one of the service's markers, and removes the record. Without a
+ * state folder (deleted, or a fresh clone while services run), the services
+ * are found by their marker alone.
  */
 export async function downStack(
   config: ResolvedConfig,
   options: DownOptions = {},
 ): Promise<DownResult> {
-  const names = options.exact
-    ? [...(options.services ?? [])]
-    : selectForStop(config, options.services ?? []);
+  const names = selectForStop(config, options.services ?? []);
   const inspector = options.inspector ?? systemInspector();
-  checkStateDir(config.pidDir, { create: false });
+  const stateDir = checkStateDir(config.pidDir, { create: false });
   const results: ServiceStopResult[] = [];
   // One scan of the process table for leftovers of every selected service (each
   // stop re-checks its own under its lock), instead of one scan per service.
   const candidates = findMarked({ stack: stackId(config.name, config.file) }, inspector);
   for (const level of levelsOf(config, names).reverse()) {
     const done = await Promise.all(
-      level.map(async (name) => {
-        const result = await stopService(config, name, {
+      level.map((name) =>
+        stopService(config, name, {
           inspector,
           candidates,
-          ...(options.hurry === undefined ? {} : { hurry: options.hurry }),
-        });
-        return result;
-      }),
+          stateDir,
+        }),
+      ),
     );
     results.push(...done);
   }

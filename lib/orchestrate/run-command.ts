@@ -1,51 +1,64 @@
+import { constants } from 'node:os';
 import { platformSpawn } from '../process/platform-spawn.js';
-
-/** Signal numbers for 128+n exit codes. */
-const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGKILL: 9,
-  SIGTERM: 15,
-};
 
 /** Options of {@link runCommand}. */
 export interface RunCommandOptions {
   readonly env: NodeJS.ProcessEnv;
   readonly cwd: string;
-  /** Aborted with a signal name as its reason: relay that signal to the command. */
+  /** Aborted with a signal name as its reason: pass that signal on to the command. */
   readonly stop: AbortSignal;
   /** Aborted: SIGKILL the command. */
   readonly force: AbortSignal;
   /**
-   * The command shares the launcher's terminal, which delivers Ctrl-C to the
-   * whole foreground group: SIGINT is not relayed a second time.
+   * The command shares the launcher's terminal. The terminal delivers Ctrl-C to
+   * its whole foreground group, so the command stays in the launcher's group
+   * (a process group of its own could not read the terminal) and SIGINT is
+   * not passed on a second time.
    */
   readonly interactive: boolean;
   /** Where to say that the command cannot run. */
   readonly log: (text: string) => void;
 }
 
+/** The exit code a shell reports for a process killed by `signal`: 128 + its number. */
+export function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + (constants.signals[signal] ?? 0);
+}
+
 /**
- * Runs `run`'s command in the foreground with the launcher's stdio, relays
- * stop signals to it, and resolves to its exit code (127 if it cannot run).
+ * Runs `run`'s command in the foreground with the launcher's stdio and
+ * resolves to its exit code: its own, 128+n if a signal killed it, 127 if it
+ * cannot run. Without a terminal (CI, a script) the command gets a process
+ * group of its own, and a stop signal (SIGINT, SIGTERM, SIGHUP) or the force
+ * (SIGKILL) goes to that whole group, so `sh -c 'sleep 300 & wait'` leaves
+ * no `sleep` behind.
  */
 export function runCommand(argv: readonly string[], options: RunCommandOptions): Promise<number> {
   const [program, ...args] = argv as [string, ...string[]];
+  const ownGroup = !options.interactive && process.platform !== 'win32';
   return new Promise((resolve) => {
     const child = platformSpawn()(program, args, {
       stdio: 'inherit',
       env: options.env,
       cwd: options.cwd,
+      detached: ownGroup,
     });
     let exited = false;
+    const send = (signal: NodeJS.Signals) => {
+      // Only before 'exit': our child, not yet reaped, so its PID and group are still ours.
+      if (exited || child.pid === undefined) return;
+      try {
+        if (ownGroup) process.kill(-child.pid, signal);
+        else child.kill(signal);
+      } catch {
+        // already gone
+      }
+    };
     const relay = () => {
       const sig = String(options.stop.reason) as NodeJS.Signals;
-      // The child is ours and not yet reaped: its PID cannot have been reused.
-      if (!exited && (sig !== 'SIGINT' || !options.interactive)) child.kill(sig);
+      if (sig !== 'SIGINT' || !options.interactive) send(sig);
     };
-    const force = () => {
-      if (!exited) child.kill('SIGKILL');
-    };
+    const force = () => send('SIGKILL');
     options.stop.addEventListener('abort', relay, { once: true });
     options.force.addEventListener('abort', force, { once: true });
     child.once('error', (error: NodeJS.ErrnoException) => {
@@ -57,7 +70,7 @@ export function runCommand(argv: readonly string[], options: RunCommandOptions):
       exited = true;
       options.stop.removeEventListener('abort', relay);
       options.force.removeEventListener('abort', force);
-      resolve(code ?? 128 + (SIGNAL_NUMBERS[signal ?? ''] ?? 1));
+      resolve(code ?? signalExitCode(signal ?? 'SIGKILL'));
     });
   });
 }

@@ -7,6 +7,7 @@ import { type SpawnedService, spawnService } from '../process/spawn.js';
 import { markedTarget, type StopReport, stopInstance, stopOptionsFor } from '../process/stop.js';
 import { leftoversOf, type MarkedProcess } from '../process/sweep.js';
 import { removeStaleTempFiles } from '../state/files.js';
+import { type LeaseHolder, writeLease } from '../state/lease.js';
 import { acquireLock } from '../state/lock.js';
 import { newInstanceMarker, stackId } from '../state/marker.js';
 import { servicePaths } from '../state/paths.js';
@@ -45,6 +46,11 @@ export interface StartServiceOptions extends PreflightOptions {
   readonly tee?: (chunk: Buffer, stream: 'stdout' | 'stderr') => void;
   readonly baseEnv?: NodeJS.ProcessEnv;
   readonly signal?: AbortSignal;
+  /**
+   * Takes this holder's lease on the service (kept or started), under the
+   * service's lock: see `state/lease.ts`.
+   */
+  readonly holder?: LeaseHolder;
   /** Writes the record (a seam for tests of the rollback). @default writeRecord */
   readonly writeRecord?: typeof writeRecord;
 }
@@ -227,6 +233,7 @@ export async function startService(
     if (existing.kind === 'keep') {
       const own = existing.record.ports[name];
       if (own !== undefined) ports[name] = own;
+      if (options.holder) writeLease(config.pidDir, options.holder, name);
       return { kind: 'already-running', record: existing.record };
     }
     const cleared = [clearState(config, name, existing.state)].filter(
@@ -240,6 +247,7 @@ export async function startService(
     ];
     const port = await preparePort(svc, ports, stack, inspector, options);
     const { record, spawned } = await spawnRecorded(config, svc, ports, inspector, options);
+    if (options.holder) writeLease(config.pidDir, options.holder, name);
     if (spawned.logNote !== undefined) cleared.push(spawned.logNote);
     return { kind: 'started', record, spawned, replaced, cleared, port };
   } finally {

@@ -5,6 +5,7 @@ import { effectiveUid, userName } from '../os/users.js';
 import { classifyHolder, type PortHolder, sameCommand } from '../ports/classify.js';
 import { type PortUse, systemScanner } from '../ports/scan.js';
 import { findMarked, type MarkedProcess } from '../process/sweep.js';
+import { liveLeases } from '../state/lease.js';
 import { stackId } from '../state/marker.js';
 import { readServiceState, type ServiceState } from '../state/service-state.js';
 import { checkStateDir } from '../state/trust.js';
@@ -44,6 +45,10 @@ export interface ServiceStatus {
   readonly startedAt: string | null;
   readonly uptimeMs: number | null;
   readonly restarts: number;
+  /** PIDs of the live users holding the service (foreground `up`, `run`, `launch()`). */
+  readonly heldBy: readonly number[];
+  /** Started or kept by `up -d`: it stays until `down`. */
+  readonly detached: boolean;
   readonly logFile: string | null;
   /** Multiple instances, stale or corrupt files, foreign or systemd-managed port holders. */
   readonly warnings: readonly string[];
@@ -249,6 +254,10 @@ async function serviceStatus(
     startedAt,
     uptimeMs: startedAt === null ? null : Math.max(0, Date.now() - Date.parse(startedAt)),
     restarts: running ? (record?.restarts ?? 0) : 0,
+    heldBy: [
+      ...new Set(liveLeases(config.pidDir, name, inspector, { clean: false }).map((l) => l.pid)),
+    ],
+    detached: running && record?.detached === true,
     logFile: record?.logFile ?? null,
     warnings,
   };

@@ -10,6 +10,7 @@ import {
 } from '../process/stop.js';
 import { leftoversOf, type MarkedProcess } from '../process/sweep.js';
 import { removeStaleTempFiles } from '../state/files.js';
+import { endLeases } from '../state/lease.js';
 import { acquireLock } from '../state/lock.js';
 import { stackId } from '../state/marker.js';
 import { servicePaths } from '../state/paths.js';
@@ -27,6 +28,12 @@ export interface ServiceStopResult {
   readonly cleaned: readonly string[];
   /** Problems that need the user (unverifiable records, survivors). */
   readonly problems: readonly string[];
+  /**
+   * Not stopped because others still use it (PIDs of the live lease holders),
+   * or because `up -d` asked it to stay (`pinned`). Only when releasing.
+   */
+  readonly keptFor?: readonly number[];
+  readonly pinned?: boolean;
 }
 
 /** Options of {@link stopService}. */
@@ -40,76 +47,110 @@ export interface StopServiceOptions {
    * leftovers are found by a /proc scan of its own.
    */
   readonly candidates?: readonly MarkedProcess[];
+  /** False when the state folder does not exist: only the marker sweep runs. @default true */
+  readonly stateDir?: boolean;
+}
+
+/** The recorded instance: stopped, or its state file cleaned up. Adds to `result`. */
+async function stopRecorded(
+  config: ResolvedConfig,
+  name: string,
+  options: StopServiceOptions,
+  result: { cleaned: string[]; problems: string[] },
+): Promise<StopReport | undefined> {
+  const { inspector } = options;
+  const state = readServiceState(config.pidDir, name, inspector);
+  switch (state.kind) {
+    case 'running': {
+      const ladder = stopOptionsFor(config.services[name] as ResolvedService, inspector, options);
+      const report = await stopInstance({ ...state.record, recorded: true }, ladder);
+      removeRecord(config.pidDir, state.record, name);
+      return report;
+    }
+    case 'stale':
+      removeRecord(config.pidDir, state.record, name);
+      result.cleaned.push(
+        `removed the stale record of ${name} (pid ${state.pid}, ${state.reason})`,
+      );
+      return undefined;
+    case 'reused':
+      removeRecord(config.pidDir, state.record, name);
+      result.cleaned.push(
+        `removed the record of ${name}: pid ${state.record.pid} belongs to another process now (not signalled)`,
+      );
+      return undefined;
+    case 'corrupt':
+      renameSync(state.file, `${state.file}.corrupt`);
+      result.cleaned.push(
+        `moved the corrupt ${state.file} aside to ${state.file}.corrupt (${state.reason})`,
+      );
+      return undefined;
+    case 'unverifiable':
+      result.problems.push(
+        `${name}: pid ${state.pid} cannot be verified (${state.reason}); not signalled, record kept`,
+      );
+      return undefined;
+    case 'none':
+      return undefined;
+  }
 }
 
 /**
- * Stops one service under its lock: the recorded instance (identity verified,
- * whole tree), then every process still carrying one of its markers, and
- * removes its record. Stale records are removed, corrupt files moved aside to
- * `.corrupt`, unverifiable ones left alone and reported.
+ * Stops one service whose lock the caller holds (or that has no state folder):
+ * the recorded instance (identity verified, whole tree), then every process
+ * still carrying one of its markers, and removes its record. Stale records
+ * are removed, corrupt files moved aside to `.corrupt`, unverifiable ones left
+ * alone and reported.
+ */
+export async function stopLocked(
+  config: ResolvedConfig,
+  name: string,
+  options: StopServiceOptions,
+): Promise<ServiceStopResult> {
+  const { inspector } = options;
+  const cleaned: string[] = [];
+  const problems: string[] = [];
+  const stopped =
+    options.stateDir === false
+      ? undefined
+      : await stopRecorded(config, name, options, { cleaned, problems });
+  const ladder = stopOptionsFor(config.services[name] as ResolvedService, inspector, options);
+  const orphans: StopReport[] = [];
+  const seen = new Set<string>();
+  const stack = stackId(config.name, config.file);
+  for (const m of leftoversOf({ stack, service: name }, inspector, options.candidates)) {
+    if (seen.has(m.marker)) continue;
+    seen.add(m.marker);
+    orphans.push(await stopInstance(markedTarget(m, name, inspector), ladder));
+  }
+  for (const r of [...(stopped ? [stopped] : []), ...orphans]) {
+    if (r.outcome === 'survivors')
+      problems.push(`${name}: pids ${r.survivors.join(', ')} survived SIGKILL`);
+    for (const u of r.refused) problems.push(`${name}: ${describeUntouched(name, u)}`);
+  }
+  return { service: name, ...(stopped ? { stopped } : {}), orphans, cleaned, problems };
+}
+
+/**
+ * Stops one service regardless of who uses it (`down`): under its lock, ends
+ * every lease on it, then stops it (see {@link stopLocked}). Without a state
+ * folder, only processes carrying its marker are stopped.
  */
 export async function stopService(
   config: ResolvedConfig,
   name: string,
   options: StopServiceOptions,
 ): Promise<ServiceStopResult> {
-  const svc = config.services[name] as ResolvedService;
+  if (options.stateDir === false) return stopLocked(config, name, options);
   const { inspector } = options;
-  const paths = servicePaths(config.pidDir, name);
   removeStaleTempFiles(config.pidDir);
-  const lock = await acquireLock(paths.lock, name, { inspector });
-  const ladder = stopOptionsFor(svc, inspector, options);
-  const cleaned: string[] = [];
-  const problems: string[] = [];
-  let stopped: StopReport | undefined;
+  const lock = await acquireLock(servicePaths(config.pidDir, name).lock, name, { inspector });
   try {
-    const state = readServiceState(config.pidDir, name, inspector);
-    switch (state.kind) {
-      case 'running':
-        stopped = await stopInstance({ ...state.record, recorded: true }, ladder);
-        removeRecord(config.pidDir, state.record, name);
-        break;
-      case 'stale':
-        removeRecord(config.pidDir, state.record, name);
-        cleaned.push(`removed the stale record of ${name} (pid ${state.pid}, ${state.reason})`);
-        break;
-      case 'reused':
-        removeRecord(config.pidDir, state.record, name);
-        cleaned.push(
-          `removed the record of ${name}: pid ${state.record.pid} belongs to another process now (not signalled)`,
-        );
-        break;
-      case 'corrupt':
-        renameSync(state.file, `${state.file}.corrupt`);
-        cleaned.push(
-          `moved the corrupt ${state.file} aside to ${state.file}.corrupt (${state.reason})`,
-        );
-        break;
-      case 'unverifiable':
-        problems.push(
-          `${name}: pid ${state.pid} cannot be verified (${state.reason}); not signalled, record kept`,
-        );
-        break;
-      case 'none':
-        break;
-    }
-    if (stopped && stopped.outcome === 'survivors')
-      problems.push(`${name}: pids ${stopped.survivors.join(', ')} survived SIGKILL`);
-    const orphans: StopReport[] = [];
-    const stack = stackId(config.name, config.file);
-    const seen = new Set<string>();
-    const leftovers = leftoversOf({ stack, service: name }, inspector, options.candidates);
-    for (const m of leftovers) {
-      if (seen.has(m.marker)) continue;
-      seen.add(m.marker);
-      const report = await stopInstance(markedTarget(m, name, inspector), ladder);
-      orphans.push(report);
-      if (report.outcome === 'survivors')
-        problems.push(`${name}: pids ${report.survivors.join(', ')} survived SIGKILL`);
-    }
-    for (const r of [...(stopped ? [stopped] : []), ...orphans])
-      for (const u of r.refused) problems.push(`${name}: ${describeUntouched(name, u)}`);
-    return { service: name, ...(stopped ? { stopped } : {}), orphans, cleaned, problems };
+    const holders = endLeases(config.pidDir, name, inspector).filter((p) => p !== process.pid);
+    const result = await stopLocked(config, name, options);
+    if (holders.length === 0) return result;
+    const who = holders.map((p) => `pid ${p}`).join(', ');
+    return { ...result, cleaned: [...result.cleaned, `ended the lease of ${who} on ${name}`] };
   } finally {
     lock.release();
   }

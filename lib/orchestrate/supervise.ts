@@ -3,6 +3,7 @@ import { delay } from '../delay.js';
 import { type ExitInfo, failedExit } from '../exit.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import type { SpawnedService } from '../process/spawn.js';
+import type { LeaseHolder } from '../state/lease.js';
 import { type BringUpOptions, type BringUpResult, bringUp } from './bring-up.js';
 import type { EventSink } from './events.js';
 import { markReady } from './mark-ready.js';
@@ -27,6 +28,8 @@ export interface SuperviseOptions {
   readonly onEvent?: EventSink;
   /** Foreground output of restarted instances (see `spawnService`). */
   readonly tee?: (service: string, chunk: Buffer, stream: 'stdout' | 'stderr') => void;
+  /** The lease holder of the services (see `upStack`); restarts renew its lease. */
+  readonly holder?: LeaseHolder;
   /** Called when a restart brought a service up again, with its new instance. */
   readonly onRestarted?: (service: ServiceUp) => void;
   /** Starts a service again (a seam for tests). @default bringUp */
@@ -123,6 +126,7 @@ async function restartOnce(
         : {}),
       replace: 'never',
       restarts,
+      ...(options.holder === undefined ? {} : { holder: options.holder }),
       signal: options.signal,
       inspector: options.inspector,
     });

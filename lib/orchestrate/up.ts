@@ -9,15 +9,16 @@ import { portEnv } from '../process/env.js';
 import type { SpawnedService } from '../process/spawn.js';
 import { describeUntouched } from '../process/stop.js';
 import { findMarked, type MarkedProcess } from '../process/sweep.js';
+import { type LeaseHolder, newLeaseHolder } from '../state/lease.js';
 import { stackId } from '../state/marker.js';
 import { removeRecord, type ServiceRecord } from '../state/record.js';
 import { type BringUpResult, bringUp } from './bring-up.js';
 import { describeHolder } from './clear-port.js';
 import type { EventSink } from './events.js';
 import { markReady } from './mark-ready.js';
+import { pinServices, releaseStack } from './release.js';
 import { selectForStart } from './select.js';
 import type { StartOutcome } from './start-service.js';
-import { stopService } from './stop-service.js';
 
 /** Options of {@link upStack}. */
 export interface UpOptions {
@@ -31,6 +32,14 @@ export interface UpOptions {
   readonly tee?: (service: string, chunk: Buffer, stream: 'stdout' | 'stderr') => void;
   readonly signal?: AbortSignal;
   readonly onEvent?: EventSink;
+  /**
+   * `up -d`, `restart`: the services stay until `down`, whoever else used
+   * them. Otherwise (foreground `up`, `run`, `launch()`) this call holds a
+   * lease on each service until {@link releaseStack} with `UpResult.holder`:
+   * the last live user to release a service stops it.
+   * @default false
+   */
+  readonly detach?: boolean;
 }
 
 /** One service after {@link upStack}. */
@@ -51,6 +60,8 @@ export interface UpResult {
   readonly ports: Readonly<Record<string, number>>;
   /** `<NAME>_PORT` of every service with a port, for commands run against the stack. */
   readonly env: Readonly<Record<string, string>>;
+  /** The lease holder of this call: give the services back with `releaseStack`. */
+  readonly holder: LeaseHolder;
 }
 
 interface Gate {
@@ -120,6 +131,7 @@ class StackStart {
   readonly #tasks: Set<string>;
   readonly #named: Set<string>;
   readonly #candidates: readonly MarkedProcess[];
+  readonly holder: LeaseHolder;
   readonly ports: Record<string, number> = {};
   readonly results = new Map<string, ServiceUp>();
   /** Started by this call, in start order. */
@@ -139,6 +151,7 @@ class StackStart {
     setMaxListeners(0, this.#abort.signal);
     // One scan for leftovers of the whole stack; each start re-checks its own.
     this.#candidates = findMarked({ stack: stackId(config.name, config.file) }, this.#inspector);
+    this.holder = newLeaseHolder(this.#inspector);
   }
 
   get signal(): AbortSignal {
@@ -202,6 +215,7 @@ class StackStart {
       force: this.#options.force ?? false,
       replace: this.#options.replace && this.#named.has(name) ? 'always' : 'if-changed',
       signal: this.signal,
+      holder: this.holder,
       ...(tee
         ? { tee: (chunk: Buffer, stream: 'stdout' | 'stderr') => tee(name, chunk, stream) }
         : {}),
@@ -243,13 +257,23 @@ class StackStart {
     this.abort();
   }
 
-  /** Stops what this call started, dependents first (reverse start order), for a rollback. */
+  /**
+   * Gives back every service this call took a lease on, for a rollback: what
+   * it started is stopped, unless another user holds it by now.
+   */
   async rollBack(): Promise<void> {
-    for (const name of [...this.mine].reverse()) {
-      this.#emit({ type: 'stopping', service: name });
-      const result = await stopService(this.#config, name, { inspector: this.#inspector });
-      this.#emit({ type: 'stopped', service: name, report: result.stopped ?? null });
-    }
+    const held = [...new Set([...this.mine, ...this.results.keys()])];
+    for (const name of held) this.#emit({ type: 'stopping', service: name });
+    const results = await releaseStack(this.#config, held, this.holder, {
+      inspector: this.#inspector,
+    });
+    for (const r of results.services)
+      this.#emit({ type: 'stopped', service: r.service, report: r.stopped ?? null });
+  }
+
+  /** `up -d`: every selected service stays until `down`. */
+  pin(names: readonly string[]): Promise<void> {
+    return pinServices(this.#config, names, this.holder, this.#inspector);
   }
 }
 
@@ -276,10 +300,12 @@ export async function upStack(config: ResolvedConfig, options: UpOptions = {}): 
     await run.rollBack();
     throw run.firstError;
   }
+  if (options.detach) await run.pin(names);
   return {
     services: names.map((n) => run.results.get(n) as ServiceUp),
     ports: { ...run.ports },
     env: portEnv(run.ports),
+    holder: run.holder,
   };
 }
 

@@ -63,48 +63,56 @@ export function identityOf(pid: number, inspector: ProcessInspector): ProcessIde
 }
 
 /**
- * The launcher's own group and session, and its ancestors, per inspector:
- * they never change (it never calls setsid), so each is read once. Kept per
- * inspector so that a test's fake never stands in for the real table.
+ * The launcher's ancestors, and the process groups and sessions that hold
+ * the launcher or an ancestor, per inspector: they never change (it never
+ * calls setsid), so each is read once. Kept per inspector so that a test's
+ * fake never stands in for the real table.
  */
 interface SelfView {
-  readonly group: { pgid: number; sid: number } | null;
-  readonly ancestors: Set<number>;
+  readonly ancestors: ReadonlySet<number>;
+  /** Groups and sessions of the launcher and of every ancestor: never signalled as groups. */
+  readonly groups: ReadonlySet<number>;
 }
 const selfViews = new WeakMap<ProcessInspector, SelfView>();
 
 function selfView(inspector: ProcessInspector): SelfView {
   let view = selfViews.get(inspector);
   if (view === undefined) {
-    const self = inspector.lookup(process.pid);
-    const group = self.kind === 'alive' ? { pgid: self.info.pgid, sid: self.info.sid } : null;
     const ancestors = new Set<number>();
+    const groups = new Set<number>();
+    const self = inspector.lookup(process.pid);
+    if (self.kind === 'alive') groups.add(self.info.pgid).add(self.info.sid);
     for (let pid = process.ppid, hops = 0; pid > 1 && hops < 128; hops++) {
       ancestors.add(pid);
       const up = inspector.lookup(pid);
       if (up.kind !== 'alive') break;
+      groups.add(up.info.pgid).add(up.info.sid);
       pid = up.info.ppid;
     }
-    view = { group, ancestors };
+    view = { ancestors, groups };
     selfViews.set(inspector, view);
   }
   return view;
 }
 
 /**
- * PIDs and process groups that are never signalled, whatever a file says:
- * 0, 1 and negatives, anything above pid_max, the launcher itself, its
- * parent and every other ancestor (a shell, a test runner, a CI agent), its
- * own process group and session, and any process in that group or session.
- * A service is never any of these: each is spawned into a session of its own.
+ * PIDs that are never signalled, whatever a file says: 0, 1 and negatives,
+ * anything above pid_max, the launcher itself, its parent and every other
+ * ancestor (a shell, a test runner, a CI agent). Other processes of the
+ * launcher's session or group (a server started by hand with `&` in the same
+ * shell) are not protected by this: they are judged like any other process.
  */
 export function isProtectedPid(pid: number, inspector: ProcessInspector): boolean {
   if (!Number.isInteger(pid) || pid <= 1 || pid > inspector.pidMax()) return true;
-  const view = selfView(inspector);
-  if (pid === process.pid || pid === process.ppid || view.ancestors.has(pid)) return true;
-  const self = view.group;
-  if (self === null) return false;
-  if (pid === self.pgid || pid === self.sid) return true;
-  const other = inspector.lookup(pid);
-  return other.kind === 'alive' && (other.info.pgid === self.pgid || other.info.sid === self.sid);
+  return pid === process.pid || pid === process.ppid || selfView(inspector).ancestors.has(pid);
+}
+
+/**
+ * Process groups that are never signalled as a whole: those of protected
+ * PIDs, and any group or session that holds the launcher or one of its
+ * ancestors (signalling it would reach the user's shell or CI agent). A
+ * process in such a group is signalled by its PID only.
+ */
+export function isProtectedGroup(pgid: number, inspector: ProcessInspector): boolean {
+  return isProtectedPid(pgid, inspector) || selfView(inspector).groups.has(pgid);
 }

@@ -1,7 +1,14 @@
 import { platformSpawn } from '../process/platform-spawn.js';
 import type { Attempt } from './tcp.js';
 
-/** Runs a check command once; ready when it exits 0 within `timeout`. */
+/**
+ * Runs a check command once; ready when it exits 0 within `timeout`. The
+ * command runs in a process group of its own (never the launcher's), carries
+ * the service's environment (so its instance marker: a launcher killed
+ * mid-check leaves nothing the next `up`/`down` cannot find), and its whole
+ * group is SIGKILLed at the deadline, so `sh -c 'sleep 777'` cannot outlive
+ * the readiness wait.
+ */
 export function execAttempt(
   argv: readonly string[],
   shell: boolean,
@@ -15,10 +22,21 @@ export function execAttempt(
       env: options.env,
       shell,
       stdio: 'ignore',
+      detached: process.platform !== 'win32',
       windowsHide: true,
     });
+    const killGroup = () => {
+      // Called before 'exit' only: our child, not yet reaped, so its PID and group are still ours.
+      try {
+        if (child.pid !== undefined && process.platform !== 'win32')
+          process.kill(-child.pid, 'SIGKILL');
+        else child.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
     const timer = setTimeout(() => {
-      child.kill('SIGKILL'); // our own child, not yet reaped: its PID is still ours
+      killGroup();
       resolve({ ok: false, error: `'${shown}' did not finish within ${options.timeout} ms` });
     }, options.timeout);
     child.once('error', (error: NodeJS.ErrnoException) => {

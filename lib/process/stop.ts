@@ -1,7 +1,12 @@
 import type { ResolvedService } from '../config/types.js';
 import { delay } from '../delay.js';
 import { faultPoint } from '../fault.js';
-import { isProtectedPid, type ProcessIdentity, verifyIdentity } from '../os/identity.js';
+import {
+  isProtectedGroup,
+  isProtectedPid,
+  type ProcessIdentity,
+  verifyIdentity,
+} from '../os/identity.js';
 import type { ProcessInspector } from '../os/inspector.js';
 import type { ProcInfo } from '../os/proc.js';
 import { effectiveUid, userName } from '../os/users.js';
@@ -156,7 +161,7 @@ function census(target: StopTarget, inspector: ProcessInspector, proven: boolean
   const refused: Untouched[] = [];
   const leaderOk = leader !== null && mayTouch(leader, target);
   if (leader !== null && !leaderOk) refused.push(untouched(leader, inspector));
-  const groupable = target.pgid === target.pid && !isProtectedPid(target.pgid, inspector);
+  const groupable = target.pgid === target.pid && !isProtectedGroup(target.pgid, inspector);
   const members = groupable ? groupMembers(target.pgid, inspector) : [];
   const group =
     groupable &&
@@ -192,7 +197,7 @@ function send(
       // ESRCH: already gone. EPERM: not ours to signal; it is counted as a survivor.
     }
   };
-  if (group && !isProtectedPid(target.pgid, inspector)) trySend(-target.pgid);
+  if (group && !isProtectedGroup(target.pgid, inspector)) trySend(-target.pgid);
   for (const pid of pids) {
     const looked = inspector.lookup(pid);
     if (looked.kind !== 'alive' || (group && looked.info.pgid === target.pgid)) continue;
@@ -209,7 +214,7 @@ function send(
 
 /** True while any process is in the group (signal 0 delivers nothing; ESRCH means empty). */
 function groupExists(pgid: number, inspector: ProcessInspector, kill: KillFn): boolean {
-  if (isProtectedPid(pgid, inspector)) return false;
+  if (isProtectedGroup(pgid, inspector)) return false;
   try {
     kill(-pgid, 0);
     return true;
@@ -242,7 +247,7 @@ async function waitEmpty(
       verifyIdentity(target, inspector).kind !== 'ours' &&
       (target.pgid !== target.pid || // not a group we would signal: only its processes count
         !groupExists(target.pgid, inspector, kill) ||
-        isProtectedPid(target.pgid, inspector) ||
+        isProtectedGroup(target.pgid, inspector) ||
         groupMembers(target.pgid, inspector).length === 0);
     const over = Date.now() >= deadline || hurry?.aborted === true;
     if (quiet || over || Date.now() - lastCensus >= 100) {

@@ -1,9 +1,15 @@
 import type { Colors } from './color.js';
 
+/** Longest partial line held for a service before it is shown anyway (bounded memory). */
+export const MAX_PARTIAL = 64 * 1024;
+
 /**
  * Turns output chunks of several services into whole lines with an aligned,
  * coloured name prefix (`backend  | listening on 8001`). Partial lines are
- * held per service and stream until their newline arrives (or `flush`).
+ * held per service until their newline arrives (or `flush`), but never more
+ * than {@link MAX_PARTIAL} characters: a longer line is shown in pieces, each
+ * ending in a visible `(line cut at 64 KiB)`, so a service that writes
+ * megabytes without a newline cannot grow the launcher's memory.
  */
 export class LinePrefixer {
   readonly #width: number;
@@ -31,8 +37,15 @@ export class LinePrefixer {
     const key = `${name}\0${stream}`;
     const text = (this.#partial.get(key) ?? '') + String(chunk);
     const lines = text.split('\n');
-    this.#partial.set(key, lines.pop() ?? '');
+    let rest = lines.pop() ?? '';
     for (const line of lines) this.#write(this.prefix(name) + line.replace(/\r$/, ''));
+    while (rest.length > MAX_PARTIAL) {
+      this.#write(
+        `${this.prefix(name)}${rest.slice(0, MAX_PARTIAL)}${this.#colors.dim(' (line cut at 64 KiB)')}`,
+      );
+      rest = rest.slice(MAX_PARTIAL);
+    }
+    this.#partial.set(key, rest);
   }
 
   /** Writes held partial lines of one service (or all). */

@@ -1,6 +1,8 @@
 import { formatDuration } from '../format.js';
 import type { DownResult } from '../orchestrate/down.js';
+import type { StopReport } from '../orchestrate/events.js';
 import type { ServiceStatus } from '../orchestrate/status.js';
+import type { ServiceStopResult } from '../orchestrate/stop-service.js';
 import type { UpResult } from '../orchestrate/up.js';
 import type { Colors } from './color.js';
 import { formatTable } from './table.js';
@@ -57,42 +59,50 @@ export function formatStatus(statuses: readonly ServiceStatus[], colors: Colors)
   return warnings.length > 0 ? [...lines, '', ...warnings] : lines;
 }
 
-/** What `down` did, one line per fact. */
-export function formatDown(result: DownResult, colors: Colors): string[] {
-  const lines: string[] = [];
-  for (const s of result.services) {
-    const r = s.stopped;
-    // A refused stop is explained by its problem line below.
-    if (r !== undefined && r.outcome !== 'refused') {
-      if (r.outcome === 'gone')
-        lines.push(`${colors.dim('·')} ${s.service} had already exited (pid ${r.pid})`);
-      else if (r.outcome === 'unverifiable')
-        lines.push(`${colors.yellow('!')} ${s.service}: pid ${r.pid} not signalled (${r.reason})`);
-      else if (r.forced)
-        lines.push(
-          `${colors.yellow('✓')} killed ${s.service} (pid ${r.pid}) with SIGKILL after its stop timeout (${formatDuration(r.durationMs)})`,
-        );
-      else
-        lines.push(
-          `${colors.green('✓')} stopped ${s.service} (pid ${r.pid}, ${formatDuration(r.durationMs)})`,
-        );
-    }
-    for (const o of s.orphans)
-      if (o.outcome === 'stopped' || o.outcome === 'survivors')
-        lines.push(
-          `${colors.green('✓')} stopped a leftover of ${s.service} (pid ${o.pid}${o.forced ? ', SIGKILL' : ''})`,
-        );
-    for (const c of s.cleaned) lines.push(`${colors.dim('·')} ${c}`);
-    for (const p of s.problems) lines.push(`${colors.red('✗')} ${p}`);
-    if (
-      r === undefined &&
-      s.orphans.length === 0 &&
-      s.cleaned.length === 0 &&
-      s.problems.length === 0
-    )
-      lines.push(`${colors.dim('·')} ${s.service} was not running`);
+/** The line about a service's recorded instance after a stop, if any. */
+function stopLine(name: string, r: StopReport, colors: Colors): string | null {
+  switch (r.outcome) {
+    case 'gone':
+      return `${colors.dim('·')} ${name} had already exited (pid ${r.pid})`;
+    case 'unverifiable':
+      return `${colors.yellow('!')} ${name}: pid ${r.pid} not signalled (${r.reason})`;
+    case 'refused':
+      return null; // its problem line says why
+    default:
+      return r.forced
+        ? `${colors.yellow('✓')} killed ${name} (pid ${r.pid}) with SIGKILL after its stop timeout (${formatDuration(r.durationMs)})`
+        : `${colors.green('✓')} stopped ${name} (pid ${r.pid}, ${formatDuration(r.durationMs)})`;
   }
+}
+
+/** Lines about one service after `down` or a release. */
+function serviceStopLines(s: ServiceStopResult, colors: Colors): string[] {
+  const lines: string[] = [];
+  const main = s.stopped === undefined ? null : stopLine(s.service, s.stopped, colors);
+  if (main !== null) lines.push(main);
+  for (const o of s.orphans)
+    if (o.outcome === 'stopped' || o.outcome === 'survivors')
+      lines.push(
+        `${colors.green('✓')} stopped a leftover of ${s.service} (pid ${o.pid}${o.forced ? ', SIGKILL' : ''})`,
+      );
+  if (s.keptFor !== undefined)
+    lines.push(
+      `${colors.dim('·')} ${s.service} left running: still used by ${s.keptFor.map((p) => `pid ${p}`).join(', ')}`,
+    );
+  if (s.pinned)
+    lines.push(
+      `${colors.dim('·')} ${s.service} left running: started or kept by 'up -d' ('launchguard down' stops it)`,
+    );
+  for (const c of s.cleaned) lines.push(`${colors.dim('·')} ${c}`);
+  for (const p of s.problems) lines.push(`${colors.red('✗')} ${p}`);
+  if (lines.length === 0 && s.stopped === undefined)
+    lines.push(`${colors.dim('·')} ${s.service} was not running`);
   return lines;
+}
+
+/** What `down` (or giving a stack back) did, one line per fact. */
+export function formatDown(result: DownResult, colors: Colors): string[] {
+  return result.services.flatMap((s) => serviceStopLines(s, colors));
 }
 
 function clip(text: string, max: number): string {

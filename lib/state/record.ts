@@ -33,6 +33,12 @@ export interface ServiceRecord extends ProcessIdentity {
   readonly readyAt?: string;
   /** Restarts by the restart policy before this instance (foreground `up`). */
   readonly restarts?: number;
+  /**
+   * Set by `up -d` and `restart` (for services they start or keep): the
+   * service stays until `down`, whoever else used it. Without it, the last
+   * live lease holder to finish stops it (see `lease.ts`).
+   */
+  readonly detached?: boolean;
 }
 
 /**

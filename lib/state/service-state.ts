@@ -82,7 +82,7 @@ export function readServiceState(
       return {
         kind: 'corrupt',
         file: paths.pid,
-        reason: `PID ${pid} is launchguard itself, one of its ancestors, or in its process group`,
+        reason: `PID ${pid} is launchguard itself or one of its ancestors`,
       };
     }
     const found = inspector.lookup(pid);
@@ -100,7 +100,7 @@ export function readServiceState(
     return {
       kind: 'corrupt',
       file: paths.record,
-      reason: `PID ${record.pid} is launchguard itself, one of its ancestors, or in its process group`,
+      reason: `PID ${record.pid} is launchguard itself or one of its ancestors`,
     };
   }
   const warning =

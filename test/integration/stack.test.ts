@@ -125,10 +125,14 @@ describe('stack: up, down, status, run (the CLI end to end)', () => {
         'startedAt',
         'uptimeMs',
         'restarts',
+        'heldBy',
+        'detached',
         'logFile',
         'warnings',
       );
       expect(s.state).to.equal('running');
+      expect(s.detached, 'up -d asked it to stay').to.equal(true);
+      expect(s.heldBy).to.deep.equal([]);
       expect(s.ready).to.equal(true);
       expect(s.portOwner).to.equal('self');
     }

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import type { ResolvedConfig } from '../../lib/config/types.js';
+import { systemInspector } from '../../lib/os/inspector.js';
 import { BIN, fixture } from '../helpers/paths.js';
 import { freePort } from '../helpers/ports.js';
 import { isAlive, track, waitFor } from '../helpers/procs.js';
@@ -12,6 +13,7 @@ import { tempDir } from '../helpers/tmp.js';
 import { STRICT } from '../helpers/users.js';
 import { count, score } from './scorecard.js';
 
+const inspector = systemInspector();
 const HAS_STRACE = spawnSync('strace', ['-V']).status === 0;
 if (!HAS_STRACE && STRICT)
   throw new Error('strace is missing: .ci/run installs it (apt-get install strace)');
@@ -83,11 +85,11 @@ describe('reliability: decoys never receive a signal (items 2, 5, 6, 31)', funct
     expect(hits).to.deep.equal([]);
   });
 
-  it("a record naming a process in the launcher's own process group", async () => {
+  it("a record naming the launcher's own process group as the service's", async () => {
     for (let i = 0; i < runs; i++) {
       const config = await makeStack({ api: { command: nodeFixture('sleep.mjs') } });
       const pidFile = join(tempDir(), 'decoy.pid');
-      // sh starts the decoy in its own group, then becomes the launcher (exec).
+      // sh starts the decoy in the launcher's group, then becomes the launcher (exec).
       const prefix = `${JSON.stringify(process.execPath)} ${JSON.stringify(fixture('sleep.mjs'))} >/dev/null & echo $! > ${pidFile}; sleep 0.5`;
       const first = traced(['down'], config.root, prefix);
       await waitFor(
@@ -95,13 +97,18 @@ describe('reliability: decoys never receive a signal (items 2, 5, 6, 31)', funct
         3000,
         'the decoy pid',
       );
-      const decoy = Number(readFileSync(pidFile, 'utf8'));
-      track(decoy);
+      const decoy = track(Number(readFileSync(pidFile, 'utf8')));
       await waitFor(() => isAlive(decoy), 2000, 'the decoy');
-      plantRecord(config, 'api', decoy);
+      const looked = inspector.lookup(decoy);
+      const group = looked.kind === 'alive' ? looked.info.pgid : 0;
+      // The record names a real process of its own (it verifies) but the launcher's group.
+      const recorded = spawnPlain(nodeFixture('sleep.mjs')).pid as number;
+      await waitFor(() => isAlive(recorded), 2000, 'the recorded process');
+      plantRecord(config, 'api', recorded, { pgid: group });
       checks++;
       const targets = await first;
-      if (targets.includes(decoy)) hits.push(`own group: down signalled ${decoy}`);
+      if (targets.includes(decoy)) hits.push(`own group: down signalled the decoy ${decoy}`);
+      if (targets.includes(group)) hits.push(`own group: down signalled the group ${group}`);
       if (!isAlive(decoy)) hits.push(`own group: decoy ${decoy} died`);
       process.kill(decoy, 'SIGKILL'); // ours: started by our sh, by PID
     }

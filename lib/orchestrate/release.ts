@@ -1,0 +1,93 @@
+import type { ResolvedConfig } from '../config/types.js';
+import { type ProcessInspector, systemInspector } from '../os/inspector.js';
+import { type LeaseHolder, liveLeases, removeLease } from '../state/lease.js';
+import { acquireLock } from '../state/lock.js';
+import { servicePaths } from '../state/paths.js';
+import { updateRecord } from '../state/record.js';
+import { readServiceState } from '../state/service-state.js';
+import type { DownResult } from './down.js';
+import { levelsOf } from './select.js';
+import { type ServiceStopResult, stopLocked } from './stop-service.js';
+
+/** Options of {@link releaseStack}. */
+export interface ReleaseOptions {
+  readonly inspector?: ProcessInspector;
+  /** When aborted, SIGKILL what is still stopping (a second Ctrl-C). */
+  readonly hurry?: AbortSignal;
+}
+
+/**
+ * Gives `holder`'s lease on one service back and, under the service's lock,
+ * stops the service if nobody else holds it and `up -d` did not ask it to
+ * stay: the last one out stops it.
+ */
+async function releaseService(
+  config: ResolvedConfig,
+  name: string,
+  holder: LeaseHolder,
+  options: ReleaseOptions & { inspector: ProcessInspector },
+): Promise<ServiceStopResult> {
+  const { inspector } = options;
+  const lock = await acquireLock(servicePaths(config.pidDir, name).lock, name, { inspector });
+  try {
+    removeLease(config.pidDir, holder, name);
+    const state = readServiceState(config.pidDir, name, inspector);
+    const kept = { service: name, orphans: [], cleaned: [], problems: [] };
+    if (state.kind === 'running' && state.record.detached === true)
+      return { ...kept, pinned: true };
+    const others = liveLeases(config.pidDir, name, inspector);
+    if (state.kind === 'running' && others.length > 0)
+      return { ...kept, keptFor: [...new Set(others.map((l) => l.pid))] };
+    return await stopLocked(config, name, options);
+  } finally {
+    lock.release();
+  }
+}
+
+/**
+ * Releases `holder`'s leases on the named services, dependents first (by
+ * dependency level, in reverse; one level in parallel): each is stopped
+ * unless another live user still holds it or it was started or kept by
+ * `up -d`. The end of a foreground `up`, of `run`, of a `launch()` handle,
+ * and the rollback of a failed start.
+ */
+export async function releaseStack(
+  config: ResolvedConfig,
+  names: readonly string[],
+  holder: LeaseHolder,
+  options: ReleaseOptions = {},
+): Promise<DownResult> {
+  const inspector = options.inspector ?? systemInspector();
+  const results: ServiceStopResult[] = [];
+  for (const level of levelsOf(config, names).reverse()) {
+    results.push(
+      ...(await Promise.all(
+        level.map((n) => releaseService(config, n, holder, { ...options, inspector })),
+      )),
+    );
+  }
+  return { services: results, clean: results.every((r) => r.problems.length === 0) };
+}
+
+/**
+ * Turns `holder`'s leases into "stay until down" (`up -d`, `restart`): each
+ * running service is marked detached and the lease given back.
+ */
+export async function pinServices(
+  config: ResolvedConfig,
+  names: readonly string[],
+  holder: LeaseHolder,
+  inspector: ProcessInspector,
+): Promise<void> {
+  for (const name of names) {
+    const lock = await acquireLock(servicePaths(config.pidDir, name).lock, name, { inspector });
+    try {
+      const state = readServiceState(config.pidDir, name, inspector);
+      if (state.kind === 'running' && state.record.detached !== true)
+        updateRecord(config.pidDir, { ...state.record, detached: true });
+      removeLease(config.pidDir, holder, name);
+    } finally {
+      lock.release();
+    }
+  }
+}

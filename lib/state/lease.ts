@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { identityOf, type ProcessIdentity, verifyIdentity } from '../os/identity.js';
+import type { ProcessInspector } from '../os/inspector.js';
+import { readFileSafe, unlinkQuiet, writeFileAtomic } from './files.js';
+
+/**
+ * Leases: who is using a service right now. Every live user of a stack (a
+ * foreground `up`, a `run`, a `launch()` handle) holds a lease on each
+ * service it uses, started or kept: a file `<service>.<holder>.lease` in the
+ * state folder naming the holder process (verified by identity, like a lock
+ * owner). A user that is done releases its leases, and stops a service only
+ * if no other live lease holds it (the last one out stops it). A lease whose
+ * holder died (SIGKILL) does not count, and is removed when next seen.
+ * `down` stops services regardless and ends every lease.
+ */
+
+/** One user of a stack: a process and a nonce (one per `up`, `run` or `launch()`). */
+export interface LeaseHolder {
+  readonly nonce: string;
+  readonly identity: ProcessIdentity;
+}
+
+/** What a lease file holds. */
+export interface Lease extends ProcessIdentity {
+  readonly version: 1;
+  readonly service: string;
+  /** The holder's nonce (also in the file name). */
+  readonly holder: string;
+  /** ISO time the lease was taken. */
+  readonly since: string;
+}
+
+const LEASE_FILE = /^(.+)\.([0-9a-f]{16})\.lease$/;
+
+/** A holder for this process (the launcher, or the host of `launch()`). */
+export function newLeaseHolder(inspector: ProcessInspector): LeaseHolder {
+  const identity = identityOf(process.pid, inspector) ?? {
+    pid: process.pid,
+    startTime: '',
+    bootId: null,
+    pidNamespace: null,
+  };
+  return { nonce: randomBytes(8).toString('hex'), identity };
+}
+
+function leasePath(pidDir: string, service: string, nonce: string): string {
+  return join(pidDir, `${service}.${nonce}.lease`);
+}
+
+/** Takes (or renews) `holder`'s lease on `service`. Callers hold the service's lock. */
+export function writeLease(pidDir: string, holder: LeaseHolder, service: string): void {
+  const lease: Lease = {
+    version: 1,
+    ...holder.identity,
+    service,
+    holder: holder.nonce,
+    since: new Date().toISOString(),
+  };
+  writeFileAtomic(
+    leasePath(pidDir, service, holder.nonce),
+    `${JSON.stringify(lease)}\n`,
+    undefined,
+    false,
+  );
+}
+
+/** Gives `holder`'s lease on `service` back (nothing if it has none). */
+export function removeLease(pidDir: string, holder: LeaseHolder, service: string): void {
+  unlinkQuiet(leasePath(pidDir, service, holder.nonce));
+}
+
+/** Every lease file of `service`, parsed (unreadable ones as null). */
+function leaseFiles(pidDir: string, service: string): { path: string; lease: Lease | null }[] {
+  let names: string[];
+  try {
+    names = readdirSync(pidDir);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((name) => LEASE_FILE.exec(name)?.[1] === service)
+    .map((name) => {
+      const path = join(pidDir, name);
+      const read = readFileSafe(path);
+      if (read.kind !== 'ok') return { path, lease: null };
+      try {
+        const lease = JSON.parse(read.text) as Lease;
+        return {
+          path,
+          lease: lease.service === service && typeof lease.pid === 'number' ? lease : null,
+        };
+      } catch {
+        return { path, lease: null };
+      }
+    });
+}
+
+/**
+ * The live leases on `service` (their holders verified alive), without
+ * `except`'s own. Leases of dead holders and unreadable lease files are
+ * removed on the way (unless `clean` is false: `status` only reads). Callers
+ * that change anything hold the service's lock.
+ */
+export function liveLeases(
+  pidDir: string,
+  service: string,
+  inspector: ProcessInspector,
+  options: { readonly except?: LeaseHolder; readonly clean?: boolean } = {},
+): Lease[] {
+  const live: Lease[] = [];
+  for (const { path, lease } of leaseFiles(pidDir, service)) {
+    // Only this user writes leases (the state folder is checked), so a holder that
+    // cannot be verified is one from another boot: gone.
+    if (lease === null || verifyIdentity(lease, inspector).kind !== 'ours') {
+      if (options.clean !== false) unlinkQuiet(path);
+    } else if (lease.holder !== options.except?.nonce) live.push(lease);
+  }
+  return live;
+}
+
+/** Ends every lease on `service` (for `down`); returns the PIDs of holders that were alive. */
+export function endLeases(pidDir: string, service: string, inspector: ProcessInspector): number[] {
+  const holders = liveLeases(pidDir, service, inspector).map((l) => l.pid);
+  for (const { path } of leaseFiles(pidDir, service)) unlinkQuiet(path);
+  return [...new Set(holders)];
+}

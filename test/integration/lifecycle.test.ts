@@ -1,0 +1,271 @@
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { expect } from 'chai';
+import { launch } from '../../lib/api.js';
+import { hasStackTrace, runCli } from '../helpers/cli.js';
+import { markedPids, recordOf, startCli, waitReady } from '../helpers/e2e.js';
+import { BIN, fixture } from '../helpers/paths.js';
+import { freePort, listenersOn } from '../helpers/ports.js';
+import { isAlive, pidsIn, track, waitFor } from '../helpers/procs.js';
+import { listenService, makeStack, nodeFixture } from '../helpers/stack.js';
+import { project, tempDir } from '../helpers/tmp.js';
+
+const NODE = JSON.stringify(process.execPath);
+const CLI = `${NODE} ${JSON.stringify(BIN)}`;
+
+/** Runs a shell pipeline in its own process group, tracked; resolves with its output and code. */
+function pipeline(script: string, cwd: string, env: NodeJS.ProcessEnv = {}) {
+  const child = spawn('sh', ['-c', script], {
+    cwd,
+    env: { ...process.env, NO_COLOR: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  track(child.pid as number);
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => {
+    out += d;
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    err += d;
+  });
+  const done = new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { child, out: () => out, err: () => err, done };
+}
+
+/** Run by `run`'s command: connects to the api's port (API_PORT), exits 0 if it answers. */
+const PROBE_LATER = `const s=require('net').connect(+process.env.API_PORT,'127.0.0.1');s.on('connect',()=>process.exit(0));s.on('error',e=>{console.error(e.code);process.exit(7)})`;
+
+describe('lifecycle: nothing orphaned, nothing stopped from under its users', () => {
+  describe('closed output never decides the lifecycle', () => {
+    it('up | head -2: the launcher stops what it started and exits, no stack trace', async () => {
+      const config = await makeStack({ talk: { command: nodeFixture('chatty.mjs') } });
+      const run = pipeline(`${CLI} up | head -2`, config.root);
+      await run.done;
+      await waitFor(() => markedPids(config).length === 0, 8000, 'the services to be stopped');
+      expect(hasStackTrace(run.err()), run.err()).to.equal(false);
+      expect(recordOf(config, 'talk')).to.equal(null);
+    });
+
+    it('up | tee log, then Ctrl-C to the pipeline: no orphan, no stack trace', async () => {
+      const config = await makeStack({ talk: { command: nodeFixture('chatty.mjs') } });
+      const log = join(tempDir(), 'log');
+      const run = pipeline(`${CLI} up | tee ${log}`, config.root);
+      await waitFor(() => recordOf(config, 'talk') !== null, 8000, 'the service');
+      await sleep(200);
+      process.kill(-(run.child.pid as number), 'SIGINT'); // the terminal's Ctrl-C: the whole group
+      await run.done;
+      await waitFor(() => markedPids(config).length === 0, 8000, 'the services to be stopped');
+      expect(hasStackTrace(run.err()), run.err()).to.equal(false);
+      expect(recordOf(config, 'talk')).to.equal(null);
+    });
+
+    it('logs | head -1 ends at once, without a stack trace', async () => {
+      const config = await makeStack({
+        talk: { command: nodeFixture('chatty.mjs'), env: { INTERVAL: '1' } },
+      });
+      expect((await runCli(['up', '-d'], { cwd: config.root })).code).to.equal(0);
+      await waitFor(
+        () => statSync(join(config.pidDir, 'talk.log')).size > 20_000,
+        8000,
+        'a long log',
+      );
+      const run = pipeline(
+        `${CLI} logs -n 100000 | head -1; ${CLI} logs -f | head -1`,
+        config.root,
+      );
+      const code = await Promise.race([run.done, sleep(8000).then(() => 'hung')]);
+      expect(code).not.to.equal('hung');
+      expect(hasStackTrace(run.err()), run.err()).to.equal(false);
+      expect(run.out()).to.match(/^talk \| /);
+    });
+  });
+
+  describe('several users of one stack', () => {
+    it('two overlapping runs: the first to finish leaves the stack to the second; the last one out stops it', async () => {
+      const port = await freePort();
+      const config = await makeStack({ api: listenService(port) });
+      const first = startCli(['run', '--', 'node', '-e', 'setTimeout(()=>{},300)'], config.root);
+      await waitReady(config, ['api']);
+      const second = startCli(
+        ['run', '--', 'node', '-e', `setTimeout(()=>{${PROBE_LATER}},1500)`],
+        config.root,
+      );
+      expect(await first.exited, first.output()).to.equal(0);
+      expect(listenersOn(port).length, 'still up after the first run').to.be.greaterThan(0);
+      expect(await second.exited, second.output()).to.equal(0);
+      await waitFor(() => markedPids(config).length === 0, 5000, 'the last one out to stop it');
+      expect(recordOf(config, 'api')).to.equal(null);
+    });
+
+    it('two launch() handles: stop() of the first keeps the service for the second', async () => {
+      const config = await makeStack({ api: listenService('auto') });
+      const a = await launch({ cwd: config.root });
+      const b = await launch({ cwd: config.root });
+      expect(b.services[0]?.outcome).to.equal('kept');
+      await a.stop();
+      expect(listenersOn(a.port('api')).length, 'still up for the second handle').to.be.greaterThan(
+        0,
+      );
+      await b.stop();
+      expect(markedPids(config)).to.deep.equal([]);
+      expect(recordOf(config, 'api')).to.equal(null);
+    });
+
+    it('up -d pins what it starts or keeps: a run that kept it leaves it running', async () => {
+      const port = await freePort();
+      const config = await makeStack({ api: listenService(port) });
+      const run = startCli(['run', '--', 'node', '-e', 'setTimeout(()=>{},800)'], config.root);
+      await waitReady(config, ['api']);
+      expect((await runCli(['up', '-d'], { cwd: config.root })).stdout).to.include('kept');
+      expect(await run.exited).to.equal(0);
+      expect(listenersOn(port).length, 'up -d asked for it to stay').to.be.greaterThan(0);
+      const down = await runCli(['down'], { cwd: config.root });
+      expect(down.code).to.equal(0);
+      expect(markedPids(config)).to.deep.equal([]);
+    });
+  });
+
+  it('down without a state folder finds the services by their marker and exits 0', async () => {
+    const config = await makeStack({ api: listenService(await freePort()) });
+    expect((await runCli(['up', '-d'], { cwd: config.root })).code).to.equal(0);
+    rmSync(config.pidDir, { recursive: true, force: true });
+    const down = await runCli(['down'], { cwd: config.root });
+    expect(down.code, down.stderr).to.equal(0);
+    expect(down.stdout).to.match(/stopped a leftover of api/);
+    expect(markedPids(config)).to.deep.equal([]);
+  });
+
+  describe('commands end when their work ends', () => {
+    it('a config that leaves a handle open does not keep validate, status, up -d or down alive', async () => {
+      const port = await freePort();
+      const dir = project({
+        'launch.config.mjs': `setInterval(() => {}, 1000);\nexport default { services: { api: { command: ${JSON.stringify(nodeFixture('listen.mjs'))}, port: ${port} } } };\n`,
+      });
+      for (const args of [['validate'], ['up', '-d'], ['status'], ['down']]) {
+        const result = await runCli(args, { cwd: dir, timeout: 8000 });
+        expect(result.signal, `${args.join(' ')} hung`).to.equal(null);
+      }
+      expect(listenersOn(port)).to.have.length(0);
+    });
+
+    it('a config that never settles is a clear error after the load timeout (exit 2)', async () => {
+      const dir = project({ 'launch.config.mjs': 'export default new Promise(() => {});\n' });
+      const result = await runCli(['status'], {
+        cwd: dir,
+        env: { LAUNCHGUARD_CONFIG_TIMEOUT: '500' },
+        timeout: 8000,
+      });
+      expect(result.code).to.equal(2);
+      expect(result.stderr).to.include(join(dir, 'launch.config.mjs'));
+      expect(result.stderr).to.match(/did not finish loading within 500 ms/);
+    });
+  });
+
+  it('a 150 MB line without a newline keeps the foreground launcher under 200 MB', async function () {
+    this.timeout(60_000);
+    const config = await makeStack({ big: { command: nodeFixture('long-line.mjs') } });
+    const up = startCli(['up'], config.root);
+    const log = join(config.pidDir, 'big.log');
+    await waitFor(
+      () => {
+        try {
+          return readFileSync(log, 'latin1').endsWith('done\n');
+        } catch {
+          return false;
+        }
+      },
+      40_000,
+      'the long line to be written',
+    );
+    await sleep(300);
+    const status = readFileSync(`/proc/${up.child.pid}/status`, 'utf8');
+    const peakMb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]) / 1024;
+    up.child.kill('SIGINT');
+    expect(await up.exited).to.equal(0); // a clean Ctrl-C
+    expect(peakMb, 'launcher peak RSS, MB').to.be.below(200);
+    expect(up.output()).to.include('(line cut at 64 KiB)');
+  });
+
+  it('an exec probe runs in its own group and is killed at the readiness deadline', async () => {
+    // sh forks sleep (the trailing `true` keeps it from exec'ing): a tree, not one process.
+    const marker = `sleep\u0000777.${process.pid}`;
+    const config = await makeStack({
+      api: {
+        command: nodeFixture('sleep.mjs'),
+        ready: { exec: ['sh', '-c', `sleep 777.${process.pid}; true`] },
+        readyTimeout: 1000,
+      },
+    });
+    const started = Date.now();
+    const up = await runCli(['up', '-d'], { cwd: config.root });
+    expect(up.code).to.equal(1);
+    expect(Date.now() - started, 'bounded by the readiness timeout').to.be.below(4000);
+    await sleep(100);
+    const left = (await import('node:fs'))
+      .readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith(marker);
+        } catch {
+          return false;
+        }
+      });
+    expect(left, 'probe processes left').to.deep.equal([]);
+  });
+
+  describe('run', () => {
+    for (const [sig, code] of [
+      ['SEGV', 139],
+      ['ABRT', 134],
+      ['TERM', 143],
+      ['PIPE', 141],
+    ] as const) {
+      it(`exits 128+n when the command is killed by SIG${sig} (${code})`, async () => {
+        const config = await makeStack({ api: listenService(await freePort()) });
+        const result = await runCli(['run', '--', 'sh', '-c', `kill -${sig} $$`], {
+          cwd: config.root,
+        });
+        expect(result.code).to.equal(code);
+      });
+    }
+
+    it('stops the command’s whole process group on SIGTERM (a backgrounded grandchild too)', async () => {
+      const config = await makeStack({ api: listenService(await freePort()) });
+      const pidFile = join(tempDir(), 'pids');
+      const run = startCli(
+        ['run', '--', 'sh', '-c', `sleep 300 & echo $! > ${pidFile}; wait`],
+        config.root,
+      );
+      await waitFor(() => pidsIn(pidFile).length === 1, 8000, 'the grandchild');
+      const grandchild = pidsIn(pidFile)[0] as number;
+      track(grandchild);
+      run.child.kill('SIGTERM');
+      expect(await run.exited).to.equal(143);
+      await waitFor(() => !isAlive(grandchild), 3000, 'the grandchild to be stopped');
+      expect(markedPids(config)).to.deep.equal([]);
+    });
+  });
+
+  it('replaces a copy started by hand from the same shell (the README example), without job control', async () => {
+    const port = await freePort();
+    const config = await makeStack({ api: listenService(port) });
+    const command = `${NODE} ${JSON.stringify(fixture('listen.mjs'))}`;
+    const run = pipeline(
+      `PORT=${port} ${command} & echo $! > started.pid; sleep 0.5; exec ${CLI} up -d api`,
+      config.root,
+    );
+    const startedPid = join(config.root, 'started.pid');
+    await waitFor(() => pidsIn(startedPid).length === 1, 5000, 'the copy started by hand');
+    const byHand = track(pidsIn(startedPid)[0] as number);
+    const code = await run.done;
+    expect(code, run.err()).to.equal(0);
+    expect(isAlive(byHand), 'the copy started by hand').to.equal(false);
+    expect(run.out()).to.match(/stopped an earlier instance of port/);
+    expect(recordOf(config, 'api')?.pid).not.to.equal(byHand);
+  });
+});
