@@ -1,11 +1,13 @@
+import { onExit } from 'signal-exit';
 import { loadConfig } from './config/load.js';
 import type { ResolvedConfig } from './config/types.js';
 import { LaunchError } from './errors.js';
 import type { DownResult } from './orchestrate/down.js';
 import type { EventSink } from './orchestrate/events.js';
 import { reachableHost } from './orchestrate/reach.js';
-import { releaseStack } from './orchestrate/release.js';
+import { releaseNow, releaseStack } from './orchestrate/release.js';
 import { type ServiceStatus, stackStatus } from './orchestrate/status.js';
+import { supervise } from './orchestrate/supervise.js';
 import { type ServiceUp, upStack } from './orchestrate/up.js';
 
 /** Options of {@link launch}. */
@@ -22,8 +24,21 @@ export interface LaunchOptions {
   readonly force?: boolean;
   /** Replace the selected services even if they already run with the same config. @default false */
   readonly replace?: boolean;
-  /** Progress events (starting, ready, notes...). */
+  /** Progress events (starting, ready, notes, restarts...). */
   readonly onEvent?: EventSink;
+  /**
+   * Keep the services running when the host process exits without `stop()`.
+   * By default (false) a `launch()` is bound to its host: when the host exits
+   * for any reason it can observe (the end of its work, `process.exit()`, an
+   * uncaught exception, an unhandled rejection, SIGINT, SIGTERM, SIGHUP),
+   * the services it holds get SIGTERM at once, unless another live user
+   * still holds them. A host killed with SIGKILL runs no handler: its
+   * services carry the stack's marker, and the next `launch()`, `up` or
+   * `down` finds them. With `true`, nothing is installed; the services stay
+   * until `stop()`, `launchguard down`, or the last of their later users.
+   * @default false
+   */
+  readonly keepAlive?: boolean;
 }
 
 /** A running stack, as {@link launch} returns it. */
@@ -50,6 +65,8 @@ export interface StackHandle {
    * if another one started it. Safe to call twice.
    */
   stop(): Promise<DownResult>;
+  /** `stop()`, for `await using stack = await launch()` (TypeScript 5.2+). */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
@@ -83,9 +100,28 @@ export async function launch(options: LaunchOptions = {}): Promise<StackHandle> 
     force: options.force ?? false,
     replace: options.replace ?? false,
   });
+  const names = result.services.map((s) => s.name);
+  // Bound to the host: a synchronous release when it exits without stop().
+  const unbind = options.keepAlive
+    ? () => undefined
+    : onExit(() => releaseNow(config, names, result.holder), { alwaysLast: true });
+  // The restart policy, as in foreground `up`, until stop().
+  const supervising = new AbortController();
+  void supervise(config, result.services, {
+    signal: supervising.signal,
+    holder: result.holder,
+    ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
+  });
   const hosts = new Map<string, string>();
   for (const [name, p] of Object.entries(result.ports)) hosts.set(name, await reachableHost(p));
   let stopping: Promise<DownResult> | undefined;
+  const stop = (): Promise<DownResult> => {
+    if (stopping === undefined) {
+      supervising.abort();
+      stopping = releaseStack(config, names, result.holder).finally(unbind);
+    }
+    return stopping;
+  };
   const port = (name: string): number => {
     const found = result.ports[name];
     if (found === undefined) {
@@ -102,13 +138,9 @@ export async function launch(options: LaunchOptions = {}): Promise<StackHandle> 
     url: (name, path = '') => `http://${hosts.get(name) ?? '127.0.0.1'}:${port(name)}${path}`,
     env: () => ({ ...result.env }),
     status: () => stackStatus(config, { services: result.services.map((s) => s.name) }),
-    stop: () => {
-      stopping ??= releaseStack(
-        config,
-        result.services.map((s) => s.name),
-        result.holder,
-      );
-      return stopping;
+    stop,
+    [Symbol.asyncDispose]: async () => {
+      await stop();
     },
   };
 }

@@ -54,7 +54,12 @@ export interface LaunchErrorOptions {
   details?: readonly string[];
 }
 
-/** A user-facing failure with a stable code, a one-line message and a hint. */
+/**
+ * A user-facing failure with a stable code, a one-line message and a hint.
+ * `message` is the one line; `toString()` and `stack` also carry the details
+ * and the hint, so a test runner that prints a failed global setup (mocha,
+ * vitest, jest print the stack) shows who holds the port and what to do.
+ */
 export class LaunchError extends Error {
   override readonly name = 'LaunchError';
   readonly code: ErrorCode;
@@ -68,6 +73,17 @@ export class LaunchError extends Error {
     this.hint = options.hint;
     this.service = options.service;
     this.details = options.details ?? [];
+    const frames = (this.stack ?? '').split('\n').filter((l) => l.startsWith('    at '));
+    this.stack = [this.toString(), ...frames].join('\n');
+  }
+
+  /** The message, the details beneath it and the hint: what the CLI prints, as text. */
+  override toString(): string {
+    return [
+      `LaunchError: ${this.message}`,
+      ...this.details.map((d) => `  ${d}`),
+      ...(this.hint === undefined ? [] : [`hint: ${this.hint}`]),
+    ].join('\n');
   }
 
   /** The exit code the CLI uses for this error. */

@@ -55,6 +55,18 @@ function usageError(
   return new LaunchError('E_USAGE', message.split('\n')[0] ?? message, { hint: help });
 }
 
+/** Words people type from other tools, and the command they mean. */
+const COMMAND_ALIASES: Readonly<Record<string, string>> = {
+  start: 'up',
+  stop: 'down',
+  kill: 'down',
+  ps: 'status',
+  ls: 'status',
+  list: 'status',
+  log: 'logs',
+  check: 'validate',
+};
+
 /**
  * Parses the command line: `[global options] <command> [options] [args]`.
  * Unknown commands and options are {@link LaunchError}s with code `E_USAGE`
@@ -74,12 +86,17 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
   const name = first?.kind === 'positional' ? first.value : undefined;
   const command = name === undefined ? undefined : findCommand(name);
   if (name !== undefined && command === undefined) {
+    const alias = COMMAND_ALIASES[name];
     throw new LaunchError(
       'E_USAGE',
-      `unknown command '${name}'${didYouMean(
-        name,
-        COMMANDS.map((c) => c.name),
-      )}`,
+      `unknown command '${name}'${
+        alias === undefined
+          ? didYouMean(
+              name,
+              COMMANDS.map((c) => c.name),
+            )
+          : ` (did you mean '${alias}'?)`
+      }`,
       {
         hint: "run 'launchguard --help' for the commands",
       },

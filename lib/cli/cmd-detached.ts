@@ -1,6 +1,5 @@
 import { isLaunchError } from '../errors.js';
 import { upStack } from '../orchestrate/up.js';
-import { Progress } from '../report/progress.js';
 import { formatSummary } from '../report/views.js';
 import type { CommandContext } from './context.js';
 import { onStopSignals, SIGNAL_EXIT } from './shutdown.js';
@@ -9,7 +8,7 @@ import { onStopSignals, SIGNAL_EXIT } from './shutdown.js';
 export async function upDetached(ctx: CommandContext, replace: boolean): Promise<number> {
   const config = await ctx.load();
   const started = Date.now();
-  const progress = new Progress(ctx.io.stdout, ctx.out, ctx.io.stdout.isTTY === true);
+  const progress = ctx.progress('stdout');
   // Ctrl-C while services start: stop what this call began, then exit 128+n.
   const stop = onStopSignals(ctx.io.signals);
   try {
@@ -22,7 +21,7 @@ export async function upDetached(ctx: CommandContext, replace: boolean): Promise
       onEvent: (e) => progress.event(e),
     });
     progress.done();
-    ctx.print(formatSummary(result, Date.now() - started, ctx.out));
+    ctx.print(formatSummary(config, result, Date.now() - started, ctx.out));
     return 0;
   } catch (error) {
     const sig = stop.first();

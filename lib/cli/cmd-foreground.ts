@@ -5,7 +5,6 @@ import { selectForStart } from '../orchestrate/select.js';
 import { supervise } from '../orchestrate/supervise.js';
 import { upStack } from '../orchestrate/up.js';
 import { LinePrefixer } from '../report/prefix.js';
-import { Progress } from '../report/progress.js';
 import { formatDown, formatSummary } from '../report/views.js';
 import type { CommandContext } from './context.js';
 import { onStopSignals, SIGNAL_EXIT } from './shutdown.js';
@@ -24,7 +23,7 @@ export async function upForeground(ctx: CommandContext): Promise<number> {
   const names = selectForStart(config, ctx.args.positionals);
   const show = lossyWriter(ctx, (line) => progress.line(line));
   const prefixer = new LinePrefixer(names, ctx.out, show);
-  const progress = new Progress(ctx.io.stdout, ctx.out, ctx.io.stdout.isTTY === true);
+  const progress = ctx.progress('stdout');
   const stop = onStopSignals(ctx.io.signals, ctx.io.outputClosed);
   const started = Date.now();
   const tee = (name: string, chunk: Buffer) => prefixer.push(name, chunk);
@@ -53,7 +52,7 @@ export async function upForeground(ctx: CommandContext): Promise<number> {
       throw error;
     }
     progress.done();
-    ctx.print(formatSummary(result, Date.now() - started, ctx.out));
+    ctx.print(formatSummary(config, result, Date.now() - started, ctx.out));
     ctx.print(ctx.out.dim('press Ctrl-C to stop'));
     // Services someone else started: stream their log files too.
     const kept = result.services.filter((x) => x.outcome === 'kept').map((x) => x.name);

@@ -1,8 +1,7 @@
 import { isLaunchError, LaunchError } from '../errors.js';
 import { releaseStack } from '../orchestrate/release.js';
-import { runCommand } from '../orchestrate/run-command.js';
+import { commandProblem, runCommand } from '../orchestrate/run-command.js';
 import { upStack } from '../orchestrate/up.js';
-import { Progress } from '../report/progress.js';
 import { formatDown, formatSummary } from '../report/views.js';
 import type { CommandContext } from './context.js';
 import { onStopSignals, SIGNAL_EXIT } from './shutdown.js';
@@ -20,11 +19,19 @@ export async function run(ctx: CommandContext): Promise<number> {
       hint: 'for example: launchguard run -- npm test',
     });
   const config = await ctx.load();
+  const problem = commandProblem(argv, ctx.io.env, ctx.io.cwd);
+  if (problem !== null) {
+    // The shell's codes (127, 126), and nothing started for a command that cannot run.
+    ctx.io.stderr.write(
+      `${ctx.err.red(ctx.err.bold('error:'))} ${problem.message}; no service was started\n${ctx.err.dim('hint:')} ${problem.hint}\n`,
+    );
+    return problem.code;
+  }
   const only = ctx.args.values.service;
   const services = Array.isArray(only) ? only.map(String) : [];
   const stop = onStopSignals(ctx.io.signals, ctx.io.outputClosed);
   const log = (text: string) => ctx.io.stderr.write(`${text}\n`);
-  const progress = new Progress(ctx.io.stderr, ctx.err, ctx.io.stderr.isTTY === true);
+  const progress = ctx.progress('stderr');
   const started = Date.now();
   try {
     let result: Awaited<ReturnType<typeof upStack>>;
@@ -53,7 +60,7 @@ export async function run(ctx: CommandContext): Promise<number> {
       throw error;
     }
     progress.done();
-    log(formatSummary(result, Date.now() - started, ctx.err));
+    log(formatSummary(config, result, Date.now() - started, ctx.err));
     const code = await runCommand(argv, {
       env: { ...ctx.io.env, ...result.env },
       cwd: ctx.io.cwd,

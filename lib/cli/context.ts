@@ -1,6 +1,7 @@
 import { loadConfig } from '../config/load.js';
 import type { ResolvedConfig } from '../config/types.js';
 import { type Colors, colorEnabled, createColors } from '../report/color.js';
+import { HEARTBEAT_MS, Progress } from '../report/progress.js';
 import type { ParsedArgs } from './args.js';
 
 /** Where the CLI writes and what it reads of its process; tests pass their own. */
@@ -26,6 +27,11 @@ export interface CommandContext {
   load(): Promise<ResolvedConfig>;
   /** Writes lines to stdout. */
   print(lines: string | readonly string[]): void;
+  /**
+   * Start progress on stdout or stderr: a live line on a TTY, plain lines and
+   * a heartbeat every `LAUNCHGUARD_HEARTBEAT` ms (default 10 s) elsewhere.
+   */
+  progress(to: 'stdout' | 'stderr'): Progress;
 }
 
 /** Builds the context of a command. */
@@ -44,6 +50,16 @@ export function commandContext(args: ParsedArgs, io: CliIO): CommandContext {
       }),
     print: (lines) => {
       io.stdout.write(`${typeof lines === 'string' ? lines : lines.join('\n')}\n`);
+    },
+    progress(to) {
+      const stream = io[to];
+      const heartbeat = Number(io.env.LAUNCHGUARD_HEARTBEAT);
+      return new Progress(
+        stream,
+        to === 'stdout' ? this.out : this.err,
+        stream.isTTY === true,
+        Number.isFinite(heartbeat) && heartbeat > 0 ? heartbeat : HEARTBEAT_MS,
+      );
     },
   };
 }

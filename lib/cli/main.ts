@@ -36,7 +36,9 @@ export function reportError(error: unknown, io: CliIO, debug: boolean): number {
     if (debug)
       lines.push(
         '',
-        String(error.stack),
+        ...String(error.stack)
+          .split('\n')
+          .filter((l) => l.startsWith('    at ')),
         ...(error.cause ? [`cause: ${String((error.cause as Error).stack ?? error.cause)}`] : []),
       );
     print(io.stderr, lines);

@@ -25,6 +25,8 @@ export const DEFAULTS = Object.freeze({
   probeInterval: 100,
   restart: 'no' as const,
   maxRestarts: 5,
+  logMaxSize: 10 * 1024 * 1024,
+  logKeep: 3,
 });
 
 /** Throws the one config error that lists every issue, each with its key path. */
@@ -196,6 +198,10 @@ export function resolveConfig(config: unknown, file: string): ResolvedConfig {
     root,
     name: user.name ?? stackName(root),
     pidDir: resolvePath(root, user.pidDir ?? DEFAULTS.pidDir),
+    logs: Object.freeze({
+      maxSize: user.logs?.maxSize ?? DEFAULTS.logMaxSize,
+      keep: user.logs?.keep ?? DEFAULTS.logKeep,
+    }),
     services: Object.freeze(services),
     levels: Object.freeze(dependencyLevels(graph).map((l) => Object.freeze(l))),
   });

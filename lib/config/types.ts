@@ -176,6 +176,23 @@ export interface UserConfig {
   env?: Record<string, string>;
   /** Env file(s) for every service, relative to the config file's folder. */
   envFile?: string | readonly string[];
+  /**
+   * Log files (`<pidDir>/<service>.log`): when a service starts and its log
+   * has grown past `maxSize` bytes, it is moved to `<service>.log.1` (older
+   * ones shift up, `keep` are kept) and a new one begins. Every instance's
+   * output starts with a line `--- started <ISO time> pid <PID> ---`.
+   * @default { maxSize: 10485760, keep: 3 }
+   * @example { maxSize: 50 * 1024 * 1024, keep: 5 }
+   */
+  logs?: LogOptions;
+}
+
+/** Log rotation; see {@link UserConfig.logs}. */
+export interface LogOptions {
+  /** Rotate a log at the next start once it is this large, in bytes. @default 10485760 (10 MiB) */
+  maxSize?: number;
+  /** Rotated logs to keep (`.log.1` is the newest). @default 3 */
+  keep?: number;
 }
 
 /** What a config function receives. */
@@ -233,6 +250,8 @@ export interface ResolvedConfig {
   readonly name: string;
   /** Absolute path of the state folder. */
   readonly pidDir: string;
+  /** Log rotation, with defaults filled in. */
+  readonly logs: Readonly<Required<LogOptions>>;
   readonly services: Readonly<Record<string, ResolvedService>>;
   /** Services grouped by dependency level: level 0 depends on nothing. */
   readonly levels: readonly (readonly string[])[];

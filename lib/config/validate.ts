@@ -17,7 +17,7 @@ import { didYouMean } from './suggest.js';
 
 export type { ConfigIssue } from './checks.js';
 
-export const TOP_KEYS = ['services', 'pidDir', 'name', 'env', 'envFile'] as const;
+export const TOP_KEYS = ['services', 'pidDir', 'name', 'env', 'envFile', 'logs'] as const;
 export const SERVICE_KEYS = [
   'command',
   'shell',
@@ -116,6 +116,27 @@ function checkService(
   }
 }
 
+function checkLogs(c: Collector, value: unknown): undefined {
+  if (value === undefined) return;
+  if (!isPlainObject(value))
+    return c.add('logs', `expected { maxSize?, keep? }, received ${describe(value)}`);
+  c.unknownKeys(value, 'logs', ['maxSize', 'keep']);
+  const { maxSize, keep } = value;
+  if (
+    maxSize !== undefined &&
+    (typeof maxSize !== 'number' || !Number.isInteger(maxSize) || maxSize < 1024)
+  )
+    c.add(
+      'logs.maxSize',
+      `expected a whole number of bytes, at least 1024, received ${describe(maxSize)}`,
+    );
+  if (
+    keep !== undefined &&
+    (typeof keep !== 'number' || !Number.isInteger(keep) || keep < 0 || keep > 100)
+  )
+    c.add('logs.keep', `expected a whole number 0-100, received ${describe(keep)}`);
+}
+
 function dependencyNames(value: unknown): string[] {
   if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string');
   if (isPlainObject(value)) return Object.keys(value);
@@ -186,6 +207,7 @@ export function validateConfig(config: unknown): ConfigIssue[] {
   }
   checkEnv(c, 'env', config.env);
   checkEnvFile(c, 'envFile', config.envFile);
+  checkLogs(c, config.logs);
   const services = config.services;
   if (services === undefined) {
     c.add('services', 'missing: a config needs at least one service');

@@ -4,6 +4,7 @@ import type { ProcessInspector } from '../os/inspector.js';
 import { pickPort } from '../ports/auto.js';
 import { type PortScanner, systemScanner } from '../ports/scan.js';
 import { type ClearPortReport, clearPort } from './clear-port.js';
+import type { PortReservations } from './port-plan.js';
 
 /** What the pre-flight needs besides the service. */
 export interface PreflightOptions {
@@ -11,12 +12,16 @@ export interface PreflightOptions {
   readonly scanner?: PortScanner;
   /** Ports an `'auto'` pick must not return (lost to bind races before). */
   readonly avoidPorts?: readonly number[];
+  /** `'auto'` ports picked (and held) before the start; see `port-plan.ts`. */
+  readonly reservations?: PortReservations;
 }
 
 /**
  * The port pre-flight, under the service's lock: a fixed port must be free or
  * held by an earlier instance (stopped here) or, with force, by a foreign
- * process; an `'auto'` port is picked until a free one is found.
+ * process. An `'auto'` port planned (and reserved) before the start is let go
+ * right here, just before the spawn; without one, or if it was taken
+ * meanwhile, one is picked until a free one is found.
  */
 export async function preparePort(
   svc: ResolvedService,
@@ -31,7 +36,12 @@ export async function preparePort(
     ports[svc.name] = svc.port;
     return clearPort(svc, svc.port, { stack, inspector, scanner, force: options.force ?? false });
   }
-  const tried: number[] = [];
+  const planned = ports[svc.name];
+  await options.reservations?.release(svc.name);
+  if (planned !== undefined && !options.avoidPorts?.includes(planned)) {
+    if ((await scanner(planned)).length === 0) return { stopped: [] };
+  }
+  const tried: number[] = planned === undefined ? [] : [planned];
   for (let i = 0; i < 20; i++) {
     const others = Object.entries(ports)
       .filter(([n]) => n !== svc.name)

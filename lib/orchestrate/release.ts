@@ -1,5 +1,6 @@
 import type { ResolvedConfig } from '../config/types.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
+import { signalInstance } from '../process/stop.js';
 import { type LeaseHolder, liveLeases, removeLease } from '../state/lease.js';
 import { acquireLock } from '../state/lock.js';
 import { servicePaths } from '../state/paths.js';
@@ -88,6 +89,34 @@ export async function pinServices(
       removeLease(config.pidDir, holder, name);
     } finally {
       lock.release();
+    }
+  }
+}
+
+/**
+ * The release for a host that is exiting, synchronously (exit handlers cannot
+ * wait): gives `holder`'s leases back and sends SIGTERM to each held service
+ * that no other live user holds and `up -d` did not pin, verified groups
+ * only. It cannot take locks, wait for the services to end or escalate to
+ * SIGKILL: records stay (the next command sees them exited), and a service
+ * that ignores SIGTERM is stopped by the next `up` or `down`, which find it by
+ * its marker.
+ */
+export function releaseNow(
+  config: ResolvedConfig,
+  names: readonly string[],
+  holder: LeaseHolder,
+  inspector: ProcessInspector = systemInspector(),
+): void {
+  for (const name of names) {
+    try {
+      removeLease(config.pidDir, holder, name);
+      const state = readServiceState(config.pidDir, name, inspector);
+      if (state.kind !== 'running' || state.record.detached === true) continue;
+      if (liveLeases(config.pidDir, name, inspector).length > 0) continue;
+      signalInstance({ ...state.record, recorded: true }, 'SIGTERM', inspector);
+    } catch {
+      // an exit handler must not throw: the next up or down finds what is left
     }
   }
 }

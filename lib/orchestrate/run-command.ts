@@ -1,5 +1,6 @@
 import { constants } from 'node:os';
 import { platformSpawn } from '../process/platform-spawn.js';
+import { locateProgram } from '../process/resolve-command.js';
 
 /** Options of {@link runCommand}. */
 export interface RunCommandOptions {
@@ -18,6 +19,38 @@ export interface RunCommandOptions {
   readonly interactive: boolean;
   /** Where to say that the command cannot run. */
   readonly log: (text: string) => void;
+}
+
+/** Why `run`'s command cannot run, with the exit code a shell would give, or null if it can. */
+export interface CommandProblem {
+  /** 127: not found; 126: found but not executable. */
+  readonly code: 127 | 126;
+  readonly message: string;
+  readonly hint: string;
+}
+
+/**
+ * Checks `run`'s command before anything is started: a command that cannot
+ * run should not cost a stack start. A single word with spaces or shell
+ * operators (`run "npm test && x"`) gets the `sh -c` hint.
+ */
+export function commandProblem(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+): CommandProblem | null {
+  const program = argv[0] ?? '';
+  const found = locateProgram(program, cwd, env);
+  if (found.kind === 'ok') return null;
+  const shellLine = argv.length === 1 && /[\s&|;<>()$`]/.test(program);
+  const hint = shellLine
+    ? `to run a shell command line, ask for a shell: launchguard run -- sh -c '${program.replaceAll("'", "'\\''")}'`
+    : found.kind === 'missing'
+      ? 'check the spelling, install it, or give its path (./node_modules/.bin/...); npx scripts: run -- npx <tool>'
+      : `make it executable (chmod +x ${found.path ?? program})`;
+  return found.kind === 'missing'
+    ? { code: 127, message: `cannot run '${program}': command not found`, hint }
+    : { code: 126, message: `cannot run '${program}': ${found.path} is not executable`, hint };
 }
 
 /** The exit code a shell reports for a process killed by `signal`: 128 + its number. */

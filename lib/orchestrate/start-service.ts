@@ -167,6 +167,7 @@ async function spawnRecorded(
     marker,
     ports,
     logFile: paths.log,
+    logRotation: config.logs,
     ...(options.tee === undefined ? {} : { tee: options.tee }),
     ...(options.baseEnv === undefined ? {} : { baseEnv: options.baseEnv }),
   });

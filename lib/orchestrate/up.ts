@@ -16,6 +16,7 @@ import { type BringUpResult, bringUp } from './bring-up.js';
 import { describeHolder } from './clear-port.js';
 import type { EventSink } from './events.js';
 import { markReady } from './mark-ready.js';
+import { PortReservations, planPorts } from './port-plan.js';
 import { pinServices, releaseStack } from './release.js';
 import { selectForStart } from './select.js';
 import type { StartOutcome } from './start-service.js';
@@ -132,7 +133,8 @@ class StackStart {
   readonly #named: Set<string>;
   readonly #candidates: readonly MarkedProcess[];
   readonly holder: LeaseHolder;
-  readonly ports: Record<string, number> = {};
+  ports: Record<string, number> = {};
+  readonly #reservations = new PortReservations();
   readonly results = new Map<string, ServiceUp>();
   /** Started by this call, in start order. */
   readonly mine: string[] = [];
@@ -156,6 +158,16 @@ class StackStart {
 
   get signal(): AbortSignal {
     return this.#abort.signal;
+  }
+
+  /** Decides every port before the first spawn (see `planPorts`). */
+  async planPorts(names: readonly string[]): Promise<void> {
+    this.ports = await planPorts(this.#config, names, this.#inspector, this.#reservations);
+  }
+
+  /** Lets go of ports reserved for services that did not start. */
+  releasePorts(): Promise<void> {
+    return this.#reservations.releaseAll();
   }
 
   abort(reason?: unknown): void {
@@ -216,6 +228,7 @@ class StackStart {
       replace: this.#options.replace && this.#named.has(name) ? 'always' : 'if-changed',
       signal: this.signal,
       holder: this.holder,
+      reservations: this.#reservations,
       ...(tee
         ? { tee: (chunk: Buffer, stream: 'stdout' | 'stderr') => tee(name, chunk, stream) }
         : {}),
@@ -292,9 +305,11 @@ export async function upStack(config: ResolvedConfig, options: UpOptions = {}): 
   options.signal?.addEventListener('abort', onOuterAbort);
   if (options.signal?.aborted) run.abort();
   try {
+    await run.planPorts(names);
     await Promise.all(names.map((n) => run.run(n)));
   } finally {
     options.signal?.removeEventListener('abort', onOuterAbort);
+    await run.releasePorts();
   }
   if (run.firstError !== undefined) {
     await run.rollBack();

@@ -1,10 +1,6 @@
+import { portEnvName } from '../config/env-names.js';
 import type { ResolvedService } from '../config/types.js';
 import { MARKER_ENV } from '../state/marker.js';
-
-/** `<NAME>_PORT` for a service: upper-cased, every non-alphanumeric → `_`. */
-export function portEnvName(service: string): string {
-  return `${service.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_PORT`;
-}
 
 /** `<NAME>_PORT` for every service with a port. */
 export function portEnv(ports: Readonly<Record<string, number>>): Record<string, string> {

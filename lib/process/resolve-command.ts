@@ -90,3 +90,37 @@ function checkExecutable(service: string, program: string, path: string): void {
     );
   }
 }
+
+/**
+ * Where `program` would be found (a path, or a name looked up in `env.PATH`
+ * relative to `cwd`), and whether it can run: `missing`, `not-executable`, or
+ * `ok`. On Windows every program counts as `ok` (cross-spawn's PATHEXT rules
+ * decide at spawn time).
+ */
+export function locateProgram(
+  program: string,
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): { readonly kind: 'ok' | 'missing' | 'not-executable'; readonly path?: string } {
+  if (process.platform === 'win32') return { kind: 'ok' };
+  const candidates = program.includes('/')
+    ? [isAbsolute(program) ? program : resolve(cwd, program)]
+    : (env.PATH ?? '')
+        .split(delimiter)
+        .filter((d) => d !== '')
+        .map((dir) => join(isAbsolute(dir) ? dir : resolve(cwd, dir), program));
+  for (const path of candidates) {
+    try {
+      if (!statSync(path).isFile()) continue;
+    } catch {
+      continue;
+    }
+    try {
+      accessSync(path, constants.X_OK);
+      return { kind: 'ok', path };
+    } catch {
+      return { kind: 'not-executable', path };
+    }
+  }
+  return { kind: 'missing' };
+}

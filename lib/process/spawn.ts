@@ -4,7 +4,7 @@ import { closeSync, fstatSync, writeSync } from 'node:fs';
 import type { ResolvedService } from '../config/types.js';
 import { errnoCode, LaunchError } from '../errors.js';
 import type { ExitInfo } from '../exit.js';
-import { openLogForAppend } from '../state/logfile.js';
+import { openLogForAppend, rotateLog } from '../state/logfile.js';
 import { serviceEnv } from './env.js';
 import { platformSpawn, type SpawnFn } from './platform-spawn.js';
 import { checkSpawnable } from './resolve-command.js';
@@ -17,6 +17,8 @@ export interface SpawnServiceOptions {
   readonly ports: Readonly<Record<string, number>>;
   /** Append the service's stdout and stderr here. */
   readonly logFile: string;
+  /** Rotate the log first when it has grown this large (see `rotateLog`). */
+  readonly logRotation?: { readonly maxSize: number; readonly keep: number };
   /**
    * Foreground use: also hand every output chunk to this function. Without it
    * the service writes straight to its log file and never depends on the
@@ -64,9 +66,11 @@ export async function spawnService(
     svc.cwd,
     env,
   );
+  if (options.logRotation)
+    rotateLog(options.logFile, options.logRotation.maxSize, options.logRotation.keep);
   const log = openLogForAppend(options.logFile, svc.name);
   let logFd = log.fd;
-  const logOffset = fstatSync(logFd).size;
+  let logOffset = fstatSync(logFd).size;
   const spawn = options.spawn ?? platformSpawn();
   const tee = options.tee;
   let child: ChildProcess;
@@ -79,6 +83,16 @@ export async function spawnService(
       windowsHide: true,
       stdio: tee ? ['ignore', 'pipe', 'pipe'] : ['ignore', logFd, logFd],
     });
+    // Every instance's output starts with its own line (written before the new
+    // process can say anything: it is still being exec'd). Its output begins after it.
+    if (child.pid !== undefined) {
+      try {
+        writeSync(logFd, `--- started ${new Date().toISOString()} pid ${child.pid} ---\n`);
+        logOffset = fstatSync(logFd).size;
+      } catch {
+        // a full disk: the service still starts, its output still goes to the log
+      }
+    }
     const exit = new Promise<ExitInfo>((resolve) => {
       child.once('exit', (code, signal) => resolve({ code, signal }));
     });

@@ -308,3 +308,19 @@ export async function stopInstance(target: StopTarget, options: StopOptions): Pr
   left = await waitEmpty(target, inspector, kill, KILL_GRACE, proven);
   return report(left.length === 0 ? 'stopped' : 'survivors', true, left);
 }
+
+/**
+ * Sends `signal` once to what is provably the instance (its verified group,
+ * or its single verified processes), synchronously and without waiting: for
+ * an exit handler, which cannot wait. Returns how many processes were found.
+ */
+export function signalInstance(
+  target: StopTarget,
+  signal: NodeJS.Signals,
+  inspector: ProcessInspector,
+): number {
+  const counted = census(target, inspector, false);
+  if (counted.pids.length > 0)
+    send(target, signal, inspector, (pid, sig) => process.kill(pid, sig), counted);
+  return counted.pids.length;
+}

@@ -3,10 +3,15 @@ import { formatDuration } from '../format.js';
 import type { StackEvent } from '../orchestrate/events.js';
 import type { Colors } from './color.js';
 
+/** How often CI logs say that a service is still booting, by default (ms). */
+export const HEARTBEAT_MS = 10_000;
+
 /**
  * Start progress. On a TTY, one live status line ("starting api · waiting:
  * web (on api) · 1.2 s") redrawn in place under the service output; elsewhere
- * (CI logs), one plain line per step.
+ * (CI logs), one plain line per step, and every `heartbeatMs` a line per
+ * service that is still starting ("… api: still waiting for readiness
+ * (20 s)"), so a slow boot never looks like a hang.
  */
 export class Progress {
   readonly #out: NodeJS.WritableStream;
@@ -14,16 +19,35 @@ export class Progress {
   readonly #live: boolean;
   readonly #started = Date.now();
   readonly #state = new Map<string, string>();
+  /** When each service entered its current state. */
+  readonly #since = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   #shown = false;
 
-  constructor(out: NodeJS.WritableStream, colors: Colors, live: boolean) {
+  constructor(
+    out: NodeJS.WritableStream,
+    colors: Colors,
+    live: boolean,
+    heartbeatMs: number = HEARTBEAT_MS,
+  ) {
     this.#out = out;
     this.#colors = colors;
     this.#live = live;
-    if (live) {
-      this.#timer = setInterval(() => this.#draw(), 100);
-      this.#timer.unref();
+    this.#timer = live
+      ? setInterval(() => this.#draw(), 100)
+      : setInterval(() => this.#heartbeat(), heartbeatMs);
+    this.#timer.unref();
+  }
+
+  #set(service: string, what: string): void {
+    this.#state.set(service, what);
+    this.#since.set(service, Date.now());
+  }
+
+  #heartbeat(): void {
+    for (const [name, what] of this.#state) {
+      const s = Math.round((Date.now() - (this.#since.get(name) ?? Date.now())) / 1000);
+      this.line(`${this.#colors.dim('…')} ${name}: still ${what} (${s} s)`);
     }
   }
 
@@ -38,15 +62,15 @@ export class Progress {
     const c = this.#colors;
     switch (e.type) {
       case 'waiting':
-        this.#state.set(e.service, `waiting on ${e.on.join(', ')}`);
+        this.#set(e.service, `waiting on ${e.on.join(', ')}`);
         if (!this.#live) this.line(`${c.dim('…')} ${e.service}: waiting on ${e.on.join(', ')}`);
         break;
       case 'starting':
-        this.#state.set(e.service, 'starting');
+        this.#set(e.service, 'starting');
         if (!this.#live) this.line(`${c.dim('…')} ${e.service}: starting`);
         break;
       case 'spawned':
-        this.#state.set(e.service, 'waiting for readiness');
+        this.#set(e.service, 'waiting for readiness');
         break;
       case 'ready':
         this.#state.delete(e.service);

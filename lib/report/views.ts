@@ -1,3 +1,4 @@
+import type { ResolvedConfig } from '../config/types.js';
 import { formatDuration } from '../format.js';
 import type { DownResult } from '../orchestrate/down.js';
 import type { StopReport } from '../orchestrate/events.js';
@@ -7,13 +8,23 @@ import type { UpResult } from '../orchestrate/up.js';
 import type { Colors } from './color.js';
 import { formatTable } from './table.js';
 
-/** The one-line summary after a successful `up`: every service with its PID and address. */
-export function formatSummary(result: UpResult, ms: number, colors: Colors): string {
+/**
+ * The one-line summary after a successful `up`: every service with its PID
+ * and address (a URL only for services with an http check: a database is
+ * `localhost:5432`, not `http://`).
+ */
+export function formatSummary(
+  config: ResolvedConfig,
+  result: UpResult,
+  ms: number,
+  colors: Colors,
+): string {
   const parts = result.services
     .filter((s) => s.outcome !== 'completed')
     .map((s) => {
       const port = result.ports[s.name];
-      const where = port === undefined ? '' : ` http://localhost:${port}`;
+      const http = config.services[s.name]?.ready?.kind === 'http';
+      const where = port === undefined ? '' : ` ${http ? 'http://' : ''}localhost:${port}`;
       return `${colors.bold(s.name)}${where} (pid ${s.record.pid}${s.outcome === 'kept' ? ', kept' : ''})`;
     });
   const head = colors.green(

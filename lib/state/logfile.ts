@@ -1,5 +1,14 @@
-import { closeSync, constants, fchmodSync, fstatSync, openSync, renameSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fstatSync,
+  lstatSync,
+  openSync,
+  renameSync,
+} from 'node:fs';
 import { errnoCode } from '../errors.js';
+import { unlinkQuiet } from './files.js';
 import { stateError } from './record.js';
 import { fileTrustProblem } from './trust.js';
 
@@ -107,5 +116,38 @@ export function openLogForRead(path: string): ReadLog {
   } catch (error) {
     closeSync(fd);
     return { kind: 'invalid', reason: `cannot be read (${errnoCode(error) ?? 'error'})` };
+  }
+}
+
+/**
+ * Rotates a service's log before a new instance starts: if it has grown to
+ * `maxSize` bytes, `<log>.N` becomes `<log>.N+1` (the oldest beyond `keep`
+ * is removed) and the log becomes `<log>.1`. Renames act on the names, never
+ * through a link; anything odd is left for `openLogForAppend` to move aside.
+ */
+export function rotateLog(path: string, maxSize: number, keep: number): void {
+  let size: number;
+  try {
+    const stat = lstatSync(path);
+    if (!stat.isFile()) return;
+    size = stat.size;
+  } catch {
+    return; // no log yet
+  }
+  if (size < maxSize) return;
+  if (keep === 0) {
+    unlinkQuiet(path);
+    return;
+  }
+  unlinkQuiet(`${path}.${keep}`);
+  for (let n = keep - 1; n >= 1; n--) renameQuiet(`${path}.${n}`, `${path}.${n + 1}`);
+  renameQuiet(path, `${path}.1`);
+}
+
+function renameQuiet(from: string, to: string): void {
+  try {
+    renameSync(from, to);
+  } catch (error) {
+    if (errnoCode(error) !== 'ENOENT') throw error;
   }
 }

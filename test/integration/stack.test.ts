@@ -35,9 +35,7 @@ describe('stack: up, down, status, run (the CLI end to end)', () => {
     const at = stamps(stampFile);
     expect(at.get('web start')).to.be.greaterThan(at.get('api listening') as number);
     expect(recordOf(config, 'other')).to.equal(null);
-    expect(result.stdout).to.match(
-      /2 services up in .*: api http:\/\/localhost:\d+ \(pid \d+\) · web/,
-    );
+    expect(result.stdout).to.match(/2 services up in .*: api localhost:\d+ \(pid \d+\) · web/);
   });
 
   it('up -d twice keeps the running instance; --replace and restart replace it', async () => {

@@ -13,7 +13,8 @@ import { project } from '../helpers/tmp.js';
  * - os: process and socket inspection, one implementation per backend
  * - config, state, process, ports, probes: the engine's parts
  * - orchestrate: the engine (up, down, status, run, supervise)
- * - report: text and tables for the CLI; api: `launch()` and the package's exports
+ * - report: text and tables for the CLI; api: `launch()` and the package's exports;
+ *   runners: the mocha and vitest fixtures (`launchguard/mocha`, `launchguard/vitest`)
  * - cli: argv, signals, exit codes
  */
 const LAYERS: Readonly<Record<string, readonly string[]>> = {
@@ -27,6 +28,7 @@ const LAYERS: Readonly<Record<string, readonly string[]>> = {
   orchestrate: ['base', 'os', 'config', 'state', 'process', 'ports', 'probes'],
   report: ['base', 'config', 'orchestrate'],
   api: ['base', 'config', 'orchestrate'],
+  runners: ['base', 'config', 'api'],
   cli: ['base', 'config', 'orchestrate', 'report', 'api'],
 };
 

@@ -1,0 +1,26 @@
+/**
+ * A mocha global fixture: `mocha --require launchguard/mocha` (or
+ * `"require": ["launchguard/mocha"]` in `.mocharc`) starts the stack of the
+ * nearest `launch.config.*` before all tests and gives it back after them.
+ * Tests find `<NAME>_PORT` and `<NAME>_URL` of every service in
+ * `process.env`. `LAUNCHGUARD_SERVICES=api,db` starts only those (and their
+ * dependencies).
+ * @packageDocumentation
+ */
+import type { StackHandle } from '../api.js';
+import { startForTests } from './fixture.js';
+
+let stack: StackHandle | undefined;
+
+/** Starts the stack and exports its ports and URLs into `process.env`. */
+export async function mochaGlobalSetup(): Promise<void> {
+  const started = await startForTests();
+  stack = started.stack;
+  Object.assign(process.env, started.info.env);
+}
+
+/** Gives the stack back: what no other user holds is stopped. */
+export async function mochaGlobalTeardown(): Promise<void> {
+  await stack?.stop();
+  stack = undefined;
+}
