@@ -26,7 +26,9 @@ export type ErrorCode =
   /** A stop left processes behind. Exit 1. */
   | 'E_STOP'
   /** The operation was aborted through its AbortSignal. Exit 1. */
-  | 'E_ABORTED';
+  | 'E_ABORTED'
+  /** Not possible on this platform (detached services on Windows). Exit 2. */
+  | 'E_UNSUPPORTED';
 
 /** Exit code the CLI uses for each {@link ErrorCode}. */
 export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = Object.freeze({
@@ -40,6 +42,7 @@ export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = Object.freeze({
   E_STATE: 1,
   E_STOP: 1,
   E_ABORTED: 1,
+  E_UNSUPPORTED: 2,
 });
 
 /** Options of {@link LaunchError}. */

@@ -85,11 +85,22 @@ async function stopRecorded(
         `moved the corrupt ${state.file} aside to ${state.file}.corrupt (${state.reason})`,
       );
       return undefined;
-    case 'unverifiable':
+    case 'unverifiable': {
+      // Only a child this launcher spawned and still holds can be stopped (see process/children.ts).
+      const ladder = stopOptionsFor(config.services[name] as ResolvedService, inspector, options);
+      const report =
+        state.record === null
+          ? null
+          : await stopInstance({ ...state.record, recorded: true }, ladder);
+      if (report !== null && state.record !== null && report.outcome !== 'unverifiable') {
+        removeRecord(config.pidDir, state.record, name);
+        return report;
+      }
       result.problems.push(
         `${name}: pid ${state.pid} cannot be verified (${state.reason}); not signalled, record kept`,
       );
       return undefined;
+    }
     case 'none':
       return undefined;
   }

@@ -300,6 +300,7 @@ class StackStart {
  */
 export async function upStack(config: ResolvedConfig, options: UpOptions = {}): Promise<UpResult> {
   const names = selectForStart(config, options.services ?? []);
+  if (options.detach && !systemInspector().canVerify) throw detachedUnsupported();
   const run = new StackStart(config, names, options);
   const onOuterAbort = () => run.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onOuterAbort);
@@ -322,6 +323,21 @@ export async function upStack(config: ResolvedConfig, options: UpOptions = {}): 
     env: portEnv(run.ports),
     holder: run.holder,
   };
+}
+
+/**
+ * Where process identities cannot be verified (Windows), a service must not
+ * outlive the launcher that holds its child handle: nothing could later prove
+ * which process it is, so nothing could safely stop it.
+ */
+function detachedUnsupported(): LaunchError {
+  return new LaunchError(
+    'E_UNSUPPORTED',
+    `detached services are not supported on ${process.platform}: launchguard cannot verify process identities here, so nothing could safely stop them later`,
+    {
+      hint: "use foreground 'launchguard up' or 'launchguard run -- <command>': they stop the processes they started themselves",
+    },
+  );
 }
 
 /** Waits for a task another launcher started to end; its exit code is not known here. */

@@ -22,6 +22,12 @@ export type Verdict =
   /** Cannot tell from here (another boot or namespace, no permission): never signal. */
   | { readonly kind: 'unverifiable'; readonly reason: string };
 
+/** The backend an identity was recorded with, from its start time's form. */
+function schemeOf(identity: ProcessIdentity): ProcessInspector['backend'] {
+  if (identity.startTime.startsWith('lstart:')) return 'ps';
+  return /^\d+$/.test(identity.startTime) ? 'proc' : 'none';
+}
+
 /**
  * Checks whether `identity` is still the live process it was. `kill(pid, 0)`
  * alone is never proof: EPERM means alive but not ours, a zombie is dead, and
@@ -33,6 +39,12 @@ export function verifyIdentity(identity: ProcessIdentity, inspector: ProcessInsp
       kind: 'unverifiable',
       reason: `process identity cannot be checked on ${inspector.platform}`,
     };
+  if (schemeOf(identity) !== inspector.backend) {
+    return {
+      kind: 'unverifiable',
+      reason: 'recorded by the other process backend (LAUNCHGUARD_BACKEND)',
+    };
+  }
   const boot = inspector.bootId();
   if (identity.bootId !== null && boot !== null && identity.bootId !== boot) {
     return { kind: 'unverifiable', reason: 'recorded in another boot' };

@@ -1,5 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { holdersLinux, listenersLinux } from './net-linux.js';
-import type { Listener, ProcLookup } from './proc.js';
+import { parseNetstatListeners } from './net-lsof.js';
+import { portableInspector } from './portable.js';
+import { type Listener, type ProcLookup, pidExists } from './proc.js';
 import {
   bootIdLinux,
   cmdlineLinux,
@@ -10,18 +13,38 @@ import {
   pidMaxLinux,
   pidNamespaceLinux,
 } from './proc-linux.js';
-import { bootIdPs, cmdlinePs, environPs, listPidsPs, lookupPs } from './proc-ps.js';
 
 /**
- * Everything launchguard reads about processes, behind one interface, so the
- * engine is the same on every OS and tests can pass a fake.
+ * Everything launchguard reads about processes and sockets, behind one
+ * interface, so the engine is the same on every OS and tests can pass a fake.
+ * Backends: `linux` (/proc, no external tools), `portable` (`ps`, `lsof`,
+ * `sysctl`: macOS, the BSDs, and Linux with `LAUNCHGUARD_BACKEND=portable`),
+ * and Windows, where identities cannot be verified (see the README's Limits).
  */
 export interface ProcessInspector {
   /** `linux`, `darwin`, `win32`... */
   readonly platform: NodeJS.Platform;
-  /** False where identities cannot be verified (then nothing is ever signalled). */
+  /**
+   * Which backend reads processes: start times and boot ids of the `proc`
+   * and `ps` backends are not comparable, so an identity recorded by one is
+   * unverifiable (never signalled, never taken for dead) under the other.
+   */
+  readonly backend: 'proc' | 'ps' | 'none';
+  /** False where identities cannot be verified (then nothing found by a file or a marker is signalled). */
   readonly canVerify: boolean;
+  /**
+   * True if {@link listeners} lists every socket on the machine, whoever
+   * owns it (/proc/net; lsof as root). False where other users' sockets are
+   * invisible: a port that looks free is confirmed by binding it.
+   */
+  readonly completeListeners: boolean;
   lookup(pid: number): ProcLookup;
+  /**
+   * Whether a process with this PID exists (a zombie too), cheaply
+   * (`kill(pid, 0)`): no identity, only for re-checking a process verified a
+   * moment ago.
+   */
+  exists(pid: number): boolean;
   cmdline(pid: number): string[] | null;
   cwd(pid: number): string | null;
   /** One variable of a process's environment as it was at exec. */
@@ -40,16 +63,13 @@ export interface ProcessInspector {
   holders(listeners: readonly Listener[], pids?: Iterable<number>): number[];
 }
 
-/** Holders of listeners whose owners came with them (lsof), among `pids`. */
-function reportedHolders(listeners: readonly Listener[], pids?: Iterable<number>): number[] {
-  const held = new Set(listeners.flatMap((l) => l.pids ?? []));
-  return pids === undefined ? [...held] : [...pids].filter((p) => held.has(p));
-}
-
 const linux: ProcessInspector = {
   platform: 'linux',
+  backend: 'proc',
   canVerify: true,
+  completeListeners: true,
   lookup: lookupLinux,
+  exists: pidExists,
   cmdline: cmdlineLinux,
   cwd: cwdLinux,
   environ: environLinux,
@@ -61,40 +81,74 @@ const linux: ProcessInspector = {
   holders: (listeners, pids) => holdersLinux(listeners, pids ?? listPidsLinux()),
 };
 
-const bsd: ProcessInspector = {
-  platform: 'darwin',
-  canVerify: true,
-  lookup: lookupPs,
-  cmdline: cmdlinePs,
-  cwd: () => null,
-  environ: environPs,
-  listPids: listPidsPs,
-  bootId: bootIdPs,
-  pidNamespace: () => null,
-  pidMax: () => 99_999,
-  listeners: () => null,
-  holders: reportedHolders,
-};
+/** `netstat -ano -p TCP` on Windows; empty if it cannot run. */
+function netstat(): string {
+  try {
+    return execFileSync('netstat', ['-ano', '-p', 'TCP'], {
+      encoding: 'utf8',
+      timeout: 5_000,
+      windowsHide: true,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+  } catch {
+    return '';
+  }
+}
 
-const unsupported: ProcessInspector = {
-  platform: 'win32',
-  canVerify: false,
-  lookup: () => ({ kind: 'denied' }),
-  cmdline: () => null,
-  cwd: () => null,
-  environ: () => null,
-  listPids: () => [],
-  bootId: () => null,
-  pidNamespace: () => null,
-  pidMax: () => 2 ** 32 - 1,
-  listeners: () => null,
-  holders: reportedHolders,
-};
+/**
+ * Windows: no verified identities; listeners and their PIDs from netstat.
+ * Also the `none` backend on other systems (`LAUNCHGUARD_BACKEND=none`), which
+ * lets the test suite run the Windows behaviour: there listeners are unknown.
+ */
+function unverified(platform: NodeJS.Platform): ProcessInspector {
+  return {
+    platform,
+    backend: 'none',
+    canVerify: false,
+    completeListeners: true,
+    lookup: () => ({ kind: 'denied' }),
+    exists: pidExists,
+    cmdline: () => null,
+    cwd: () => null,
+    environ: () => null,
+    listPids: () => [],
+    bootId: () => null,
+    pidNamespace: () => null,
+    pidMax: () => 2 ** 32 - 1,
+    listeners: (port, family) =>
+      platform !== 'win32'
+        ? null
+        : parseNetstatListeners(netstat()).filter(
+            (l) =>
+              (port === undefined || l.port === port) &&
+              (family === undefined || l.family === family),
+          ),
+    holders: (listeners, pids) => {
+      const held = new Set(listeners.flatMap((l) => l.pids ?? []));
+      return pids === undefined ? [...held] : [...pids].filter((p) => held.has(p));
+    },
+  };
+}
 
-/** The inspector for the running OS. */
-export function systemInspector(platform: NodeJS.Platform = process.platform): ProcessInspector {
-  if (platform === 'linux') return linux;
-  if (platform === 'darwin' || platform === 'freebsd' || platform === 'openbsd')
-    return { ...bsd, platform };
-  return { ...unsupported, platform };
+const made = new Map<string, ProcessInspector>();
+
+/**
+ * The inspector for the running OS: /proc on Linux, `ps`/`lsof` on macOS and
+ * the BSDs (and on Linux with `LAUNCHGUARD_BACKEND=portable`), none that can
+ * verify on Windows (forced with `LAUNCHGUARD_BACKEND=none`, for tests of the
+ * Windows behaviour). One instance per backend and process.
+ */
+export function systemInspector(
+  platform: NodeJS.Platform = process.platform,
+  backend: string | undefined = process.env.LAUNCHGUARD_BACKEND,
+): ProcessInspector {
+  const none = platform === 'win32' || backend === 'none';
+  const portable = backend === 'portable' || platform !== 'linux';
+  const key = none ? `none:${platform}` : portable ? `portable:${platform}` : 'linux';
+  let inspector = made.get(key);
+  if (inspector === undefined) {
+    inspector = none ? unverified(platform) : portable ? portableInspector(platform) : linux;
+    made.set(key, inspector);
+  }
+  return inspector;
 }

@@ -68,3 +68,13 @@ export interface Listener {
   /** Owner uid of the socket, when known. */
   readonly uid: number | null;
 }
+
+/** `kill(pid, 0)`: sends nothing; ESRCH means gone, EPERM means alive (not ours). */
+export function pidExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

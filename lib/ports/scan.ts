@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 
@@ -27,7 +26,11 @@ export function listenerScanner(inspector: ProcessInspector): PortScanner {
   return async (port) => {
     const listeners = inspector.listeners(port);
     if (listeners === null) return scanByBind(port);
-    if (listeners.length === 0) return [];
+    if (listeners.length === 0) {
+      // Another user's socket may be invisible here (lsof as non-root): a bind decides.
+      if (inspector.completeListeners) return [];
+      return (await boundHosts(port)).map((address) => ({ port, address, pid: null, uid: null }));
+    }
     const all = inspector.listPids().filter((pid) => pid !== process.pid);
     const uses: PortUse[] = [];
     for (const l of listeners) {
@@ -55,45 +58,16 @@ export function canBind(host: string, port: number): Promise<boolean | 'no-addre
   });
 }
 
-function run(file: string, args: string[]): Promise<string> {
-  return new Promise((resolve) => {
-    execFile(file, args, { timeout: 5_000, windowsHide: true }, (_error, stdout) =>
-      resolve(String(stdout ?? '')),
-    );
-  });
-}
-
-/** Where listeners cannot be listed: a bind test on each address, then `lsof` (BSD) or `netstat` (Windows) for the owner. */
-const scanByBind: PortScanner = async (port) => {
+/** The checked addresses on which `port` cannot be bound right now. */
+async function boundHosts(port: number): Promise<string[]> {
   const busy: string[] = [];
   for (const host of CHECKED_HOSTS) if ((await canBind(host, port)) === false) busy.push(host);
-  if (busy.length === 0) return [];
-  const uses: PortUse[] = [];
-  if (process.platform === 'win32') {
-    const out = await run('netstat', ['-ano', '-p', 'TCP']);
-    for (const line of out.split(/\r?\n/)) {
-      const m = /^\s*TCP\s+(\S+):(\d+)\s+\S+\s+LISTENING\s+(\d+)/i.exec(line);
-      if (m && Number(m[2]) === port)
-        uses.push({ port, address: m[1] ?? '', pid: Number(m[3]), uid: null });
-    }
-  } else {
-    const out = await run('lsof', ['-nP', `-iTCP:${port}`, '-sTCP:LISTEN', '-Fpun']);
-    let pid: number | null = null;
-    let uid: number | null = null;
-    for (const line of out.split('\n')) {
-      if (line.startsWith('p')) pid = Number(line.slice(1));
-      else if (line.startsWith('u')) uid = Number(line.slice(1));
-      else if (line.startsWith('n')) {
-        const address = line
-          .slice(1)
-          .replace(/:\d+$/, '')
-          .replace(/^\[|\]$/g, '');
-        uses.push({ port, address, pid, uid });
-      }
-    }
-  }
-  return uses.length > 0 ? uses : busy.map((address) => ({ port, address, pid: null, uid: null }));
-};
+  return busy;
+}
+
+/** Where listeners cannot be listed at all: a bind test on each address, holders unknown. */
+const scanByBind: PortScanner = async (port) =>
+  (await boundHosts(port)).map((address) => ({ port, address, pid: null, uid: null }));
 
 /** The scanner for the running OS (the inspector's listeners; a bind test where it has none). */
 export function systemScanner(inspector: ProcessInspector = systemInspector()): PortScanner {

@@ -5,6 +5,7 @@ import type { ResolvedService } from '../config/types.js';
 import { errnoCode, LaunchError } from '../errors.js';
 import type { ExitInfo } from '../exit.js';
 import { openLogForAppend, rotateLog } from '../state/logfile.js';
+import { adoptChild } from './children.js';
 import { serviceEnv } from './env.js';
 import { platformSpawn, type SpawnFn } from './platform-spawn.js';
 import { checkSpawnable } from './resolve-command.js';
@@ -96,6 +97,7 @@ export async function spawnService(
     const exit = new Promise<ExitInfo>((resolve) => {
       child.once('exit', (code, signal) => resolve({ code, signal }));
     });
+    adoptChild(child);
     const spawned = once(child, 'spawn');
     const failed = once(child, 'error').then(([error]) => {
       throw error;

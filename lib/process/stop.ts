@@ -1,3 +1,4 @@
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import type { ResolvedService } from '../config/types.js';
 import { delay } from '../delay.js';
 import { faultPoint } from '../fault.js';
@@ -11,6 +12,7 @@ import type { ProcessInspector } from '../os/inspector.js';
 import type { ProcInfo } from '../os/proc.js';
 import { effectiveUid, userName } from '../os/users.js';
 import { MARKER_ENV } from '../state/marker.js';
+import { ownChild } from './children.js';
 import { findMarked, groupMembers, type MarkedProcess } from './sweep.js';
 
 /** What a stop needs to know about the instance (a subset of its record). */
@@ -241,10 +243,11 @@ async function waitEmpty(
   let pause = 1;
   let lastCensus = Date.now();
   for (;;) {
-    // A group that still "exists" may hold only zombies (an init that reaps slowly):
-    // then look at its members' states, a cheaper scan than the full census.
+    // The leader was verified when the stop began: while its PID exists it is the same
+    // process (cheap to ask). A group that still "exists" may hold only zombies (an init
+    // that reaps slowly): then look at its members' states, a cheaper scan than the census.
     const quiet =
-      verifyIdentity(target, inspector).kind !== 'ours' &&
+      !inspector.exists(target.pid) &&
       (target.pgid !== target.pid || // not a group we would signal: only its processes count
         !groupExists(target.pgid, inspector, kill) ||
         isProtectedGroup(target.pgid, inspector) ||
@@ -288,7 +291,16 @@ export async function stopInstance(target: StopTarget, options: StopOptions): Pr
     ...(reason === undefined ? {} : { reason }),
   });
   const verdict = verifyIdentity(target, inspector);
-  if (verdict.kind === 'unverifiable') return report('unverifiable', false, [], verdict.reason);
+  if (verdict.kind === 'unverifiable') {
+    const child = ownChild(target.pid);
+    if (child === undefined) return report('unverifiable', false, [], verdict.reason);
+    const forced = await stopOwnChild(child, options);
+    return report(
+      child.exitCode === null && child.signalCode === null ? 'survivors' : 'stopped',
+      forced,
+      [],
+    );
+  }
   const first = census(target, inspector, false);
   refused = first.refused;
   if (first.pids.length === 0) return report(refused.length > 0 ? 'refused' : 'gone', false, []);
@@ -319,8 +331,55 @@ export function signalInstance(
   signal: NodeJS.Signals,
   inspector: ProcessInspector,
 ): number {
+  const child = ownChild(target.pid);
+  if (child !== undefined && !inspector.canVerify) {
+    child.kill(signal); // Windows: TerminateProcess; the tree goes with taskkill only, which needs time
+    return 1;
+  }
   const counted = census(target, inspector, false);
   if (counted.pids.length > 0)
     send(target, signal, inspector, (pid, sig) => process.kill(pid, sig), counted);
   return counted.pids.length;
+}
+
+/** Whether `child` has exited, within `ms`. */
+function exitedWithin(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+/**
+ * Stops a service this launcher spawned and has not reaped, where identities
+ * cannot be verified (Windows): `taskkill /T /F` on its tree (Windows has no
+ * polite signal a console program must honour), elsewhere the stop signal to
+ * its group, then SIGKILL after the timeout. Returns whether it was forced.
+ */
+async function stopOwnChild(child: ChildProcess, options: StopOptions): Promise<boolean> {
+  const pid = child.pid as number;
+  if (process.platform === 'win32') {
+    spawnSync('taskkill', ['/pid', String(pid), '/T', '/F'], {
+      windowsHide: true,
+      stdio: 'ignore',
+    });
+    await exitedWithin(child, KILL_GRACE);
+    return true;
+  }
+  const kill = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, sig); // unreaped: its PID, and so its group, are still ours
+    } catch {
+      // already gone
+    }
+  };
+  kill(options.killSignal ?? 'SIGTERM');
+  if (await exitedWithin(child, options.timeout ?? 10_000)) return false;
+  kill('SIGKILL');
+  await exitedWithin(child, KILL_GRACE);
+  return true;
 }

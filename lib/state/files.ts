@@ -129,9 +129,14 @@ export const MAX_STATE_FILE = 64 * 1024;
  * Reads a small state file safely: O_NOFOLLOW (a symlink is refused, not
  * followed), O_NONBLOCK (a FIFO cannot hang us), fstat on the open descriptor
  * (regular files only, owned by this user, writable by nobody else, one
- * link), and at most `maxBytes` (a huge file is refused, not loaded).
+ * link unless `links`), and at most `maxBytes` (a huge file is refused, not
+ * loaded).
  */
-export function readFileSafe(path: string, maxBytes = MAX_STATE_FILE): SafeRead {
+export function readFileSafe(
+  path: string,
+  options: { readonly maxBytes?: number; readonly links?: boolean } = {},
+): SafeRead {
+  const maxBytes = options.maxBytes ?? MAX_STATE_FILE;
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -149,7 +154,7 @@ export function readFileSafe(path: string, maxBytes = MAX_STATE_FILE): SafeRead 
     if (!stat.isFile()) return { kind: 'invalid', reason: 'it is not a regular file' };
     if (stat.size > maxBytes)
       return { kind: 'invalid', reason: `it is too large (${stat.size} bytes)` };
-    const untrusted = fileTrustProblem(stat);
+    const untrusted = fileTrustProblem(stat, options.links);
     if (untrusted !== null) return { kind: 'invalid', reason: untrusted };
     const buffer = Buffer.alloc(maxBytes + 1);
     let length = 0;

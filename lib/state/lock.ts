@@ -74,7 +74,7 @@ function parseOwner(text: string): LockOwner | null {
 function readOwner(
   path: string,
 ): { kind: 'missing' } | { kind: 'owner'; owner: LockOwner | null; key: string } {
-  const read = readFileSafe(path);
+  const read = readFileSafe(path, { links: true }); // two names for an instant: see link() below
   if (read.kind === 'missing') return { kind: 'missing' };
   if (read.kind === 'invalid')
     return { kind: 'owner', owner: null, key: `invalid-${read.reason.length}` };
@@ -84,15 +84,29 @@ function readOwner(
 }
 
 /** Whether a lock owner is certainly gone (so its lock may be taken over). */
-function ownerIsGone(owner: LockOwner | null, inspector: ProcessInspector): boolean {
+function ownerIsGone(owner: LockOwner | null, inspector: ProcessInspector, seen: Seen): boolean {
   if (owner === null) return true; // we always write whole owners; garbage is nobody's lock
+  // An owner verified alive before (same nonce) is still that process while its PID lives:
+  // a PID cannot be reused within one wait. kill(pid, 0) is cheap; a full identity check
+  // (a `ps` per call on the portable backend) is not, with many launchers waiting.
+  if (seen.has(owner.nonce) && inspector.exists(owner.pid)) return false;
   const verdict = verifyIdentity(owner, inspector);
+  if (verdict.kind === 'ours') seen.add(owner.nonce);
   if (verdict.kind === 'gone' || verdict.kind === 'reused') return true;
   return verdict.kind === 'unverifiable' && verdict.reason === 'recorded in another boot';
 }
 
+/** Nonces of lock owners verified alive during one acquisition. */
+type Seen = Set<string>;
+
 /** One non-blocking attempt on `path`, taking over a dead owner's lock if needed. */
-function attempt(path: string, text: string, nonce: string, inspector: ProcessInspector): Attempt {
+function attempt(
+  path: string,
+  text: string,
+  nonce: string,
+  inspector: ProcessInspector,
+  seen: Seen,
+): Attempt {
   for (let round = 0; round < 8; round++) {
     // Not fsync'd: a lock only matters while its owner lives; after a crash or a reboot
     // its owner is judged dead by identity (and boot id), whatever the file holds.
@@ -108,10 +122,10 @@ function attempt(path: string, text: string, nonce: string, inspector: ProcessIn
     const current = readOwner(path);
     if (current.kind === 'missing') continue; // released meanwhile: try again
     if (current.owner?.nonce === nonce) return { kind: 'acquired', fresh: false };
-    if (!ownerIsGone(current.owner, inspector)) return { kind: 'busy', owner: current.owner };
+    if (!ownerIsGone(current.owner, inspector, seen)) return { kind: 'busy', owner: current.owner };
     // Dead owner: win the claim on its generation, then replace the lock.
     const claim = `${path}.${current.key}.claim`;
-    const claimed = attempt(claim, text, nonce, inspector);
+    const claimed = attempt(claim, text, nonce, inspector, seen);
     if (claimed.kind === 'busy') return { kind: 'busy', owner: claimed.owner ?? current.owner };
     try {
       const again = readOwner(path);
@@ -156,8 +170,9 @@ export async function acquireLock(
   const text = `${JSON.stringify(owner)}\n`;
   const deadline = Date.now() + (options.timeout ?? 15_000);
   let pause = 2;
+  const seen: Seen = new Set();
   for (let tries = 0; ; tries++) {
-    const result = attempt(path, text, owner.nonce, inspector);
+    const result = attempt(path, text, owner.nonce, inspector, seen);
     if (result.kind === 'acquired') {
       return {
         path,

@@ -23,13 +23,18 @@ import { effectiveUid, userName } from '../os/users.js';
  * Windows has no uids or modes: there the checks are skipped (README, Limits).
  */
 
-/** Why a state file may not be used (owner, mode, links), or null if it may. */
-export function fileTrustProblem(stat: Stats): string | null {
+/**
+ * Why a state file may not be used (owner, mode, links), or null if it may.
+ * `links: true` accepts a second name: a lock is created by `link()`ing its
+ * temp file into place, so for an instant it has two (and locks are never
+ * written through, only replaced by `rename()`).
+ */
+export function fileTrustProblem(stat: Stats, links = false): string | null {
   const me = effectiveUid();
   if (me === null) return null;
   if (stat.uid !== me) return `it is owned by ${userName(stat.uid)}, not by ${userName(me)}`;
   if ((stat.mode & 0o022) !== 0) return `it is writable by others (mode ${octal(stat.mode)})`;
-  if (stat.nlink > 1) return `it has ${stat.nlink} hard links`;
+  if (stat.nlink > 1 && !links) return `it has ${stat.nlink} hard links`;
   return null;
 }
 

@@ -27,7 +27,9 @@ export interface FakeProcess {
  */
 export class FakeOs implements ProcessInspector {
   readonly platform = 'linux' as const;
+  readonly backend = 'proc' as const;
   readonly canVerify = true;
+  readonly completeListeners = true;
   readonly #procs = new Map<number, FakeProcess>();
   /** Every signal sent through {@link kill}: `[pid (negative: a group), signal]`; probes (0) not included. */
   readonly signals: [number, NodeJS.Signals][] = [];
@@ -74,6 +76,10 @@ export class FakeOs implements ProcessInspector {
     return p === undefined
       ? ({ kind: 'gone' } as const)
       : ({ kind: 'alive', info: this.#info(p) } as const);
+  }
+
+  exists(pid: number): boolean {
+    return this.#procs.has(pid);
   }
 
   cmdline(pid: number): string[] | null {

@@ -45,3 +45,14 @@ export function plantRecord(
   writeFileSync(join(config.pidDir, `${service}.json`), JSON.stringify(record));
   writeFileSync(join(config.pidDir, `${service}.pid`), `${pid}\n`);
 }
+
+/**
+ * A start time earlier than `startTime`, in the same backend's form (clock
+ * ticks, or `lstart:` of the ps backend): what a record of an earlier process
+ * with the same PID would hold.
+ */
+export function earlierStartTime(startTime: string): string {
+  return startTime.startsWith('lstart:')
+    ? 'lstart:Sat Jan 1 00:00:00 2000'
+    : String(Math.max(0, Number(startTime) - 1));
+}

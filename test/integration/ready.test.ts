@@ -5,7 +5,7 @@ import { bringUp } from '../../lib/orchestrate/bring-up.js';
 import { servicePaths } from '../../lib/state/paths.js';
 import { fixture } from '../helpers/paths.js';
 import { freePort, holdPort } from '../helpers/ports.js';
-import { isAlive, pidsIn, waitFor } from '../helpers/procs.js';
+import { isAlive, pidsIn, SLACK_MS, waitFor } from '../helpers/procs.js';
 import { failure, listenService, makeStack, nodeFixture } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -105,7 +105,7 @@ describe('readiness', () => {
     const took = Date.now() - started;
     expect(error.code).to.equal('E_NOT_READY');
     expect(error.message).to.include('not ready after 800 ms');
-    expect(took).to.be.within(750, 3000);
+    expect(took).to.be.within(750, 3000 + SLACK_MS);
     expect(pidsIn(pidFile)).to.have.length(3);
     expect(pidsIn(pidFile).filter(isAlive)).to.deep.equal([]);
     expect(existsSync(servicePaths(config.pidDir, 'api').record)).to.equal(false);
@@ -117,7 +117,7 @@ describe('readiness', () => {
     });
     const started = Date.now();
     const error = await failure(bringUp(config, 'api'));
-    expect(Date.now() - started).to.be.below(5000);
+    expect(Date.now() - started).to.be.below(5000 + SLACK_MS);
     expect(error.code).to.equal('E_EXITED');
     expect(error.message).to.equal('api: exited with code 3 before it was ready');
     const details = (error.details ?? []).join('\n');

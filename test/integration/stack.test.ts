@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { runCli } from '../helpers/cli.js';
 import { instances, markedPids, recordOf, startCli, waitReady } from '../helpers/e2e.js';
 import { freePort } from '../helpers/ports.js';
-import { isAlive, pidsIn, waitFor } from '../helpers/procs.js';
+import { isAlive, pidsIn, SLACK_MS, waitFor } from '../helpers/procs.js';
 import { makeStack, nodeFixture, spawnPlain } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -277,7 +277,7 @@ describe('stack: up, down, status, run (the CLI end to end)', () => {
     expect(markedPids(config)).to.have.length(1);
     up.child.kill('SIGINT');
     await up.exited;
-    expect(Date.now() - started).to.be.below(5000);
+    expect(Date.now() - started).to.be.below(5000 + SLACK_MS);
     expect(markedPids(config)).to.deep.equal([]);
     expect(up.output()).to.include('killed stubborn');
   });

@@ -7,7 +7,7 @@ import { systemInspector } from '../../lib/os/inspector.js';
 import { BIN, fixture } from '../helpers/paths.js';
 import { freePort } from '../helpers/ports.js';
 import { isAlive, track, waitFor } from '../helpers/procs.js';
-import { plantRecord } from '../helpers/records.js';
+import { earlierStartTime, plantRecord } from '../helpers/records.js';
 import { makeStack, nodeFixture, spawnPlain } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 import { STRICT } from '../helpers/users.js';
@@ -79,7 +79,9 @@ describe('reliability: decoys never receive a signal (items 2, 5, 6, 31)', funct
       const config = await makeStack({ api: { command: nodeFixture('sleep.mjs') } });
       const decoy = spawnPlain(nodeFixture('sleep.mjs')).pid as number;
       await waitFor(() => isAlive(decoy), 2000, 'the decoy');
-      plantRecord(config, 'api', decoy, { startTime: '12345' });
+      const looked = inspector.lookup(decoy);
+      const real = looked.kind === 'alive' ? looked.info.startTime : '1';
+      plantRecord(config, 'api', decoy, { startTime: earlierStartTime(real) });
       await exercise(config, decoy, 'reused pid');
     }
     expect(hits).to.deep.equal([]);

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import sinon from 'sinon';
@@ -70,6 +70,14 @@ describe('locks (fake clock, fake process table)', () => {
     expect(first.isHeld()).to.equal(true);
     expect(second.code).to.equal('E_BUSY');
     first.release();
+  });
+
+  it('never takes a live owner’s lock in the instant it has two names (link, then unlink of the temp)', async () => {
+    const path = heldBy(OWNER);
+    linkSync(path, `${path}.temp-name`); // as acquireLock's link() leaves it for an instant
+    const error = await failure(acquireLock(path, 'api', { inspector: os, timeout: 0 }));
+    expect(error.code).to.equal('E_BUSY');
+    expect(ownerPid(path)).to.equal(OWNER);
   });
 
   it('takes a lock whose owner’s PID now belongs to another process (reused)', async () => {
