@@ -102,6 +102,40 @@ export const COMMANDS: readonly CommandSpec[] = [
     },
   },
   {
+    name: 'wait',
+    usage: 'wait [--timeout MS] service',
+    summary: "wait until a service's readiness check passes (exit 1 at the timeout)",
+    positionals: true,
+    options: {
+      timeout: {
+        type: 'string',
+        value: 'MS',
+        description: "longest wait in ms (default: the service's readyTimeout)",
+      },
+    },
+    examples: ['launchguard wait backend'],
+  },
+  {
+    name: 'export',
+    usage: 'export systemd -o DIR [--user] | export compose [-o FILE]',
+    summary: 'write the stack as systemd units or a Compose file',
+    positionals: true,
+    options: {
+      output: {
+        type: 'string',
+        short: 'o',
+        value: 'PATH',
+        description:
+          'systemd: the folder for the units (required); compose: the file (default: stdout)',
+      },
+      user: { type: 'boolean', description: 'systemd: user units (systemctl --user)' },
+    },
+    examples: [
+      'launchguard export systemd -o ./units',
+      'launchguard export compose -o compose.yaml',
+    ],
+  },
+  {
     name: 'validate',
     usage: 'validate',
     summary:

@@ -91,6 +91,10 @@ async function dispatch(args: ParsedArgs, io: CliIO): Promise<number> {
       return (await import('./cmd-run.js')).run(ctx);
     case 'logs':
       return (await import('./cmd-logs.js')).logs(ctx);
+    case 'wait':
+      return (await import('./cmd-wait.js')).wait(ctx);
+    case 'export':
+      return (await import('./cmd-export.js')).exportStack(ctx);
     default:
       throw new LaunchError('E_USAGE', `unknown command '${command.name}'`);
   }

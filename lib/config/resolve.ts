@@ -144,6 +144,7 @@ function resolveService(
     dependsOn: Object.freeze(dependencies(svc)),
     restart: svc.restart ?? DEFAULTS.restart,
     maxRestarts: svc.maxRestarts ?? DEFAULTS.maxRestarts,
+    image: svc.image ?? null,
   };
   const configHash = hashOf({
     argv,
@@ -204,5 +205,10 @@ export function resolveConfig(config: unknown, file: string): ResolvedConfig {
     }),
     services: Object.freeze(services),
     levels: Object.freeze(dependencyLevels(graph).map((l) => Object.freeze(l))),
+    envFiles: Object.freeze(
+      [...list(user.envFile), ...Object.values(user.services).flatMap((s) => list(s.envFile))].map(
+        (f) => resolvePath(root, f),
+      ),
+    ),
   });
 }

@@ -153,6 +153,13 @@ export interface ServiceConfig {
    * @default 5
    */
   maxRestarts?: number;
+  /**
+   * The container image for `launchguard export compose` (used by the export
+   * only; `up` runs the command on this machine).
+   * @default `node:<the running Node major>`, e.g. 'node:20'
+   * @example 'postgres:16'
+   */
+  image?: string;
 }
 
 /** The whole stack, as written in `launch.config.ts`. */
@@ -237,6 +244,8 @@ export interface ResolvedService {
   readonly dependsOn: Readonly<Record<string, DependencyCondition>>;
   readonly restart: RestartPolicy;
   readonly maxRestarts: number;
+  /** The image for `export compose`, or null for the default (`node:<major>`). */
+  readonly image: string | null;
   /** A hash of everything that decides how the service runs, to detect config changes. */
   readonly configHash: string;
 }
@@ -252,6 +261,8 @@ export interface ResolvedConfig {
   readonly pidDir: string;
   /** Log rotation, with defaults filled in. */
   readonly logs: Readonly<Required<LogOptions>>;
+  /** Every env file the config reads (top level and services), absolute. */
+  readonly envFiles: readonly string[];
   readonly services: Readonly<Record<string, ResolvedService>>;
   /** Services grouped by dependency level: level 0 depends on nothing. */
   readonly levels: readonly (readonly string[])[];

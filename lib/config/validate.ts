@@ -32,6 +32,7 @@ export const SERVICE_KEYS = [
   'dependsOn',
   'restart',
   'maxRestarts',
+  'image',
 ] as const;
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 const CONDITIONS = ['started', 'ready', 'completed'];
@@ -110,6 +111,11 @@ function checkService(
   checkEnum(c, join(path, 'stopSignal'), value.stopSignal, STOP_SIGNALS);
   checkDependsOn(c, join(path, 'dependsOn'), value.dependsOn, names);
   checkEnum(c, join(path, 'restart'), value.restart, RESTART);
+  if (value.image !== undefined && (typeof value.image !== 'string' || value.image.trim() === ''))
+    c.add(
+      join(path, 'image'),
+      `expected an image name such as 'postgres:16', received ${describe(value.image)}`,
+    );
   const max = value.maxRestarts;
   if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max) || max < 0)) {
     c.add(join(path, 'maxRestarts'), `expected a whole number >= 0, received ${describe(max)}`);

@@ -14,8 +14,6 @@ export interface BringUpResult {
   readonly outcome: StartOutcome;
   readonly record: ServiceRecord;
   readonly ready: ReadyResult;
-  /** Ports tried before this one and lost to a bind race (`'auto'` only). */
-  readonly lostPorts: readonly number[];
 }
 
 /** Options of {@link bringUp}: those of `startService`, plus when readiness is reached. */
@@ -60,6 +58,8 @@ export async function bringUp(
     });
     const record = outcome.record;
     options.onSpawned?.(record);
+    // systemd runs it, and its unit's own ExecStartPost (`launchguard wait`) decides readiness.
+    if (outcome.kind === 'managed') return { outcome, record, ready: { ms: 0, attempts: 0 } };
     const follower = new LogFollower(record.logFile, record.logOffset ?? 0);
     try {
       const ready = await waitReady({
@@ -76,7 +76,7 @@ export async function bringUp(
         logFile: record.logFile,
         ...(options.signal === undefined ? {} : { signal: options.signal }),
       });
-      return { outcome, record, ready, lostPorts };
+      return { outcome, record, ready };
     } catch (error) {
       if (options.holder) removeLease(config.pidDir, options.holder, name);
       // An instance another launcher started is its business; ours is rolled back.

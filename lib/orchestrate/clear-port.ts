@@ -15,7 +15,6 @@ export interface ClearPortOptions {
   readonly scanner: PortScanner;
   /** Also stop a foreign holder (`--force`). */
   readonly force: boolean;
-  readonly cgroup?: (pid: number) => string | null;
 }
 
 /** What {@link clearPort} did. */
@@ -143,7 +142,6 @@ export async function clearPort(
       stack: options.stack,
       service: svc,
       inspector,
-      ...(options.cgroup === undefined ? {} : { cgroup: options.cgroup }),
     }),
   );
   for (const h of holders) {

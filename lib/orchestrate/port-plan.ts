@@ -36,12 +36,13 @@ export class PortReservations {
     return false;
   }
 
-  /** Lets `service`'s port go, right before the service binds it. */
-  async release(service: string): Promise<void> {
+  /** Lets `service`'s port go, right before the service binds it; false if none was held. */
+  async release(service: string): Promise<boolean> {
     const server = this.#held.get(service);
-    if (server === undefined) return;
+    if (server === undefined) return false;
     this.#held.delete(service);
     await new Promise((resolve) => server.close(resolve));
+    return true;
   }
 
   async releaseAll(): Promise<void> {

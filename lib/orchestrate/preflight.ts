@@ -37,10 +37,12 @@ export async function preparePort(
     return clearPort(svc, svc.port, { stack, inspector, scanner, force: options.force ?? false });
   }
   const planned = ports[svc.name];
-  await options.reservations?.release(svc.name);
-  if (planned !== undefined && !options.avoidPorts?.includes(planned)) {
-    if ((await scanner(planned)).length === 0) return { stopped: [] };
-  }
+  const usable = planned !== undefined && !options.avoidPorts?.includes(planned);
+  // Held by this launcher until now: nobody can have bound it (a race in the instant
+  // since is the service's EADDRINUSE, and bringUp picks again).
+  if ((await options.reservations?.release(svc.name)) && usable) return { stopped: [] };
+  // The port of the instance it replaces: kept if it is free again.
+  if (usable && (await scanner(planned)).length === 0) return { stopped: [] };
   const tried: number[] = planned === undefined ? [] : [planned];
   for (let i = 0; i < 20; i++) {
     const others = Object.entries(ports)

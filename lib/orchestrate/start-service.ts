@@ -3,6 +3,7 @@ import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import { LaunchError } from '../errors.js';
 import { faultPoint } from '../fault.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
+import type { SystemdUnit } from '../os/systemd.js';
 import { type SpawnedService, spawnService } from '../process/spawn.js';
 import { markedTarget, type StopReport, stopInstance, stopOptionsFor } from '../process/stop.js';
 import { leftoversOf, type MarkedProcess } from '../process/sweep.js';
@@ -14,6 +15,7 @@ import { servicePaths } from '../state/paths.js';
 import { ensureStateDir, removeRecord, type ServiceRecord, writeRecord } from '../state/record.js';
 import { readServiceState, type ServiceState } from '../state/service-state.js';
 import type { ClearPortReport } from './clear-port.js';
+import { type ManagedInstance, managedInstance } from './managed.js';
 import { type PreflightOptions, preparePort } from './preflight.js';
 
 /** Options of {@link startService}. */
@@ -68,7 +70,41 @@ export type StartOutcome =
       /** What the port pre-flight stopped. */
       readonly port: ClearPortReport;
     }
-  | { readonly kind: 'already-running'; readonly record: ServiceRecord };
+  | { readonly kind: 'already-running'; readonly record: ServiceRecord }
+  /**
+   * Runs under systemd (its exported unit, or a unit with its marker): kept,
+   * never replaced or stopped by launchguard. `record` describes the process;
+   * it is not on disk.
+   */
+  | { readonly kind: 'managed'; readonly record: ServiceRecord; readonly unit: SystemdUnit };
+
+/** What launchguard knows of an instance systemd runs, in a record's shape (never written). */
+function managedRecord(
+  config: ResolvedConfig,
+  svc: ResolvedService,
+  managed: ManagedInstance,
+  inspector: ProcessInspector,
+): ServiceRecord {
+  const stack = stackId(config.name, config.file);
+  return {
+    version: 1,
+    service: svc.name,
+    stack,
+    pid: managed.pid,
+    pgid: managed.pgid,
+    startTime: managed.startTime,
+    bootId: inspector.bootId(),
+    pidNamespace: inspector.pidNamespace(),
+    command: inspector.cmdline(managed.pid) ?? [],
+    cwd: inspector.cwd(managed.pid) ?? svc.cwd,
+    ports: typeof svc.port === 'number' ? { [svc.name]: svc.port } : {},
+    configHash: svc.configHash,
+    instance: managed.marker ?? '',
+    startedAt: new Date().toISOString(),
+    launcherPid: 0,
+    logFile: servicePaths(config.pidDir, svc.name).log,
+  };
+}
 
 /** Clears what a previous start left behind; throws if it cannot be cleared safely. */
 function clearState(config: ResolvedConfig, name: string, state: ServiceState): string | undefined {
@@ -236,6 +272,18 @@ export async function startService(
       if (own !== undefined) ports[name] = own;
       if (options.holder) writeLease(config.pidDir, options.holder, name);
       return { kind: 'already-running', record: existing.record };
+    }
+    // Not launchguard's, but systemd's: its exported unit (or a unit with the marker) runs it.
+    const managed = managedInstance(
+      config,
+      svc,
+      inspector,
+      lock.fresh ? options.candidates : undefined,
+    );
+    if (managed !== null) {
+      if (typeof svc.port === 'number') ports[name] = svc.port;
+      const record = managedRecord(config, svc, managed, inspector);
+      return { kind: 'managed', record, unit: managed.unit };
     }
     const cleared = [clearState(config, name, existing.state)].filter(
       (c): c is string => c !== undefined,

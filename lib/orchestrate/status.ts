@@ -7,9 +7,11 @@ import { type PortUse, systemScanner } from '../ports/scan.js';
 import { findMarked, type MarkedProcess } from '../process/sweep.js';
 import { liveLeases } from '../state/lease.js';
 import { stackId } from '../state/marker.js';
+import type { ServiceRecord } from '../state/record.js';
 import { readServiceState, type ServiceState } from '../state/service-state.js';
 import { checkStateDir } from '../state/trust.js';
 import { describeHolder } from './clear-port.js';
+import { type ManagedInstance, managedInstance, systemctlStop } from './managed.js';
 import { selectForStart } from './select.js';
 
 /**
@@ -49,6 +51,8 @@ export interface ServiceStatus {
   readonly heldBy: readonly number[];
   /** Started or kept by `up -d`: it stays until `down`. */
   readonly detached: boolean;
+  /** The systemd unit that runs it (its exported unit), or null: launchguard leaves it to systemd. */
+  readonly managedBy: string | null;
   readonly logFile: string | null;
   /** Multiple instances, stale or corrupt files, foreign or systemd-managed port holders. */
   readonly warnings: readonly string[];
@@ -218,6 +222,10 @@ async function serviceStatus(
   const state = readServiceState(config.pidDir, name, inspector);
   const record = 'record' in state ? state.record : null;
   const running = state.kind === 'running';
+  const managed = running
+    ? null
+    : managedInstance(config, svc, inspector, scan.marked.get(name) ?? []);
+  if (managed !== null) return managedStatus(svc, managed, scan, inspector);
   const instance = running ? state.record.instance : null;
   const marked = scan.marked.get(name) ?? [];
   const tree = new Set([
@@ -242,24 +250,69 @@ async function serviceStatus(
   const readyAt = running ? record?.readyAt : undefined;
   if (readyAt !== undefined && port !== null && verifiable && !view.listening)
     warnings.push(`running, but its process tree does not listen on port ${port} (any more)`);
-  const ready = readyAt !== undefined && (port === null || view.listening || !verifiable);
-  const startedAt = running && record ? record.startedAt : null;
   return {
     name,
     state: running && readyAt === undefined ? 'starting' : STATE_NAMES[state.kind],
     pid: record?.pid ?? null,
     port,
     portOwner: view.owner,
-    ready,
-    startedAt,
-    uptimeMs: startedAt === null ? null : Math.max(0, Date.now() - Date.parse(startedAt)),
-    restarts: running ? (record?.restarts ?? 0) : 0,
+    ready: readyAt !== undefined && (port === null || view.listening || !verifiable),
+    ...timesOf(running ? record : null),
     heldBy: [
       ...new Set(liveLeases(config.pidDir, name, inspector, { clean: false }).map((l) => l.pid)),
     ],
     detached: running && record?.detached === true,
+    managedBy: null,
     logFile: record?.logFile ?? null,
     warnings,
+  };
+}
+
+/** When a running instance started, how long ago, and its restarts (none for anything else). */
+function timesOf(record: ServiceRecord | null) {
+  const startedAt = record?.startedAt ?? null;
+  return {
+    startedAt,
+    uptimeMs: startedAt === null ? null : Math.max(0, Date.now() - Date.parse(startedAt)),
+    restarts: record?.restarts ?? 0,
+  };
+}
+
+/** The status of a service that systemd runs (see `managed.ts`): running, its unit named. */
+async function managedStatus(
+  svc: ResolvedService,
+  managed: ManagedInstance,
+  scan: ProcessScan,
+  inspector: ProcessInspector,
+): Promise<ServiceStatus> {
+  const marked = scan.marked.get(svc.name) ?? [];
+  const tree = new Set([
+    managed.pid,
+    ...marked.filter((m) => m.marker === managed.marker).map((m) => m.info.pid),
+  ]);
+  const port = typeof svc.port === 'number' ? svc.port : null;
+  const view: PortView =
+    port === null
+      ? { owner: null, listening: false }
+      : await portView(svc, port, tree, scan, inspector);
+  const ready = port === null || view.listening || scan.listeners === null;
+  return {
+    name: svc.name,
+    state: 'running',
+    pid: managed.pid,
+    port,
+    portOwner: view.owner,
+    ready,
+    startedAt: null,
+    uptimeMs: null,
+    restarts: 0,
+    heldBy: [],
+    detached: false,
+    managedBy: managed.unit.unit,
+    logFile: null,
+    warnings: [
+      `runs under systemd as ${managed.unit.unit}: '${systemctlStop(managed.unit)}' stops it`,
+    ],
   };
 }
 

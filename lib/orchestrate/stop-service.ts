@@ -16,6 +16,7 @@ import { stackId } from '../state/marker.js';
 import { servicePaths } from '../state/paths.js';
 import { removeRecord } from '../state/record.js';
 import { readServiceState } from '../state/service-state.js';
+import { managedInstance, systemctlStop } from './managed.js';
 
 /** What stopping one service did, for the report. */
 export interface ServiceStopResult {
@@ -142,6 +143,20 @@ export async function stopLocked(
   return { service: name, ...(stopped ? { stopped } : {}), orphans, cleaned, problems };
 }
 
+/** Adds the systemd unit that runs the service, if one does: `down` leaves it to systemctl. */
+function withManaged(
+  config: ResolvedConfig,
+  name: string,
+  result: ServiceStopResult,
+  options: StopServiceOptions,
+): ServiceStopResult {
+  const svc = config.services[name] as ResolvedService;
+  const managed = managedInstance(config, svc, options.inspector, options.candidates);
+  if (managed === null) return result;
+  const problem = `${name}: runs under systemd as ${managed.unit.unit} (pid ${managed.pid}); launchguard never stops it: ${systemctlStop(managed.unit)}`;
+  return { ...result, problems: [...result.problems, problem] };
+}
+
 /**
  * Stops one service regardless of who uses it (`down`): under its lock, ends
  * every lease on it, then stops it (see {@link stopLocked}). Without a state
@@ -152,13 +167,14 @@ export async function stopService(
   name: string,
   options: StopServiceOptions,
 ): Promise<ServiceStopResult> {
-  if (options.stateDir === false) return stopLocked(config, name, options);
+  if (options.stateDir === false)
+    return withManaged(config, name, await stopLocked(config, name, options), options);
   const { inspector } = options;
   removeStaleTempFiles(config.pidDir);
   const lock = await acquireLock(servicePaths(config.pidDir, name).lock, name, { inspector });
   try {
     const holders = endLeases(config.pidDir, name, inspector).filter((p) => p !== process.pid);
-    const result = await stopLocked(config, name, options);
+    const result = withManaged(config, name, await stopLocked(config, name, options), options);
     if (holders.length === 0) return result;
     const who = holders.map((p) => `pid ${p}`).join(', ');
     return { ...result, cleaned: [...result.cleaned, `ended the lease of ${who} on ${name}`] };

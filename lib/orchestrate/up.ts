@@ -181,7 +181,7 @@ class StackStart {
       await this.#waitForDependencies(name);
       const up = await this.#start(name, g);
       const record = await markReady(this.#config, up.record, this.#inspector);
-      const kept = up.outcome.kind === 'already-running';
+      const kept = up.outcome.kind !== 'started';
       this.#emit({ type: 'ready', service: name, ms: up.ready.ms, kept });
       g.ready.resolve();
       const spawned = up.outcome.kind === 'started' ? up.outcome.spawned : undefined;
@@ -237,8 +237,14 @@ class StackStart {
         this.#emit({ type: 'spawned', service: name, record, kept: false });
       },
     });
-    if (up.outcome.kind !== 'already-running') this.mine.push(name);
+    if (up.outcome.kind === 'started') this.mine.push(name);
     for (const text of startNotes(up.outcome)) this.#emit({ type: 'note', service: name, text });
+    if (up.outcome.kind === 'managed')
+      this.#emit({
+        type: 'note',
+        service: name,
+        text: `runs under systemd as ${up.outcome.unit.unit} (pid ${up.record.pid}): kept, and left to systemd`,
+      });
     return up;
   }
 

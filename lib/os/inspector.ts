@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { holdersLinux, listenersLinux } from './net-linux.js';
 import { parseNetstatListeners } from './net-lsof.js';
 import { portableInspector } from './portable.js';
@@ -13,6 +14,7 @@ import {
   pidMaxLinux,
   pidNamespaceLinux,
 } from './proc-linux.js';
+import { type SystemdUnit, systemdUnit } from './systemd.js';
 
 /**
  * Everything launchguard reads about processes and sockets, behind one
@@ -49,6 +51,8 @@ export interface ProcessInspector {
   cwd(pid: number): string | null;
   /** One variable of a process's environment as it was at exec. */
   environ(pid: number, name: string): string | null;
+  /** The systemd `.service` unit a process runs in, or null (none, or no systemd). */
+  unit(pid: number): SystemdUnit | null;
   listPids(): number[];
   bootId(): string | null;
   pidNamespace(): string | null;
@@ -73,6 +77,13 @@ const linux: ProcessInspector = {
   cmdline: cmdlineLinux,
   cwd: cwdLinux,
   environ: environLinux,
+  unit: (pid) => {
+    try {
+      return systemdUnit(readFileSync(`/proc/${pid}/cgroup`, 'utf8'));
+    } catch {
+      return null;
+    }
+  },
   listPids: listPidsLinux,
   bootId: bootIdLinux,
   pidNamespace: pidNamespaceLinux,
@@ -111,6 +122,7 @@ function unverified(platform: NodeJS.Platform): ProcessInspector {
     cmdline: () => null,
     cwd: () => null,
     environ: () => null,
+    unit: () => null,
     listPids: () => [],
     bootId: () => null,
     pidNamespace: () => null,

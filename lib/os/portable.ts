@@ -11,6 +11,7 @@ import {
   psColumns,
   psStartTime,
 } from './proc-ps.js';
+import { systemdUnit } from './systemd.js';
 
 /**
  * The portable backend: everything from `ps`, `lsof` and `sysctl`, no /proc.
@@ -92,6 +93,9 @@ export function portableInspector(platform: NodeJS.Platform): ProcessInspector {
         parsePsEnv(run('ps', ['eww', '-o', 'pid=,command=', '-p', String(pid)])).get(pid);
       return line === undefined ? null : envFromPsLine(line, name);
     },
+    // systemd exists on Linux only; there ps names the cgroups (`;`-separated).
+    unit: (pid) =>
+      platform === 'linux' ? systemdUnit(run('ps', ['-o', 'cgroup=', '-p', String(pid)])) : null,
     listPids: () => [...table().keys()],
     bootId: () => {
       if (boot === undefined) {

@@ -18,8 +18,11 @@ export interface WaitReadyOptions {
   readonly probe: ResolvedProbe | null;
   /** The service's own port, resolved (`'auto'` in the probe means this one). */
   readonly port: number | null;
-  /** The instance: its listener must be ours, and it must stay alive. */
-  readonly target: StopTarget;
+  /**
+   * The instance: its listener must be ours, and it must stay alive. Without
+   * one (`launchguard wait` for a service no launcher started), any answer counts.
+   */
+  readonly target?: StopTarget;
   readonly follower: LogSource;
   /** Settles when the service's main process exits (when this launcher spawned it). */
   readonly exited?: Promise<ExitInfo>;
@@ -92,7 +95,11 @@ export async function waitReady(o: WaitReadyOptions): Promise<ReadyResult> {
           },
         );
       if (exit !== undefined) throw exitedError(o, exit);
-      if (o.exited === undefined && verifyIdentity(o.target, o.inspector).kind !== 'ours')
+      if (
+        o.exited === undefined &&
+        o.target !== undefined &&
+        verifyIdentity(o.target, o.inspector).kind !== 'ours'
+      )
         throw exitedError(o, null);
       const remaining = deadline - performance.now();
       if (remaining <= 0) throw notReadyError(o, last);
@@ -184,6 +191,7 @@ async function attempt(
 }
 
 function owned(port: number, o: WaitReadyOptions, family?: 4 | 6): Attempt {
+  if (o.target === undefined) return { ok: true };
   const who = listenerOwnership(port, o.target, o.inspector, family);
   if (who.owned) return { ok: true };
   const holder = who.holder === null ? 'another process' : `pid ${who.holder}`;

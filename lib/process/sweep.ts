@@ -1,6 +1,7 @@
 import type { ProcessInspector } from '../os/inspector.js';
 import type { ProcInfo } from '../os/proc.js';
 import { isDeadState } from '../os/proc.js';
+import type { SystemdUnit } from '../os/systemd.js';
 import { MARKER_ENV, parseMarker } from '../state/marker.js';
 
 /** A live process found carrying a launchguard marker. */
@@ -57,15 +58,18 @@ export function groupMembers(pgid: number, inspector: ProcessInspector): ProcInf
 /**
  * The live processes of a service carrying one of its markers: from a scan
  * the caller made earlier (`candidates`, each re-checked: still alive with
- * the same start time and marker), or from a fresh scan.
+ * the same start time and marker), or from a fresh scan. Processes that run
+ * under another systemd unit are not leftovers (see `foreignUnit`).
  */
 export function leftoversOf(
   filter: SweepFilter & { readonly service: string },
   inspector: ProcessInspector,
   candidates?: readonly MarkedProcess[],
 ): MarkedProcess[] {
-  if (candidates === undefined) return findMarked(filter, inspector);
-  return candidates.filter((m) => {
+  // A marked process under another systemd unit is that unit's (an exported service): never a leftover.
+  const free = (m: MarkedProcess) => foreignUnit(inspector, m.info.pid) === null;
+  if (candidates === undefined) return findMarked(filter, inspector).filter(free);
+  return candidates.filter(free).filter((m) => {
     if (m.service !== filter.service) return false;
     const now = inspector.lookup(m.info.pid);
     return (
@@ -74,4 +78,13 @@ export function leftoversOf(
       inspector.environ(m.info.pid, MARKER_ENV) === m.marker
     );
   });
+}
+
+const ownUnits = new WeakMap<ProcessInspector, string | null>();
+
+/** The systemd unit `pid` runs in, unless it is the one this launcher runs in. */
+export function foreignUnit(inspector: ProcessInspector, pid: number): SystemdUnit | null {
+  if (!ownUnits.has(inspector)) ownUnits.set(inspector, inspector.unit(process.pid)?.unit ?? null);
+  const unit = inspector.unit(pid);
+  return unit === null || unit.unit === ownUnits.get(inspector) ? null : unit;
 }

@@ -42,12 +42,11 @@ function uptime(ms: number | null): string {
 
 /** The `status` table, with each service's warnings beneath it. */
 export function formatStatus(statuses: readonly ServiceStatus[], colors: Colors): string[] {
-  const paint = (s: ServiceStatus) =>
-    s.state === 'running' && s.ready
-      ? colors.green(s.state)
-      : s.state === 'not running'
-        ? colors.dim(s.state)
-        : colors.yellow(s.state);
+  const paint = (s: ServiceStatus) => {
+    const text = s.managedBy === null ? s.state : `${s.state} (systemd: ${s.managedBy})`;
+    if (s.state === 'running' && s.ready) return colors.green(text);
+    return s.state === 'not running' ? colors.dim(text) : colors.yellow(text);
+  };
   const rows = [
     ['service', 'state', 'pid', 'port', 'port held by', 'ready', 'uptime', 'restarts'].map((h) =>
       colors.dim(h),

@@ -15,6 +15,8 @@ export interface FakeProcess {
   readonly env?: Readonly<Record<string, string>>;
   /** Ports it listens on (IPv4 loopback). */
   readonly listens?: readonly number[];
+  /** The systemd unit it runs in (`name.service`). */
+  readonly unit?: string;
   /** Signals it survives (a service that ignores SIGTERM); SIGKILL always works. */
   readonly ignores?: readonly NodeJS.Signals[];
 }
@@ -93,6 +95,11 @@ export class FakeOs implements ProcessInspector {
 
   environ(pid: number, name: string): string | null {
     return this.#procs.get(pid)?.env?.[name] ?? null;
+  }
+
+  unit(pid: number): { unit: string; user: boolean } | null {
+    const unit = this.#procs.get(pid)?.unit;
+    return unit === undefined ? null : { unit, user: false };
   }
 
   listPids(): number[] {

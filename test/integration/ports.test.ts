@@ -65,10 +65,13 @@ describe('ports: pre-flight and owners', () => {
     const error = await failure(
       clearPort(svc, port, {
         stack: stackId(config.name, config.file),
-        inspector,
+        // The real process table, except that the holder runs in a systemd unit.
+        inspector: {
+          ...inspector,
+          unit: (pid: number) => (pid === holder.pid ? { unit: 'api.service', user: false } : null),
+        },
         scanner: scanPort,
         force: true,
-        cgroup: () => '0::/system.slice/api.service\n',
       }),
     );
     expect(error.message).to.include('systemd unit api.service');

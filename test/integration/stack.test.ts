@@ -125,6 +125,7 @@ describe('stack: up, down, status, run (the CLI end to end)', () => {
         'restarts',
         'heldBy',
         'detached',
+        'managedBy',
         'logFile',
         'warnings',
       );

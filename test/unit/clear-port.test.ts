@@ -22,19 +22,9 @@ function service(name = 'api', command = 'node server.js'): ResolvedService {
 }
 
 /** The port pre-flight against a fake process table where `holder` listens on the port. */
-function preflight(
-  holder: FakeProcess,
-  force = false,
-  cgroup = '0::/user.slice/session-1.scope\n',
-) {
+function preflight(holder: FakeProcess, force = false) {
   const os = new FakeOs([{ ...holder, listens: [PORT] }]);
-  const options = {
-    stack: STACK,
-    inspector: os,
-    scanner: listenerScanner(os),
-    force,
-    cgroup: () => cgroup,
-  };
+  const options = { stack: STACK, inspector: os, scanner: listenerScanner(os), force };
   return { os, run: () => clearPort(service(), PORT, options) };
 }
 
@@ -56,9 +46,8 @@ describe('port pre-flight decisions (fake process table)', () => {
 
   it('refuses a systemd-managed holder even with --force, with the systemctl command', async () => {
     const { run } = preflight(
-      { pid: 302, argv: ['node', 'api.js'], cwd: '/opt' },
+      { pid: 302, argv: ['node', 'api.js'], cwd: '/opt', unit: 'api.service' },
       true,
-      '0::/system.slice/api.service\n',
     );
     const error = await failure(run());
     expect(error.message).to.include('held by the systemd unit api.service');
@@ -108,7 +97,7 @@ describe('port pre-flight decisions (fake process table)', () => {
     const kind = (pid: number) =>
       classifyHolder(
         { port: PORT, address: '127.0.0.1', pid, uid: ME },
-        { stack: STACK, service: service(), inspector: os, cgroup: () => null },
+        { stack: STACK, service: service(), inspector: os },
       ).kind;
     expect([310, 311, 312].map(kind)).to.deep.equal([
       'earlier-instance',

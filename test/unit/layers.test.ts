@@ -14,7 +14,8 @@ import { project } from '../helpers/tmp.js';
  * - config, state, process, ports, probes: the engine's parts
  * - orchestrate: the engine (up, down, status, run, supervise)
  * - report: text and tables for the CLI; api: `launch()` and the package's exports;
- *   runners: the mocha and vitest fixtures (`launchguard/mocha`, `launchguard/vitest`)
+ *   runners: the mocha and vitest fixtures (`launchguard/mocha`, `launchguard/vitest`);
+ * - export: systemd units and Compose files from a stack
  * - cli: argv, signals, exit codes
  */
 const LAYERS: Readonly<Record<string, readonly string[]>> = {
@@ -27,13 +28,20 @@ const LAYERS: Readonly<Record<string, readonly string[]>> = {
   probes: ['base', 'os', 'config', 'state', 'process', 'ports'],
   orchestrate: ['base', 'os', 'config', 'state', 'process', 'ports', 'probes'],
   report: ['base', 'config', 'orchestrate'],
+  export: ['base', 'config', 'state', 'process', 'ports'],
   api: ['base', 'config', 'orchestrate'],
   runners: ['base', 'config', 'api'],
-  cli: ['base', 'config', 'orchestrate', 'report', 'api'],
+  cli: ['base', 'config', 'orchestrate', 'report', 'api', 'export'],
 };
 
 /** Files of `os/` that other layers may import: the inspector boundary. */
-const OS_PUBLIC = new Set(['os/inspector.ts', 'os/identity.ts', 'os/proc.ts', 'os/users.ts']);
+const OS_PUBLIC = new Set([
+  'os/inspector.ts',
+  'os/identity.ts',
+  'os/proc.ts',
+  'os/users.ts',
+  'os/systemd.ts',
+]);
 
 const LIB = join(ROOT, 'lib');
 

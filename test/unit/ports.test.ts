@@ -4,7 +4,8 @@ import type { ResolvedService } from '../../lib/config/types.js';
 import { forceRefusal } from '../../lib/orchestrate/clear-port.js';
 import { systemInspector } from '../../lib/os/inspector.js';
 import { formatProcAddress, parseProcNetTcp } from '../../lib/os/net-linux.js';
-import { sameCommand, systemdUnit } from '../../lib/ports/classify.js';
+import { systemdUnit } from '../../lib/os/systemd.js';
+import { sameCommand } from '../../lib/ports/classify.js';
 import { loopbackHosts, statusAccepted } from '../../lib/probes/http.js';
 
 const LE = endianness() === 'LE';

@@ -1,0 +1,35 @@
+import { LaunchError } from '../errors.js';
+import { formatDuration } from '../format.js';
+import { waitService } from '../orchestrate/wait.js';
+import type { CommandContext } from './context.js';
+import { onStopSignals } from './shutdown.js';
+
+/** `wait [--timeout MS] <service>`: exit 0 once its readiness check passes, 1 at the timeout. */
+export async function wait(ctx: CommandContext): Promise<number> {
+  const [name, ...extra] = ctx.args.positionals;
+  if (name === undefined || extra.length > 0)
+    throw new LaunchError('E_USAGE', "'launchguard wait' takes one service", {
+      hint: 'for example: launchguard wait backend',
+    });
+  const raw = ctx.args.values.timeout;
+  const timeout = raw === undefined ? undefined : Number(raw);
+  if (timeout !== undefined && (!Number.isFinite(timeout) || timeout <= 0))
+    throw new LaunchError('E_USAGE', `--timeout expects milliseconds, received '${String(raw)}'`, {
+      hint: 'for example: launchguard wait --timeout 30000 backend',
+    });
+  const config = await ctx.load();
+  const port = Number(ctx.io.env.PORT);
+  const stop = onStopSignals(ctx.io.signals, ctx.io.outputClosed);
+  try {
+    const ready = await waitService(config, name, {
+      ...(timeout === undefined ? {} : { timeout }),
+      // In a unit's ExecStartPost=, PORT is the service's (for a `port: 'auto'` service).
+      ...(Number.isInteger(port) && port > 0 ? { port } : {}),
+      signal: stop.graceful,
+    });
+    ctx.print(`${ctx.out.green('✓')} ${name}: ready (${formatDuration(ready.ms)})`);
+    return 0;
+  } finally {
+    stop.dispose();
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * A small YAML writer for generated files: mappings, sequences, and scalars
+ * written as JSON strings and numbers (JSON scalars are valid YAML flow
+ * scalars, so nothing a value holds can change the document's structure).
+ * Comments are kept: a key `#` whose value is a string array becomes comment
+ * lines at that place.
+ */
+export type YamlValue =
+  | string
+  | number
+  | boolean
+  | readonly YamlValue[]
+  | { readonly [key: string]: YamlValue | undefined };
+
+const PLAIN_KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+
+function key(k: string): string {
+  return PLAIN_KEY.test(k) ? k : JSON.stringify(k);
+}
+
+function scalar(value: string | number | boolean): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
+function isScalar(value: YamlValue): value is string | number | boolean {
+  return typeof value !== 'object';
+}
+
+function lines(value: YamlValue, indent: string): string[] {
+  if (isScalar(value)) return [`${indent}${scalar(value)}`];
+  if (Array.isArray(value)) {
+    if (value.every(isScalar))
+      return [`${indent}[${(value as (string | number | boolean)[]).map(scalar).join(', ')}]`];
+    return (value as YamlValue[]).flatMap((item) => {
+      const [first = '', ...rest] = lines(item, `${indent}  `);
+      return [`${indent}- ${first.trimStart()}`, ...rest];
+    });
+  }
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(value as Record<string, YamlValue | undefined>)) {
+    if (v === undefined) continue;
+    if (k === '#') {
+      out.push(...(v as string[]).map((c) => `${indent}# ${c}`));
+    } else if (isScalar(v) || (Array.isArray(v) && v.every(isScalar))) {
+      out.push(`${indent}${key(k)}: ${lines(v, '')[0]}`);
+    } else {
+      out.push(`${indent}${key(k)}:`, ...lines(v, `${indent}  `));
+    }
+  }
+  return out;
+}
+
+/** The document for `value` (a mapping), with `header` comment lines first. */
+export function toYaml(value: YamlValue, header: readonly string[] = []): string {
+  return `${[...header.map((c) => `# ${c}`), ...lines(value, '')].join('\n')}\n`;
+}

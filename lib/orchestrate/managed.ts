@@ -1,0 +1,77 @@
+import type { ResolvedConfig, ResolvedService } from '../config/types.js';
+import type { ProcessInspector } from '../os/inspector.js';
+import type { SystemdUnit } from '../os/systemd.js';
+import { findMarked, foreignUnit, type MarkedProcess } from '../process/sweep.js';
+import { stackId } from '../state/marker.js';
+
+/**
+ * Services of this stack that systemd runs: the units `launchguard export
+ * systemd` writes (`<stack>-<service>.service`), or any unit whose process
+ * carries the service's marker. Such a process *is* the running instance:
+ * `up` keeps it, `status` shows it, and nothing of launchguard's signals it
+ * (`systemctl stop` does). A unit that launchguard itself runs in (a
+ * foreground `up` as a systemd service) is not "another" unit: its services
+ * are launchguard's as usual.
+ */
+
+/** A service's instance under systemd. */
+export interface ManagedInstance {
+  readonly unit: SystemdUnit;
+  readonly pid: number;
+  readonly pgid: number;
+  readonly startTime: string;
+  /** Its instance marker, when it carries one. */
+  readonly marker: string | null;
+}
+
+/** The unit name `export systemd` gives a service: `<stack>-<service>.service`. */
+export function unitName(config: ResolvedConfig, service: string): string {
+  return `${config.name}-${service}.service`;
+}
+
+/**
+ * The instance of `svc` that systemd runs, if any: a process with the
+ * service's marker in a unit, or the holder of its fixed port in the stack's
+ * unit for it.
+ */
+export function managedInstance(
+  config: ResolvedConfig,
+  svc: ResolvedService,
+  inspector: ProcessInspector,
+  candidates?: readonly MarkedProcess[],
+): ManagedInstance | null {
+  const stack = stackId(config.name, config.file);
+  const marked =
+    candidates?.filter((m) => m.service === svc.name) ??
+    findMarked({ stack, service: svc.name }, inspector);
+  for (const m of marked) {
+    const unit = foreignUnit(inspector, m.info.pid);
+    if (unit !== null)
+      return {
+        unit,
+        pid: m.info.pid,
+        pgid: m.info.pgid,
+        startTime: m.info.startTime,
+        marker: m.marker,
+      };
+  }
+  if (typeof svc.port !== 'number') return null;
+  const listeners = inspector.listeners(svc.port) ?? [];
+  for (const pid of listeners.length === 0 ? [] : inspector.holders(listeners)) {
+    const unit = foreignUnit(inspector, pid);
+    const looked = inspector.lookup(pid);
+    if (unit?.unit === unitName(config, svc.name) && looked.kind === 'alive')
+      return { unit, pid, pgid: looked.info.pgid, startTime: looked.info.startTime, marker: null };
+  }
+  return null;
+}
+
+/** How to stop a unit: `systemctl [--user] stop <unit>` (root's system units without sudo). */
+export function systemctlStop(unit: SystemdUnit): string {
+  const ctl = unit.user
+    ? 'systemctl --user'
+    : process.geteuid?.() === 0
+      ? 'systemctl'
+      : 'sudo systemctl';
+  return `${ctl} stop ${unit.unit}`;
+}
