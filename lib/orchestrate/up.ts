@@ -15,6 +15,7 @@ import { removeRecord, type ServiceRecord } from '../state/record.js';
 import { type BringUpResult, bringUp } from './bring-up.js';
 import { describeHolder } from './clear-port.js';
 import type { EventSink } from './events.js';
+import { systemctlStop } from './managed.js';
 import { markReady } from './mark-ready.js';
 import { PortReservations, planPorts } from './port-plan.js';
 import { pinServices, releaseStack } from './release.js';
@@ -239,12 +240,18 @@ class StackStart {
     });
     if (up.outcome.kind === 'started') this.mine.push(name);
     for (const text of startNotes(up.outcome)) this.#emit({ type: 'note', service: name, text });
-    if (up.outcome.kind === 'managed')
+    if (up.outcome.kind === 'managed') {
+      const unit = up.outcome.unit;
+      const replace = this.#options.replace && this.#named.has(name);
+      const ctl = systemctlStop(unit).replace(' stop ', ' restart ');
       this.#emit({
         type: 'note',
         service: name,
-        text: `runs under systemd as ${up.outcome.unit.unit} (pid ${up.record.pid}): kept, and left to systemd`,
+        text: replace
+          ? `runs under systemd as ${unit.unit} (pid ${up.record.pid}): launchguard does not restart it; ${ctl}`
+          : `runs under systemd as ${unit.unit} (pid ${up.record.pid}): kept, and left to systemd`,
       });
+    }
     return up;
   }
 
