@@ -24,7 +24,13 @@ async function once(delay: number, quiet: boolean): Promise<{ lag: number; cpu: 
   const dir = mkdtempSync(join(tmpdir(), 'lg-bench-'));
   const stamps = join(dir, 'stamps');
   try {
-    const env = { DELAY: String(delay), STAMP_FILE: stamps, ...(quiet ? { QUIET: '1' } : {}) };
+    // A random phase, so that the port does not open at the same point of the probe's pace every run.
+    const jitter = Math.floor(Math.random() * 50);
+    const env = {
+      DELAY: String(delay + jitter),
+      STAMP_FILE: stamps,
+      ...(quiet ? { QUIET: '1' } : {}),
+    };
     const services = {
       svc: { command: [process.execPath, join(FIXTURES, 'listen.mjs')], port: 'auto', env },
     };

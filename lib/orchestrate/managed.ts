@@ -32,13 +32,15 @@ export function unitName(config: ResolvedConfig, service: string): string {
 /**
  * The instance of `svc` that systemd runs, if any: a process with the
  * service's marker in a unit, or the holder of its fixed port in the stack's
- * unit for it.
+ * unit for it. `portFree`: the caller has just seen that nothing listens on
+ * the port (the listener tables need not be read).
  */
 export function managedInstance(
   config: ResolvedConfig,
   svc: ResolvedService,
   inspector: ProcessInspector,
   candidates?: readonly MarkedProcess[],
+  portFree = false,
 ): ManagedInstance | null {
   const stack = stackId(config.name, config.file);
   const marked =
@@ -55,7 +57,7 @@ export function managedInstance(
         marker: m.marker,
       };
   }
-  if (typeof svc.port !== 'number') return null;
+  if (typeof svc.port !== 'number' || portFree) return null;
   const listeners = inspector.listeners(svc.port) ?? [];
   for (const pid of listeners.length === 0 ? [] : inspector.holders(listeners)) {
     const unit = foreignUnit(inspector, pid);

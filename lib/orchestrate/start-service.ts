@@ -4,6 +4,7 @@ import { LaunchError } from '../errors.js';
 import { faultPoint } from '../fault.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import type { SystemdUnit } from '../os/systemd.js';
+import { portIsFree } from '../ports/scan.js';
 import { type SpawnedService, spawnService } from '../process/spawn.js';
 import { markedTarget, type StopReport, stopInstance, stopOptionsFor } from '../process/stop.js';
 import { leftoversOf, type MarkedProcess } from '../process/sweep.js';
@@ -279,6 +280,7 @@ export async function startService(
       svc,
       inspector,
       lock.fresh ? options.candidates : undefined,
+      typeof svc.port === 'number' && (await portIsFree(svc.port)),
     );
     if (managed !== null) {
       if (typeof svc.port === 'number') ports[name] = svc.port;

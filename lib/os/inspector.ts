@@ -60,9 +60,10 @@ export interface ProcessInspector {
   /**
    * Listening TCP sockets, IPv4 and IPv6 (on one port, or all; of one family,
    * or both), whoever owns them; null where the OS cannot list them (then a
-   * port is checked by binding it).
+   * port is checked by binding it). `first`: the first listener found on
+   * `port` is enough (where the OS allows, the rest is not read).
    */
-  listeners(port?: number, family?: 4 | 6): Listener[] | null;
+  listeners(port?: number, family?: 4 | 6, first?: boolean): Listener[] | null;
   /** PIDs among `pids` (default: every process) that hold one of `listeners` open. */
   holders(listeners: readonly Listener[], pids?: Iterable<number>): number[];
 }

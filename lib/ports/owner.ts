@@ -22,7 +22,7 @@ export function listenerOwnership(
 ): Ownership {
   // Fast path: the family that answered, held by the leader itself (one listener read).
   if (family !== undefined) {
-    const answered = inspector.listeners(port, family);
+    const answered = inspector.listeners(port, family, true);
     if (answered === null) return { owned: true };
     if (inspector.holders(answered, [target.pid]).length > 0) return { owned: true };
   }

@@ -62,6 +62,7 @@ export class LogFollower implements LogSource {
     const size = fstatSync(this.#fd).size;
     if (size < this.#offset) this.#offset = size; // truncated by someone: follow from the end
     const lines: string[] = [];
+    if (this.#offset === size) return lines; // the usual case of a polled check: nothing new
     const buffer = Buffer.allocUnsafe(64 * 1024);
     while (this.#offset < size) {
       const n = readSync(this.#fd, buffer, 0, buffer.length, this.#offset);

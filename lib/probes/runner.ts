@@ -10,6 +10,7 @@ import type { StopTarget } from '../process/stop.js';
 import { execAttempt } from './exec.js';
 import { httpAttempt } from './http.js';
 import type { LogSource } from './log-follow.js';
+import { pacePending, SLOT, tcpPause } from './pace.js';
 import { type Attempt, LOOPBACK, tcpLoopbackAttempt } from './tcp.js';
 
 /** What {@link waitReady} needs. */
@@ -84,6 +85,7 @@ export async function waitReady(o: WaitReadyOptions): Promise<ReadyResult> {
   let last = 'no attempt yet';
   let pause: number = FIRST_PAUSE[probe.kind];
   const portOf = (p: number | 'auto') => (p === 'auto' ? o.port : p);
+  const paced = probe.kind === 'tcp' ? pacePending() : undefined;
   try {
     for (;;) {
       if (o.signal?.aborted)
@@ -121,7 +123,12 @@ export async function waitReady(o: WaitReadyOptions): Promise<ReadyResult> {
         last = result.error;
         foreign = result.foreign === true;
       }
-      const wait = Math.min(pause, Math.max(0, deadline - performance.now()));
+      // Quick attempts first (1, 2, 4, 8 ms), then TCP checks keep a shared pace.
+      const next =
+        paced !== undefined && pause >= SLOT
+          ? tcpPause(performance.now() - started, probe.interval, attemptStart)
+          : pause;
+      const wait = Math.min(next, Math.max(0, deadline - performance.now()));
       pause = Math.min(pause * 2, probe.interval);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, wait);
@@ -141,15 +148,18 @@ export async function waitReady(o: WaitReadyOptions): Promise<ReadyResult> {
       });
     }
   } finally {
+    paced?.();
     removeWatch();
     o.signal?.removeEventListener('abort', onAbort);
   }
 }
 
 /**
- * One attempt. `tick` alternates the loopback family of a TCP check on timer
- * ticks (`'both'` after the service printed something, when it most likely
- * just started listening).
+ * One attempt. A TCP check connects to 127.0.0.1 on every attempt (which a
+ * listener on 0.0.0.0 or a dual-stack `::` answers too) and to ::1 on every
+ * second one (a listener on ::1 alone: `localhost` on many systems), both
+ * after the service printed something, when it most likely just started
+ * listening (`tick` `'both'`).
  */
 async function attempt(
   probe: ResolvedProbe,
@@ -169,18 +179,18 @@ async function attempt(
         : { ok: false, error: `no log line matched ${String(probe.pattern)}` };
     }
     case 'exec':
-      o.follower.read();
+      if (tick === 'both') o.follower.read(); // keep the tail current; tail() catches up anyway
       return execAttempt(probe.argv, probe.shell, { cwd: o.cwd, env: o.env, timeout });
     case 'tcp': {
-      o.follower.read();
+      if (tick === 'both') o.follower.read();
       const port = portOf(probe.port);
       if (port === null) return { ok: false, error: 'no port to probe' };
-      const hosts = tick === 'both' ? LOOPBACK : [LOOPBACK[tick % 2] as string];
+      const hosts = tick === 'both' || tick % 2 === 0 ? LOOPBACK : LOOPBACK.slice(0, 1);
       const got = await tcpLoopbackAttempt(port, timeout, hosts);
       return got.ok ? owned(port, o, got.family) : got;
     }
     case 'http': {
-      o.follower.read();
+      if (tick === 'both') o.follower.read();
       const url = o.port === null ? probe.url : probe.url.replace(':auto/', `:${o.port}/`);
       const got = await httpAttempt(url, probe.status, timeout);
       if (!got.ok) return got;

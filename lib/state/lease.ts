@@ -58,12 +58,7 @@ export function writeLease(pidDir: string, holder: LeaseHolder, service: string)
     holder: holder.nonce,
     since: new Date().toISOString(),
   };
-  writeFileAtomic(
-    leasePath(pidDir, service, holder.nonce),
-    `${JSON.stringify(lease)}\n`,
-    undefined,
-    false,
-  );
+  writeFileAtomic(leasePath(pidDir, service, holder.nonce), `${JSON.stringify(lease)}\n`);
 }
 
 /** Gives `holder`'s lease on `service` back (nothing if it has none). */

@@ -108,9 +108,9 @@ function attempt(
   seen: Seen,
 ): Attempt {
   for (let round = 0; round < 8; round++) {
-    // Not fsync'd: a lock only matters while its owner lives; after a crash or a reboot
-    // its owner is judged dead by identity (and boot id), whatever the file holds.
-    const temp = writeTempFile(path, text, false);
+    // A lock only matters while its owner lives; after a crash or a reboot its owner
+    // is judged dead by identity (and boot id), whatever the file holds.
+    const temp = writeTempFile(path, text);
     try {
       linkSync(temp, path);
       return { kind: 'acquired', fresh: round === 0 };
@@ -130,7 +130,7 @@ function attempt(
     try {
       const again = readOwner(path);
       if (again.kind === 'owner' && again.key === current.key) {
-        const replacement = writeTempFile(path, text, false);
+        const replacement = writeTempFile(path, text);
         renameSync(replacement, path);
         return { kind: 'acquired', fresh: false };
       }

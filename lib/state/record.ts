@@ -84,18 +84,12 @@ export function writeRecord(pidDir: string, record: ServiceRecord): void {
   }
 }
 
-/**
- * Rewrites the record alone, atomically but without fsync: for advisory
- * updates (`readyAt`) of an instance whose record is already durable. A crash
- * can lose the update, never tear the file.
- */
+/** Rewrites the record alone, atomically: for updates (`readyAt`) of a recorded instance. */
 export function updateRecord(pidDir: string, record: ServiceRecord): void {
   try {
     writeFileAtomic(
       servicePaths(pidDir, record.service).record,
       `${JSON.stringify(record, null, 2)}\n`,
-      undefined,
-      false,
     );
   } catch (error) {
     throw stateError(pidDir, 'cannot write the record', error, record.service);
