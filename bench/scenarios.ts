@@ -9,9 +9,11 @@ import {
   FIXTURES,
   killGroup,
   now,
+  type Phase,
   peakRssMb,
   pollUntilClosed,
   pollUntilOpen,
+  ROOT,
   runNode,
   spawnDetached,
 } from './util.js';
@@ -72,11 +74,11 @@ export async function spawnFloor(
   return { ready, stop };
 }
 
-/** `launchguard up -d` then `down`, both timed, with the launcher's CPU and peak RSS. */
-export async function launchguard(dir: string, rusageDir: string) {
-  const up = await runNode(BIN, ['up', '-d'], { cwd: dir, rusageDir });
+/** `launchguard up -d` then `down`, both timed, with the launcher's CPU, peak RSS and phases. */
+export async function launchguard(dir: string, rusageDir: string, env: NodeJS.ProcessEnv = {}) {
+  const up = await runNode(BIN, ['up', '-d'], { cwd: dir, rusageDir, env });
   if (up.code !== 0) throw new Error(`launchguard up -d failed:\n${up.out}`);
-  const down = await runNode(BIN, ['down'], { cwd: dir });
+  const down = await runNode(BIN, ['down'], { cwd: dir, env });
   if (down.code !== 0) throw new Error(`launchguard down failed:\n${down.out}`);
   return {
     ready: up.ms,
@@ -84,7 +86,54 @@ export async function launchguard(dir: string, rusageDir: string) {
     cpuMs: up.cpuMs ?? Number.NaN,
     rssMb: up.rssMb ?? Number.NaN,
     endedAt: up.endedAt,
+    phases: breakdown(up.startedAt, up.phases ?? [], up.endedAt),
   };
+}
+
+/** The phases of `up -d` of one service, in ms each (see `npm run bench`). */
+export interface UpPhases {
+  readonly node: number;
+  readonly modules: number;
+  readonly config: number;
+  readonly preflight: number;
+  readonly spawn: number;
+  readonly readiness: number;
+  readonly finish: number;
+  readonly exit: number;
+}
+
+function breakdown(startedAt: number, phases: readonly Phase[], endedAt: number): UpPhases | null {
+  const at = (name: string) => phases.find((p) => p.phase === name)?.at ?? Number.NaN;
+  const points = [
+    startedAt,
+    at('node'),
+    at('modules'),
+    at('config'),
+    at('preflight'),
+    at('spawned'),
+    at('ready'),
+    at('exit'),
+    endedAt,
+  ];
+  if (points.some(Number.isNaN)) return null;
+  const d = (i: number) => (points[i + 1] as number) - (points[i] as number);
+  return {
+    node: d(0),
+    modules: d(1),
+    config: d(2),
+    preflight: d(3),
+    spawn: d(4),
+    readiness: d(5),
+    finish: d(6),
+    exit: d(7),
+  };
+}
+
+/** The CLI run from the module tree (dist/lib) instead of its bundle: what bundling saves. */
+export function moduleTreeCli(dir: string, args: readonly string[]) {
+  const main = `${ROOT}dist/lib/cli/main.js`;
+  const code = `import(${JSON.stringify(main)}).then(({ runCli }) => runCli(process.argv.slice(1), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() })).then((c) => process.exit(c))`;
+  return runNode('-e', [code, ...args], { cwd: dir });
 }
 
 /** `node service &` and `wait-on tcp:PORT...` (its default 250 ms interval), started together. */

@@ -84,6 +84,16 @@ export interface Ran {
   /** CPU ms and peak RSS (MB) of the tool's own Node process, when it ran with the hook. */
   readonly cpuMs?: number;
   readonly rssMb?: number;
+  /** When it started (epoch ms), and the phases it published (launchguard), with the hook. */
+  readonly startedAt: number;
+  readonly phases?: readonly Phase[];
+}
+
+/** A phase a launchguard command published (`launchguard:phase`), plus `node` and `exit` from the hook. */
+export interface Phase {
+  readonly phase: string;
+  readonly service?: string;
+  readonly at: number;
 }
 
 /** Processes the bench started, by PID, to stop at the end whatever happens. */
@@ -118,18 +128,26 @@ export async function runNode(
   const endedAt = now();
   started.delete(child.pid as number);
   const usage = options.rusageDir ? readUsage(options.rusageDir, child.pid as number) : undefined;
-  return { ms: endedAt - t0, code, out, endedAt, ...usage };
+  return { ms: endedAt - t0, code, out, endedAt, startedAt: t0, ...usage };
 }
 
-function readUsage(dir: string, pid: number): { cpuMs: number; rssMb: number } | undefined {
+function readUsage(
+  dir: string,
+  pid: number,
+): { cpuMs: number; rssMb: number; phases: Phase[] } | undefined {
   const file = `${dir}/rusage.${pid}`;
   if (!existsSync(file)) return undefined;
   const u = JSON.parse(readFileSync(file, 'utf8')) as {
     userCPUTime: number;
     systemCPUTime: number;
     maxRSS: number;
+    phases?: Phase[];
   };
-  return { cpuMs: (u.userCPUTime + u.systemCPUTime) / 1000, rssMb: u.maxRSS / 1024 };
+  return {
+    cpuMs: (u.userCPUTime + u.systemCPUTime) / 1000,
+    rssMb: u.maxRSS / 1024,
+    phases: u.phases ?? [],
+  };
 }
 
 /** Starts a Node process detached (its own group), tracked for the final cleanup. */

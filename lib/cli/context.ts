@@ -1,5 +1,6 @@
 import { loadConfig } from '../config/load.js';
 import type { ResolvedConfig } from '../config/types.js';
+import { phase } from '../phase.js';
 import { type Colors, colorEnabled, createColors } from '../report/color.js';
 import { HEARTBEAT_MS, Progress } from '../report/progress.js';
 import type { ParsedArgs } from './args.js';
@@ -42,12 +43,15 @@ export function commandContext(args: ParsedArgs, io: CliIO): CommandContext {
     io,
     out: createColors(colorEnabled(io.stdout.isTTY === true, io.env)),
     err: createColors(colorEnabled(io.stderr.isTTY === true, io.env)),
-    load: () =>
-      loadConfig({
+    load: async () => {
+      const loaded = await loadConfig({
         cwd: io.cwd,
         command: args.command?.name ?? '',
         ...(typeof config === 'string' ? { config } : {}),
-      }),
+      });
+      phase('config');
+      return loaded;
+    },
     print: (lines) => {
       io.stdout.write(`${typeof lines === 'string' ? lines : lines.join('\n')}\n`);
     },

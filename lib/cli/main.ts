@@ -9,6 +9,7 @@ import { type CliIO, commandContext } from './context.js';
 
 export type { CliIO } from './context.js';
 
+import { phase } from '../phase.js';
 import { commandHelp, mainHelp } from './help.js';
 import { guardOutput } from './output.js';
 
@@ -106,6 +107,7 @@ async function dispatch(args: ParsedArgs, io: CliIO): Promise<number> {
  * under --debug) and mapped to its documented exit code.
  */
 export async function runCli(argv: readonly string[], raw: CliIO): Promise<number> {
+  phase('modules');
   const debug = argv.includes('--debug');
   const { io, closed } = guardOutput(raw);
   const guarded = { ...io, outputClosed: closed };

@@ -2,7 +2,7 @@ import type { ResolvedService } from '../config/types.js';
 import { LaunchError } from '../errors.js';
 import type { ProcessInspector } from '../os/inspector.js';
 import { pickPort } from '../ports/auto.js';
-import { type PortScanner, systemScanner } from '../ports/scan.js';
+import { listenerScanner, type PortScanner } from '../ports/scan.js';
 import { type ClearPortReport, clearPort } from './clear-port.js';
 import type { PortReservations } from './port-plan.js';
 
@@ -31,7 +31,8 @@ export async function preparePort(
   options: PreflightOptions,
 ): Promise<ClearPortReport> {
   if (svc.port === null) return { stopped: [] };
-  const scanner = options.scanner ?? systemScanner(inspector);
+  // The port this launcher is about to give the service: "free" from one bind (see listenerScanner).
+  const scanner = options.scanner ?? listenerScanner(inspector, true);
   if (svc.port !== 'auto') {
     ports[svc.name] = svc.port;
     return clearPort(svc, svc.port, { stack, inspector, scanner, force: options.force ?? false });

@@ -4,6 +4,7 @@ import { LaunchError } from '../errors.js';
 import { faultPoint } from '../fault.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import type { SystemdUnit } from '../os/systemd.js';
+import { phase } from '../phase.js';
 import { portIsFree } from '../ports/scan.js';
 import { type SpawnedService, spawnService } from '../process/spawn.js';
 import { markedTarget, type StopReport, stopInstance, stopOptionsFor } from '../process/stop.js';
@@ -280,7 +281,8 @@ export async function startService(
       svc,
       inspector,
       lock.fresh ? options.candidates : undefined,
-      typeof svc.port === 'number' && (await portIsFree(svc.port)),
+      // Its own port, about to be taken: one bind says "nobody" (see listenerScanner).
+      options.scanner === undefined && typeof svc.port === 'number' && (await portIsFree(svc.port)),
     );
     if (managed !== null) {
       if (typeof svc.port === 'number') ports[name] = svc.port;
@@ -297,7 +299,9 @@ export async function startService(
       ...(await stopLeftovers(svc, stack, inspector, candidates, existing.replaced)),
     ];
     const port = await preparePort(svc, ports, stack, inspector, options);
+    phase('preflight', name);
     const { record, spawned } = await spawnRecorded(config, svc, ports, inspector, options);
+    phase('spawned', name);
     if (options.holder) writeLease(config.pidDir, options.holder, name);
     if (spawned.logNote !== undefined) cleared.push(spawned.logNote);
     return { kind: 'started', record, spawned, replaced, cleared, port };

@@ -40,17 +40,19 @@ export interface SuperviseOptions {
   ) => Promise<BringUpResult>;
 }
 
-/** The exit of `spawned`, or null once `signal` aborts. */
-function exitOrAbort(spawned: SpawnedService, signal: AbortSignal): Promise<ExitInfo | null> {
-  if (signal.aborted) return Promise.resolve(null);
-  return new Promise((resolve) => {
-    const onAbort = () => resolve(null);
+/**
+ * A promise that settles (to null) when `signal` aborts, and the removal of
+ * its one listener: every watched service races its exit against it, so 20
+ * services add one listener to the caller's signal, not 20.
+ */
+function stopped(signal: AbortSignal): { promise: Promise<null>; dispose: () => void } {
+  if (signal.aborted) return { promise: Promise.resolve(null), dispose: () => undefined };
+  let onAbort: () => void = () => undefined;
+  const promise = new Promise<null>((resolve) => {
+    onAbort = () => resolve(null);
     signal.addEventListener('abort', onAbort, { once: true });
-    void spawned.exit.then((exit) => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(exit);
-    });
   });
+  return { promise, dispose: () => signal.removeEventListener('abort', onAbort) };
 }
 
 /**
@@ -72,13 +74,14 @@ export async function supervise(
   const start = options.bringUp ?? bringUp;
   const inspector = options.inspector ?? systemInspector();
   let failed = false;
+  const stop = stopped(signal);
   const watch = async (first: ServiceUp): Promise<void> => {
     const name = first.name;
     const svc = config.services[name] as ResolvedService;
     let spawned = first.spawned;
     let restarts = 0;
     while (spawned !== undefined) {
-      const exit = await exitOrAbort(spawned, signal);
+      const exit = await Promise.race([spawned.exit, stop.promise]);
       if (exit === null) return;
       if (!wantsRestart(svc, exit)) {
         if (failedExit(exit)) failed = true;
@@ -106,7 +109,11 @@ export async function supervise(
       if (spawned === undefined && !signal.aborted) failed = true;
     }
   };
-  await Promise.all(services.filter((s) => s.outcome === 'started').map(watch));
+  try {
+    await Promise.all(services.filter((s) => s.outcome === 'started').map(watch));
+  } finally {
+    stop.dispose();
+  }
   return failed;
 }
 

@@ -5,6 +5,7 @@ import { isLaunchError, LaunchError } from '../errors.js';
 import { describeExit, type ExitInfo } from '../exit.js';
 import { verifyIdentity } from '../os/identity.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
+import { phase } from '../phase.js';
 import { portEnv } from '../process/env.js';
 import type { SpawnedService } from '../process/spawn.js';
 import { describeUntouched } from '../process/stop.js';
@@ -181,6 +182,7 @@ class StackStart {
     try {
       await this.#waitForDependencies(name);
       const up = await this.#start(name, g);
+      phase('ready', name);
       const record = await markReady(this.#config, up.record, this.#inspector);
       const kept = up.outcome.kind !== 'started';
       this.#emit({ type: 'ready', service: name, ms: up.ready.ms, kept });

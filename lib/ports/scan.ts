@@ -21,8 +21,12 @@ export const CHECKED_HOSTS = ['0.0.0.0', '127.0.0.1', '::', '::1'] as const;
  * Who listens on `port`, through the inspector (Linux: /proc/net/tcp{,6} and
  * /proc/PID/fd; the portable backend: lsof). Each listening address is one
  * use; a socket whose holder cannot be seen (another user's) has pid null.
- * `bindFirst`: answer "nobody" from a bind test when it succeeds (for the
- * real system; a fake process table in tests has listeners the OS has not).
+ * `bindFirst`: answer "nobody" from a bind test when it succeeds. Only for
+ * the port a launcher is about to give its own service, under its lock: the
+ * test socket lives for one bind, but a process that binds the same port at
+ * that instant fails, and on a port we are about to take it would have failed
+ * anyway. Never for looking on (`status`, tests), nor with a fake process
+ * table (its listeners are not the OS's).
  */
 export function listenerScanner(inspector: ProcessInspector, bindFirst = false): PortScanner {
   return async (port) => {
@@ -101,5 +105,5 @@ const scanByBind: PortScanner = async (port) =>
 
 /** The scanner for the running OS (the inspector's listeners; a bind test where it has none). */
 export function systemScanner(inspector: ProcessInspector = systemInspector()): PortScanner {
-  return listenerScanner(inspector, true);
+  return listenerScanner(inspector);
 }

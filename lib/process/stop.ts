@@ -9,7 +9,7 @@ import {
   verifyIdentity,
 } from '../os/identity.js';
 import type { ProcessInspector } from '../os/inspector.js';
-import type { ProcInfo } from '../os/proc.js';
+import { isDeadState, type ProcInfo } from '../os/proc.js';
 import { effectiveUid, userName } from '../os/users.js';
 import { MARKER_ENV } from '../state/marker.js';
 import { ownChild } from './children.js';
@@ -231,6 +231,19 @@ function groupExists(pgid: number, inspector: ProcessInspector, kill: KillFn): b
  * the full census (a /proc scan for marked processes that left the group)
  * only when the cheap check says empty, every 100 ms, and at the end.
  */
+/**
+ * Whether the verified leader has exited: its PID is free, or holds a zombie
+ * (an init that reaps slowly: some container and VM inits take seconds), or
+ * another process now. Cheap: `kill(pid, 0)`, and one stat read while it exists.
+ */
+function leaderGone(target: StopTarget, inspector: ProcessInspector): boolean {
+  if (!inspector.exists(target.pid)) return true;
+  const now = inspector.lookup(target.pid);
+  if (now.kind === 'gone') return true;
+  if (now.kind === 'denied') return false;
+  return isDeadState(now.info.state) || now.info.startTime !== target.startTime;
+}
+
 async function waitEmpty(
   target: StopTarget,
   inspector: ProcessInspector,
@@ -247,7 +260,7 @@ async function waitEmpty(
     // process (cheap to ask). A group that still "exists" may hold only zombies (an init
     // that reaps slowly): then look at its members' states, a cheaper scan than the census.
     const quiet =
-      !inspector.exists(target.pid) &&
+      leaderGone(target, inspector) &&
       (target.pgid !== target.pid || // not a group we would signal: only its processes count
         !groupExists(target.pgid, inspector, kill) ||
         isProtectedGroup(target.pgid, inspector) ||

@@ -9,7 +9,7 @@ import { project } from '../helpers/tmp.js';
  * and which layers each one may import (besides itself). The README's
  * "Architecture" section draws the same picture.
  *
- * - base: `lib/*.ts` (errors, exit, fault, format, package-root)
+ * - base: `lib/*.ts` (errors, exit, fault, format, package-root, phase)
  * - os: process and socket inspection, one implementation per backend
  * - config, state, process, ports, probes: the engine's parts
  * - orchestrate: the engine (up, down, status, run, supervise)

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { expect } from 'chai';
 import sinon from 'sinon';
 import { resolveConfig } from '../../lib/config/resolve.js';
@@ -115,5 +116,31 @@ describe('restart policy (fake clock, fake starts)', () => {
     expect(events).to.deep.equal([
       { type: 'exited', service: 'api', exit: { code: 0, signal: null } },
     ]);
+  });
+
+  it('watches 20 services with one listener on the stop signal, none left after it (no MaxListeners warning)', async () => {
+    const names = Array.from({ length: 20 }, (_, i) => `s${i}`);
+    const config = resolveConfig(
+      { services: Object.fromEntries(names.map((n) => [n, { command: 'node s.js' }])) },
+      '/srv/demo/launch.config.mjs',
+    );
+    const ups: ServiceUp[] = names.map((name, i) => ({
+      name,
+      outcome: 'started',
+      record: record(300 + i),
+      readyMs: 1,
+      spawned: fakeSpawn(300 + i).spawned,
+    }));
+    const stop = new AbortController();
+    const watching = supervise(config, ups, {
+      signal: stop.signal,
+      inspector: new FakeOs(),
+      bringUp: sinon.fake.rejects(new Error('must not restart')),
+    });
+    await clock.tickAsync(1);
+    expect(getEventListeners(stop.signal, 'abort')).to.have.length.at.most(1);
+    stop.abort();
+    expect(await watching).to.equal(false);
+    expect(getEventListeners(stop.signal, 'abort')).to.have.length(0);
   });
 });
