@@ -19,6 +19,8 @@ export interface FakeProcess {
   readonly unit?: string;
   /** Signals it survives (a service that ignores SIGTERM); SIGKILL always works. */
   readonly ignores?: readonly NodeJS.Signals[];
+  /** When it exits it stays a zombie (an init that reaps slowly), until the test reaps it. */
+  readonly unreaped?: boolean;
 }
 
 /**
@@ -57,7 +59,11 @@ export class FakeOs implements ProcessInspector {
     if (targets.length === 0) throw Object.assign(new Error('ESRCH'), { code: 'ESRCH' });
     if (signal === 0) return;
     this.signals.push([pid, signal]);
-    for (const t of targets) if (!t.ignores?.includes(signal)) this.#procs.delete(t.pid);
+    for (const t of targets) {
+      if (t.ignores?.includes(signal)) continue;
+      if (t.unreaped) this.#procs.set(t.pid, { ...t, state: 'Z', listens: [] });
+      else this.#procs.delete(t.pid);
+    }
   };
 
   #info(p: FakeProcess): ProcInfo {

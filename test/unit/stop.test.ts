@@ -37,6 +37,20 @@ describe('stop ladder decisions (fake process table)', () => {
     expect(report).to.include({ outcome: 'stopped', forced: false });
   });
 
+  it('a leader that exited is stopped at once, though a slow init has not reaped it yet (zombie)', async () => {
+    const leader = { pid: 550, unreaped: true, env: { LAUNCHGUARD_INSTANCE: MARKER } };
+    const os = new FakeOs([leader]);
+    let report: Awaited<ReturnType<typeof stopInstance>> | undefined;
+    void stopInstance(targetOf(leader), { inspector: os, kill: os.kill }).then((r) => {
+      report = r;
+    });
+    await clock.tickAsync(20);
+    expect(os.lookup(550)).to.deep.nested.include({ 'info.state': 'Z' });
+    expect(report, 'settled within 20 ms, not at the next 100 ms census').to.include({
+      outcome: 'stopped',
+    });
+  });
+
   it('never signals the group a forged record names: only the verified process itself', async () => {
     const decoy = { pid: 600 };
     const victims = [{ pid: 700 }, { pid: 701, pgid: 700 }];
