@@ -330,8 +330,11 @@ export async function stackStatus(
   );
   const inspector = options.inspector ?? systemInspector();
   checkStateDir(config.pidDir, { create: false }); // records others could write are not shown as truth
-  const scan = scanProcesses(config, inspector);
-  const out: ServiceStatus[] = [];
-  for (const name of names) out.push(await serviceStatus(config, name, scan, inspector));
-  return out;
+  const pass = async () => {
+    const scan = scanProcesses(config, inspector);
+    const out: ServiceStatus[] = [];
+    for (const name of names) out.push(await serviceStatus(config, name, scan, inspector));
+    return out;
+  };
+  return inspector.consistent === undefined ? pass() : inspector.consistent(pass);
 }

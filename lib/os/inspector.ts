@@ -66,6 +66,14 @@ export interface ProcessInspector {
   listeners(port?: number, family?: 4 | 6, first?: boolean): Listener[] | null;
   /** PIDs among `pids` (default: every process) that hold one of `listeners` open. */
   holders(listeners: readonly Listener[], pids?: Iterable<number>): number[];
+  /**
+   * Runs `fn` with one snapshot of the process table, the environments and
+   * the listeners for all its questions, where a backend takes snapshots
+   * (`ps`, `lsof`): for a read-only pass such as `status`, whose questions
+   * would otherwise outlive a snapshot and read the table again and again.
+   * Absent where every question reads the OS anyway (/proc).
+   */
+  consistent?<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 const linux: ProcessInspector = {

@@ -101,3 +101,13 @@ export function parseBootTime(text: string): string | null {
   const sec = /\bsec\s*=\s*(\d+)/.exec(text);
   return sec ? `boot:${sec[1]}` : null;
 }
+
+/** `ps -A -o pid=,cgroup=` output: each PID's cgroups (`;`-separated), by PID. */
+export function parsePsCgroups(text: string): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const line of text.split('\n')) {
+    const m = /^\s*(\d+)\s+(.*)$/.exec(line);
+    if (m) out.set(Number(m[1]), m[2] as string);
+  }
+  return out;
+}

@@ -30,15 +30,29 @@ const BUDGET = 100;
 const BACKOFF = 200;
 
 let pending = 0;
+const changed = new Set<() => void>();
 
-/** Counts a TCP check as pending until the returned function is called. */
+/**
+ * Counts a TCP check as pending until the returned function is called. When
+ * one ends, the others hear of it ({@link onPaceChange}): their pauses shrink
+ * at once, so the last services of a large stack are not left to a pause
+ * computed when 20 were pending.
+ */
 export function pacePending(): () => void {
   pending++;
   let done = false;
   return () => {
-    if (!done) pending--;
+    if (done) return;
     done = true;
+    pending--;
+    for (const listener of [...changed]) listener();
   };
+}
+
+/** Calls `listener` when a pending TCP check ends; returns its removal. */
+export function onPaceChange(listener: () => void): () => void {
+  changed.add(listener);
+  return () => changed.delete(listener);
 }
 
 /**

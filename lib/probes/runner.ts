@@ -10,7 +10,7 @@ import type { StopTarget } from '../process/stop.js';
 import { execAttempt } from './exec.js';
 import { httpAttempt } from './http.js';
 import type { LogSource } from './log-follow.js';
-import { pacePending, SLOT, tcpPause } from './pace.js';
+import { onPaceChange, pacePending, SLOT, tcpPause } from './pace.js';
 import { type Attempt, LOOPBACK, tcpLoopbackAttempt } from './tcp.js';
 
 /** What {@link waitReady} needs. */
@@ -49,6 +49,29 @@ const MIN_GAP = 2;
 /** Longest single connect or request, ms. */
 const ATTEMPT_CAP = 5_000;
 
+/** Throws if the wait is over (aborted, exited, gone, timed out); else the ms left. */
+function stillWaiting(
+  o: WaitReadyOptions,
+  exit: ExitInfo | null | undefined,
+  deadline: number,
+  last: string,
+): number {
+  if (o.signal?.aborted)
+    throw new LaunchError('E_ABORTED', `${o.service}: start aborted while waiting for readiness`, {
+      service: o.service,
+    });
+  if (exit !== undefined) throw exitedError(o, exit);
+  if (
+    o.exited === undefined &&
+    o.target !== undefined &&
+    verifyIdentity(o.target, o.inspector).kind !== 'ours'
+  )
+    throw exitedError(o, null);
+  const remaining = deadline - performance.now();
+  if (remaining <= 0) throw notReadyError(o, last);
+  return remaining;
+}
+
 function exitPhrase(exit: ExitInfo | null): string {
   return exit === null ? 'exited' : describeExit(exit);
 }
@@ -86,26 +109,48 @@ export async function waitReady(o: WaitReadyOptions): Promise<ReadyResult> {
   let pause: number = FIRST_PAUSE[probe.kind];
   const portOf = (p: number | 'auto') => (p === 'auto' ? o.port : p);
   const paced = probe.kind === 'tcp' ? pacePending() : undefined;
+  let attemptStart = started;
+  let repaced = false;
+  /** Sleeps `ms`, cut short by output, the exit, an abort, or (paced) another check ending. */
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      let gapTimer: NodeJS.Timeout | undefined;
+      const unpace =
+        paced === undefined
+          ? () => undefined
+          : onPaceChange(() => {
+              repaced = true;
+              done();
+            });
+      function done() {
+        clearTimeout(timer);
+        clearTimeout(gapTimer);
+        unpace();
+        wake = () => undefined;
+        resolve();
+      }
+      wake = () => {
+        const since = performance.now() - attemptStart;
+        woken = true;
+        if (since >= MIN_GAP || exit !== undefined || o.signal?.aborted) done();
+        else if (gapTimer === undefined) gapTimer = setTimeout(done, MIN_GAP - since);
+      };
+    });
   try {
     for (;;) {
-      if (o.signal?.aborted)
-        throw new LaunchError(
-          'E_ABORTED',
-          `${o.service}: start aborted while waiting for readiness`,
-          {
-            service: o.service,
-          },
-        );
-      if (exit !== undefined) throw exitedError(o, exit);
-      if (
-        o.exited === undefined &&
-        o.target !== undefined &&
-        verifyIdentity(o.target, o.inspector).kind !== 'ours'
-      )
-        throw exitedError(o, null);
-      const remaining = deadline - performance.now();
-      if (remaining <= 0) throw notReadyError(o, last);
-      const attemptStart = performance.now();
+      const remaining = stillWaiting(o, exit, deadline, last);
+      if (repaced && !woken) {
+        // Fewer checks pending: the pause is shorter now; attempt if it is over.
+        repaced = false;
+        const left = tcpPause(performance.now() - started, probe.interval, attemptStart);
+        if (left > 1) {
+          await sleep(Math.min(left, remaining));
+          continue;
+        }
+      }
+      repaced = false;
+      attemptStart = performance.now();
       attempts++;
       const result = await attempt(
         probe,
@@ -128,24 +173,8 @@ export async function waitReady(o: WaitReadyOptions): Promise<ReadyResult> {
         paced !== undefined && pause >= SLOT
           ? tcpPause(performance.now() - started, probe.interval, attemptStart)
           : pause;
-      const wait = Math.min(next, Math.max(0, deadline - performance.now()));
       pause = Math.min(pause * 2, probe.interval);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, wait);
-        let gapTimer: NodeJS.Timeout | undefined;
-        function done() {
-          clearTimeout(timer);
-          clearTimeout(gapTimer);
-          wake = () => undefined;
-          resolve();
-        }
-        wake = () => {
-          const since = performance.now() - attemptStart;
-          woken = true;
-          if (since >= MIN_GAP || exit !== undefined || o.signal?.aborted) done();
-          else if (gapTimer === undefined) gapTimer = setTimeout(done, MIN_GAP - since);
-        };
-      });
+      await sleep(Math.min(next, Math.max(0, deadline - performance.now())));
     }
   } finally {
     paced?.();

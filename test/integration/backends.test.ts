@@ -1,13 +1,13 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { runCli } from '../helpers/cli.js';
 import { markedPids, recordOf, startCli } from '../helpers/e2e.js';
-import { BIN } from '../helpers/paths.js';
+import { BIN, fixture } from '../helpers/paths.js';
 import { freePort, listenersOn } from '../helpers/ports.js';
 import { isAlive, track, waitFor } from '../helpers/procs.js';
-import { listenService, makeStack } from '../helpers/stack.js';
+import { listenService, makeStack, spawnPlain } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 import { STRICT } from '../helpers/users.js';
 
@@ -81,6 +81,45 @@ describe('process backends', () => {
       'lsof ran',
     ).to.equal(true);
     expect(markedPids(config)).to.deep.equal([]);
+  });
+
+  it('with the portable backend, status of 16 services reads each table once, not once per question', async function () {
+    this.timeout(60_000);
+    if (!HAS_STRACE) {
+      if (STRICT) throw new Error('strace is missing: .ci/run installs it');
+      this.skip();
+    }
+    // A command line of its own (tests running in parallel start listen.mjs too).
+    const script = join(tempDir(), 'listen-here.mjs');
+    copyFileSync(fixture('listen.mjs'), script);
+    const services: Record<string, ReturnType<typeof listenService>> = {};
+    for (let i = 0; i < 16; i++)
+      services[`s${i}`] = {
+        ...listenService(await freePort()),
+        command: [process.execPath, script],
+      };
+    const config = await makeStack(services);
+    const env = { LAUNCHGUARD_BACKEND: 'portable' };
+    // Copies of the same command elsewhere (another checkout): status asks for their folders.
+    const copies = [1, 2, 3, 4].map(() =>
+      spawnPlain([process.execPath, script], { PORT: '0' }, tempDir()),
+    );
+    await waitFor(() => copies.every((c) => isAlive(c.pid as number)), 5000, 'the copies');
+    try {
+      expect((await runCli(['up', '-d'], { cwd: config.root, env })).code).to.equal(0);
+      const lines = await traced(['status'], config.root, env);
+      // Successful execs only (strace also shows the PATH lookups that failed, `= -1 ENOENT`).
+      const runs = (tool: string) =>
+        lines.filter(
+          (l) =>
+            new RegExp(`execve\\("[^"]*/${tool}", \\["${tool}"`).test(l) && !l.includes('= -1'),
+        );
+      expect(runs('ps').length, 'ps runs for one status').to.be.at.most(6);
+      // The listeners once, and each copy's folder once (not once per service).
+      expect(runs('lsof').length, 'lsof runs for one status').to.be.at.most(1 + copies.length);
+    } finally {
+      await runCli(['down'], { cwd: config.root, env });
+    }
   });
 
   describe('without verifiable identities (Windows; LAUNCHGUARD_BACKEND=none)', () => {

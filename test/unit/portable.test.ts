@@ -4,10 +4,12 @@ import { parseLsofListeners, parseNetstatListeners } from '../../lib/os/net-lsof
 import {
   envFromPsLine,
   parseBootTime,
+  parsePsCgroups,
   parsePsEnv,
   parsePsTable,
   psColumns,
 } from '../../lib/os/proc-ps.js';
+import { systemdUnit } from '../../lib/os/systemd.js';
 import { fixture } from '../helpers/paths.js';
 
 const recorded = (name: string) => readFileSync(fixture(`recorded/${name}`), 'utf8');
@@ -85,6 +87,21 @@ describe('portable backend parsers (recorded ps, lsof, sysctl and netstat output
     expect(parseBootTime(recorded('macos-sysctl-boottime.txt'))).to.equal('boot:1732437123');
     expect(parseBootTime('')).to.equal(null);
     expect(parseBootTime('sysctl: unknown oid')).to.equal(null);
+  });
+
+  it('reads every process cgroups from one ps call, and finds the systemd unit in them (Linux)', () => {
+    const table = parsePsCgroups(
+      [
+        '    1 0::/init.scope',
+        '  812 0::/system.slice/demo-api.service',
+        ' 1234 12:pids:/user.slice;1:name=systemd:/system.slice/demo-web.service',
+        ' 4321 -',
+      ].join('\n'),
+    );
+    expect([...table.keys()]).to.deep.equal([1, 812, 1234, 4321]);
+    expect(systemdUnit(table.get(812) ?? '')).to.deep.include({ unit: 'demo-api.service' });
+    expect(systemdUnit(table.get(1234) ?? '')).to.deep.include({ unit: 'demo-web.service' });
+    expect(systemdUnit(table.get(4321) ?? '')).to.equal(null);
   });
 
   it('reads the LISTENING sockets of Windows netstat -ano, not the connections', () => {
