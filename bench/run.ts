@@ -84,7 +84,9 @@ async function oneService(pm2: Pm2) {
 }
 
 async function lag(pm2: Pm2) {
-  const delay = '1000';
+  // 1 s plus a random phase per round (the same for every tool), so that the port does not
+  // open at the same point of a tool's polling pace every time.
+  let delay = '1000';
   const s = {
     lgLog: [] as number[],
     lgQuiet: [] as number[],
@@ -93,6 +95,7 @@ async function lag(pm2: Pm2) {
     pm2: [] as number[],
   };
   for (let i = 0; i < RUNS; i++) {
+    delay = String(1000 + Math.floor(Math.random() * 50));
     for (const quiet of [false, true]) {
       const w = workdir();
       const stamp = join(w.dir, 'stamps');
