@@ -1,4 +1,12 @@
-import { chmodSync, lstatSync, mkdirSync, realpathSync, type Stats, statSync } from 'node:fs';
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  opendirSync,
+  realpathSync,
+  type Stats,
+  statSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { errnoCode, LaunchError } from '../errors.js';
 import { effectiveUid, userName } from '../os/users.js';
@@ -11,8 +19,11 @@ import { effectiveUid, userName } from '../os/users.js';
  * must every file in it. What fails the check is refused with one clear
  * error (the folder) or moved aside (a file), never used.
  *
- * - The folder is created 0700 and tightened to 0700 if it is readable by
- *   others; every file is created 0600.
+ * - The folder is created 0700; every file is created 0600. An existing
+ *   folder readable by others is tightened to 0700 only if it holds nothing
+ *   but launchguard's files (an older launchguard made it 0755): a folder
+ *   that holds anything else (`pidDir: '.'`, a shared folder) keeps its mode,
+ *   since changing it would change more than launchguard's state.
  * - A folder owned by another user, or writable by its group or by others,
  *   is refused (E_STATE, with the `chown`/`chmod` that fixes it).
  * - A symlinked folder is followed only if the link itself is the user's (or
@@ -135,7 +146,7 @@ export function checkStateDir(pidDir: string, options: { create: boolean }): boo
     );
   }
   checkParent(pidDir);
-  if ((stat.mode & 0o077) !== 0) {
+  if ((stat.mode & 0o077) !== 0 && holdsOnlyState(pidDir)) {
     try {
       chmodSync(pidDir, 0o700); // an older launchguard made it 0755: logs are private
     } catch {
@@ -143,6 +154,33 @@ export function checkStateDir(pidDir: string, options: { create: boolean }): boo
     }
   }
   return true;
+}
+
+/** The names launchguard gives files in a state folder (see `paths.ts`, `files.ts`, `lease.ts`, `lock.ts`, `logfile.ts`). */
+const STATE_FILE =
+  /^(?:\..+\.\d+-[0-9a-f]{12}\.tmp|.+\.(?:pid|json|lock|log|log\.\d+|lease|claim|corrupt))$/;
+
+/**
+ * True if the folder holds at least one file and only files named as
+ * launchguard names its own: then it is an older launchguard's state folder
+ * and may be tightened. Stops at the first other entry.
+ */
+function holdsOnlyState(dir: string): boolean {
+  let found = false;
+  try {
+    const entries = opendirSync(dir);
+    try {
+      for (let entry = entries.readSync(); entry !== null; entry = entries.readSync()) {
+        if (!entry.isFile() || !STATE_FILE.test(entry.name)) return false;
+        found = true;
+      }
+    } finally {
+      entries.closeSync();
+    }
+  } catch {
+    return false; // unreadable: leave it as it is
+  }
+  return found;
 }
 
 /** Refuses a state folder whose parent anyone may write without the sticky bit. */

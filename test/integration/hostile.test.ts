@@ -195,6 +195,40 @@ describe('hostile state folder: nothing outside the stack is signalled, written 
         expect(mode(join(config.pidDir, file)), file).to.equal(0o600);
     });
 
+    it('tightens a state folder an older launchguard made 0755 to 0700, its log to 0600', async () => {
+      const config = await sleeper();
+      mkdirSync(config.pidDir, { mode: 0o755 });
+      chmodSync(config.pidDir, 0o755);
+      writeFileSync(join(config.pidDir, 'svc.log'), 'an older run\n', { mode: 0o644 });
+      chmodSync(join(config.pidDir, 'svc.log'), 0o644);
+      const up = await runCli(['up', '-d'], { cwd: config.root });
+      expect(up.code, up.stderr).to.equal(0);
+      expect(mode(config.pidDir)).to.equal(0o700);
+      expect(mode(join(config.pidDir, 'svc.log'))).to.equal(0o600);
+    });
+
+    it("leaves the mode of a folder that holds other files alone (pidDir: '.', a shared folder)", async () => {
+      for (const pidDir of ['.', 'shared']) {
+        const config = await makeStack(
+          { svc: { command: nodeFixture('sleep.mjs'), stopTimeout: 1000 } },
+          { pidDir },
+        );
+        mkdirSync(config.pidDir, { recursive: true });
+        chmodSync(config.pidDir, 0o755);
+        const notes = join(config.pidDir, 'notes.txt');
+        writeFileSync(notes, 'not launchguard’s\n');
+        chmodSync(notes, 0o644);
+        for (const args of [['up', '-d'], ['status'], ['down']]) {
+          const result = await runCli(args, { cwd: config.root });
+          expect(result.code, `${pidDir}: ${args.join(' ')}: ${result.stderr}`).to.equal(0);
+        }
+        expect(mode(config.pidDir), pidDir).to.equal(0o755);
+        expect(mode(notes), pidDir).to.equal(0o644);
+        expect(readFileSync(notes, 'utf8')).to.equal('not launchguard’s\n');
+        expect(mode(join(config.pidDir, 'svc.log')), pidDir).to.equal(0o600);
+      }
+    });
+
     it('refuses a state folder that others can write, with the chmod that fixes it', async () => {
       const config = await sleeper();
       mkdirSync(config.pidDir);
