@@ -9,6 +9,7 @@ import { releaseNow, releaseStack } from './orchestrate/release.js';
 import { type ServiceStatus, stackStatus } from './orchestrate/status.js';
 import { supervise } from './orchestrate/supervise.js';
 import { type ServiceUp, upStack } from './orchestrate/up.js';
+import { checkSettings } from './settings.js';
 
 /** Options of {@link launch}. */
 export interface LaunchOptions {
@@ -88,6 +89,7 @@ export interface StackHandle {
  * }
  */
 export async function launch(options: LaunchOptions = {}): Promise<StackHandle> {
+  checkSettings();
   const config = await loadConfig({
     cwd: options.cwd ?? process.cwd(),
     command: 'api',

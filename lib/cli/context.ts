@@ -2,7 +2,8 @@ import { loadConfig } from '../config/load.js';
 import type { ResolvedConfig } from '../config/types.js';
 import { phase } from '../phase.js';
 import { type Colors, colorEnabled, createColors } from '../report/color.js';
-import { HEARTBEAT_MS, Progress } from '../report/progress.js';
+import { Progress } from '../report/progress.js';
+import { heartbeatSetting } from '../settings.js';
 import type { ParsedArgs } from './args.js';
 
 /** Where the CLI writes and what it reads of its process; tests pass their own. */
@@ -57,12 +58,11 @@ export function commandContext(args: ParsedArgs, io: CliIO): CommandContext {
     },
     progress(to) {
       const stream = io[to];
-      const heartbeat = Number(io.env.LAUNCHGUARD_HEARTBEAT);
       return new Progress(
         stream,
         to === 'stdout' ? this.out : this.err,
         stream.isTTY === true,
-        Number.isFinite(heartbeat) && heartbeat > 0 ? heartbeat : HEARTBEAT_MS,
+        heartbeatSetting(io.env),
       );
     },
   };

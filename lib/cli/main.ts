@@ -4,6 +4,7 @@ import { isLaunchError, LaunchError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
 import { colorEnabled, createColors } from '../report/color.js';
 import { formatPlan } from '../report/plan.js';
+import { checkSettings } from '../settings.js';
 import { type ParsedArgs, parseCommandLine } from './args.js';
 import { type CliIO, commandContext } from './context.js';
 
@@ -112,6 +113,7 @@ export async function runCli(argv: readonly string[], raw: CliIO): Promise<numbe
   const { io, closed } = guardOutput(raw);
   const guarded = { ...io, outputClosed: closed };
   try {
+    checkSettings(io.env);
     return await dispatch(parseCommandLine(argv), guarded);
   } catch (error) {
     return reportError(error, guarded, debug);

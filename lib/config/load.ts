@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { LaunchError } from '../errors.js';
+import { configTimeoutSetting } from '../settings.js';
 import { importConfigModule } from './import.js';
 import { resolveConfig } from './resolve.js';
 import type { ConfigEnv, ResolvedConfig } from './types.js';
@@ -142,12 +143,6 @@ export interface LoadConfigOptions {
   timeout?: number;
 }
 
-/** The default of {@link LoadConfigOptions.timeout}. */
-export function configTimeout(env: NodeJS.ProcessEnv = process.env): number {
-  const ms = Number(env.LAUNCHGUARD_CONFIG_TIMEOUT);
-  return Number.isFinite(ms) && ms > 0 ? ms : 10_000;
-}
-
 /** Settles like `work`, or rejects with `onTimeout()` after `ms` (the timer keeps the process alive). */
 function within<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -165,7 +160,7 @@ function within<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promis
 export async function loadConfig(options: LoadConfigOptions = {}): Promise<ResolvedConfig> {
   const cwd = options.cwd ?? process.cwd();
   const file = findConfigFile(cwd, options.config);
-  const ms = options.timeout ?? configTimeout();
+  const ms = options.timeout ?? configTimeoutSetting();
   const evaluate = async (): Promise<unknown> => {
     // A default export may be the config, a promise of it, or a function returning either.
     const exported = await importConfigModule(file);

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { backendSetting } from '../settings.js';
 import { holdersLinux, listenersLinux } from './net-linux.js';
 import { parseNetstatListeners } from './net-lsof.js';
 import { portableInspector } from './portable.js';
@@ -161,7 +162,7 @@ const made = new Map<string, ProcessInspector>();
  */
 export function systemInspector(
   platform: NodeJS.Platform = process.platform,
-  backend: string | undefined = process.env.LAUNCHGUARD_BACKEND,
+  backend: string | undefined = backendSetting(),
 ): ProcessInspector {
   const none = platform === 'win32' || backend === 'none';
   const portable = backend === 'portable' || platform !== 'linux';

@@ -4,7 +4,7 @@ import type { StackEvent } from '../orchestrate/events.js';
 import type { Colors } from './color.js';
 
 /** How often CI logs say that a service is still booting, by default (ms). */
-export const HEARTBEAT_MS = 10_000;
+const HEARTBEAT_MS = 10_000;
 
 /**
  * Start progress. On a TTY, one live status line ("starting api · waiting:

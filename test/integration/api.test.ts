@@ -45,6 +45,21 @@ describe('api: launch()', () => {
     );
   });
 
+  it('rejects a misspelt LAUNCHGUARD_BACKEND with E_USAGE before starting anything', async () => {
+    const config = await makeStack({ api: { command: nodeFixture('listen.mjs'), port: 'auto' } });
+    const saved = process.env.LAUNCHGUARD_BACKEND;
+    process.env.LAUNCHGUARD_BACKEND = 'portabel';
+    try {
+      const error = await failure(launch({ cwd: config.root }));
+      expect(error.code).to.equal('E_USAGE');
+      expect(error.message).to.include('LAUNCHGUARD_BACKEND=portabel');
+    } finally {
+      if (saved === undefined) delete process.env.LAUNCHGUARD_BACKEND;
+      else process.env.LAUNCHGUARD_BACKEND = saved;
+    }
+    expect(markedPids(config)).to.deep.equal([]);
+  });
+
   it('works in a mocha global setup and teardown (as the README shows)', async () => {
     const config = await makeStack({
       backend: { command: nodeFixture('listen.mjs'), port: 'auto' },

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect } from 'chai';
 import { hasStackTrace, runCli } from '../helpers/cli.js';
 import { ROOT } from '../helpers/paths.js';
@@ -51,6 +52,29 @@ describe('CLI', () => {
     const short = await runCli(['validate', '-x'], { cwd: ROOT });
     expect(short.code).to.equal(2);
     expect(short.stderr).to.include("error: unknown option '-x'");
+  });
+
+  it('refuses a misspelt or malformed LAUNCHGUARD_* setting (exit 2) before doing anything', async () => {
+    const dir = project({
+      'launch.config.mjs': "export default { services: { only: { command: 'x' } } };\n",
+    });
+    const bad = [
+      ['LAUNCHGUARD_BACKEND', 'portabel', /'portable'/],
+      ['LAUNCHGUARD_CONFIG_TIMEOUT', '10s', /milliseconds/],
+      ['LAUNCHGUARD_HEARTBEAT', '-5', /milliseconds/],
+    ] as const;
+    for (const [name, value, hint] of bad) {
+      for (const args of [['status'], ['up', '-d'], ['down']]) {
+        const result = await runCli(args, { cwd: dir, env: { [name]: value } });
+        expect(result.code, `${name} ${args.join(' ')}`).to.equal(2);
+        expect(result.stderr).to.include(`error: ${name}=${value}`);
+        expect(result.stderr).to.match(hint);
+        expect(hasStackTrace(result.stderr)).to.equal(false);
+        expect(existsSync(join(dir, '.pids')), 'no state folder').to.equal(false);
+      }
+    }
+    const empty = await runCli(['validate'], { cwd: dir, env: { LAUNCHGUARD_BACKEND: '' } });
+    expect(empty.code, empty.stderr).to.equal(0);
   });
 
   it('accepts global options before the command', async () => {
