@@ -26,7 +26,20 @@ export interface ClearPortReport {
 /** One line about a holder, for messages: `pid 123 (python3 -m http.server, user ada) on 0.0.0.0`. */
 export function describeHolder(h: PortHolder): string {
   if (h.pid === null) return `a process of ${h.user} on ${h.address}`;
-  return `pid ${h.pid} (${h.command}, user ${h.user}) on ${h.address}`;
+  const other = h.otherStack;
+  const whose =
+    other === undefined
+      ? ''
+      : `; service ${other.service} of launchguard stack ${other.stack}${other.cwd === null ? '' : ` in ${other.cwd}`}`;
+  return `pid ${h.pid} (${h.command}, user ${h.user}${whose}) on ${h.address}`;
+}
+
+/** What stops a foreign holder: the process, or (another stack's service) that stack's `down`. */
+function stopHint(h: PortHolder): string {
+  const other = h.otherStack;
+  if (other === undefined) return 'stop that process';
+  const where = other.cwd === null ? `in the folder of stack ${other.stack}` : `in ${other.cwd}`;
+  return `stop it with 'launchguard down ${other.service}' ${where}`;
 }
 
 /** Why `--force` may not stop this holder, or null if it may. */
@@ -100,7 +113,7 @@ function refuse(
           service,
           hint:
             why === null
-              ? `stop that process, give ${service} another port or port: 'auto', or run with --force to stop it`
+              ? `${stopHint(h)}, give ${service} another port or port: 'auto', or run with --force to stop it`
               : `--force does not stop it: ${why}; stop it yourself or give ${service} another port`,
         },
       );

@@ -42,6 +42,16 @@ export interface PortHolder {
   /** For `systemd`: the unit (`foo.service`), and whether it is a user unit. */
   readonly unit?: string;
   readonly userUnit?: boolean;
+  /**
+   * For a `foreign` holder that is a service of another launchguard stack of
+   * this user (by its marker): that stack's name, the service, and the
+   * process's cwd (where `launchguard down` finds that stack's config).
+   */
+  readonly otherStack?: {
+    readonly stack: string;
+    readonly service: string;
+    readonly cwd: string | null;
+  };
 }
 
 /** What classification compares against. */
@@ -87,7 +97,12 @@ export function classifyHolder(use: PortUse, ctx: ClassifyContext): PortHolder {
       return { ...holder, kind: 'stack-service', service: parts.service, instance: marker };
     return { ...holder, kind: 'earlier-instance', instance: marker };
   }
-  if (sameCommand(argv, inspector.cwd(use.pid), ctx.service))
-    return { ...holder, kind: 'earlier-instance' };
+  const cwd = inspector.cwd(use.pid);
+  if (sameCommand(argv, cwd, ctx.service)) return { ...holder, kind: 'earlier-instance' };
+  if (parts !== null) {
+    // Another project's service: `--force` may stop it, but the user should know whose it is.
+    const stack = parts.stack.replace(/-[0-9a-f]{8}$/, '');
+    return { ...holder, kind: 'foreign', otherStack: { stack, service: parts.service, cwd } };
+  }
   return { ...holder, kind: 'foreign' };
 }

@@ -104,6 +104,19 @@ describe('ports: pre-flight and owners', () => {
     expect(up.outcome.port.stopped.map((s) => s.holder.kind)).to.deep.equal(['earlier-instance']);
   });
 
+  it("names another stack's service holding the port, and where to stop it", async () => {
+    const port = await freePort();
+    const first = await makeStack({ api: listenService(port) });
+    const second = await makeStack({ api: listenService(port) });
+    const up = await bringUp(first, 'api');
+    const error = await failure(bringUp(second, 'api'));
+    expect(error.code).to.equal('E_PORT_IN_USE');
+    expect(error.message).to.include(`pid ${up.record.pid}`);
+    expect(error.message).to.include(`service api of launchguard stack ${first.name}`);
+    expect(error.hint).to.include(`launchguard down api' in ${first.root}`);
+    expect(isAlive(up.record.pid)).to.equal(true);
+  });
+
   it('treats the same command in another cwd as foreign', async () => {
     const port = await freePort();
     const config = await makeStack({ api: listenService(port) });
