@@ -6,3 +6,17 @@ export function formatDuration(ms: number): string {
   if (ms < 60_000) return `${Number((ms / 1000).toFixed(1))} s`;
   return `${Number((ms / 60_000).toFixed(1))} min`;
 }
+
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, min: 60_000 };
+
+/**
+ * A positive duration typed by a user, in ms: a plain number is milliseconds
+ * (`30000`), or a number with a unit (`500ms`, `30s`, `2m`, `1.5min`).
+ * Null for anything else (zero, negative, `10 sec`, `abc`).
+ */
+export function parseDuration(raw: string): number | null {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min)?\s*$/.exec(raw);
+  if (m === null) return null;
+  const ms = Number(m[1]) * (UNIT_MS[m[2] ?? 'ms'] ?? 1);
+  return Number.isFinite(ms) && ms > 0 ? ms : null;
+}

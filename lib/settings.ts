@@ -1,4 +1,5 @@
 import { LaunchError } from './errors.js';
+import { parseDuration } from './format.js';
 
 /**
  * The environment variables that change how launchguard works, parsed in one
@@ -20,10 +21,10 @@ function value(env: NodeJS.ProcessEnv, name: string): string | undefined {
 function positiveMs(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = value(env, name);
   if (raw === undefined) return fallback;
-  const ms = Number(raw);
-  if (Number.isFinite(ms) && ms > 0) return ms;
-  throw new LaunchError('E_USAGE', `${name}=${raw} is not a time in milliseconds`, {
-    hint: `set ${name} to a positive number of milliseconds (default ${fallback}), or unset it`,
+  const ms = parseDuration(raw);
+  if (ms !== null) return ms;
+  throw new LaunchError('E_USAGE', `${name}=${raw} is not a duration`, {
+    hint: `set ${name} to milliseconds (default ${fallback}) or a time with a unit (500ms, 10s, 2m), or unset it`,
   });
 }
 

@@ -1,10 +1,10 @@
 import { LaunchError } from '../errors.js';
-import { formatDuration } from '../format.js';
+import { formatDuration, parseDuration } from '../format.js';
 import { waitService } from '../orchestrate/wait.js';
 import type { CommandContext } from './context.js';
 import { onStopSignals } from './shutdown.js';
 
-/** `wait [--timeout MS] <service>`: exit 0 once its readiness check passes, 1 at the timeout. */
+/** `wait [--timeout TIME] <service>`: exit 0 once its readiness check passes, 1 at the timeout. */
 export async function wait(ctx: CommandContext): Promise<number> {
   const [name, ...extra] = ctx.args.positionals;
   if (name === undefined || extra.length > 0)
@@ -12,10 +12,10 @@ export async function wait(ctx: CommandContext): Promise<number> {
       hint: 'for example: launchguard wait backend',
     });
   const raw = ctx.args.values.timeout;
-  const timeout = raw === undefined ? undefined : Number(raw);
-  if (timeout !== undefined && (!Number.isFinite(timeout) || timeout <= 0))
-    throw new LaunchError('E_USAGE', `--timeout expects milliseconds, received '${String(raw)}'`, {
-      hint: 'for example: launchguard wait --timeout 30000 backend',
+  const timeout = raw === undefined ? undefined : parseDuration(String(raw));
+  if (timeout === null)
+    throw new LaunchError('E_USAGE', `--timeout expects a duration, received '${String(raw)}'`, {
+      hint: 'milliseconds, or with a unit: launchguard wait --timeout 30s backend',
     });
   const config = await ctx.load();
   const port = Number(ctx.io.env.PORT);

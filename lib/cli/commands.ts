@@ -103,14 +103,14 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'wait',
-    usage: 'wait [--timeout MS] service',
+    usage: 'wait [--timeout TIME] service',
     summary: "wait until a service's readiness check passes (exit 1 at the timeout)",
     positionals: true,
     options: {
       timeout: {
         type: 'string',
-        value: 'MS',
-        description: "longest wait in ms (default: the service's readyTimeout)",
+        value: 'TIME',
+        description: "longest wait: ms, or 500ms, 30s, 2m (default: the service's readyTimeout)",
       },
     },
     examples: ['launchguard wait backend'],

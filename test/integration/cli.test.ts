@@ -60,7 +60,7 @@ describe('CLI', () => {
     });
     const bad = [
       ['LAUNCHGUARD_BACKEND', 'portabel', /'portable'/],
-      ['LAUNCHGUARD_CONFIG_TIMEOUT', '10s', /milliseconds/],
+      ['LAUNCHGUARD_CONFIG_TIMEOUT', '10 sec', /milliseconds/],
       ['LAUNCHGUARD_HEARTBEAT', '-5', /milliseconds/],
     ] as const;
     for (const [name, value, hint] of bad) {

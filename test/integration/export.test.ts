@@ -159,7 +159,7 @@ describe('export: systemd units and a Compose file', () => {
     it('exits 1 at its timeout when nothing answers', async () => {
       const config = await makeStack({ api: listenService(await freePort()) });
       const started = Date.now();
-      const wait = await runCli(['wait', '--timeout', '600', 'api'], { cwd: config.root });
+      const wait = await runCli(['wait', '--timeout', '0.6s', 'api'], { cwd: config.root });
       expect(wait.code).to.equal(1);
       expect(wait.stderr).to.match(/api: not ready after 600 ms/);
       expect(Date.now() - started).to.be.below(5000);
