@@ -1,11 +1,14 @@
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
+import { delay } from '../delay.js';
 import { LaunchError } from '../errors.js';
-import { systemInspector } from '../os/inspector.js';
+import { formatDuration } from '../format.js';
+import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import { LogFollower, type LogSource } from '../probes/log-follow.js';
 import { type ReadyResult, waitReady } from '../probes/runner.js';
 import { serviceEnv } from '../process/env.js';
 import type { StopTarget } from '../process/stop.js';
 import { servicePaths } from '../state/paths.js';
+import type { ServiceRecord } from '../state/record.js';
 import { readServiceState } from '../state/service-state.js';
 import { managedInstance } from './managed.js';
 import { checkNames } from './select.js';
@@ -42,23 +45,18 @@ export async function waitService(
   checkNames(config, [name]);
   const svc = config.services[name] as ResolvedService;
   const inspector = systemInspector();
-  const state = readServiceState(config.pidDir, name, inspector);
-  const record = state.kind === 'running' ? state.record : null;
+  const started = performance.now();
+  const timeout = options.timeout ?? svc.readyTimeout;
+  let record = runningRecord(config, name, inspector);
   const managed = record === null ? managedInstance(config, svc, inspector) : null;
-  const target: StopTarget | undefined =
-    record !== null
-      ? { ...record, recorded: true }
-      : managed !== null
-        ? {
-            service: name,
-            pid: managed.pid,
-            pgid: managed.pgid,
-            instance: managed.marker ?? '',
-            startTime: managed.startTime,
-            bootId: inspector.bootId(),
-            pidNamespace: inspector.pidNamespace(),
-          }
-        : undefined;
+  const portKnown = typeof svc.port === 'number' || options.port !== undefined;
+  if (record === null && managed === null && (svc.ready?.kind === 'log' || !portKnown)) {
+    // Nothing to check yet (its log, or its 'auto' port, comes with a launcher's record):
+    // wait for a launcher to start it, e.g. an `up -d` in the background.
+    record = await recordFromLauncher(config, name, inspector, started + timeout, options.signal);
+    if (record === null) throw notStarted(name, timeout, !portKnown);
+  }
+  const target = targetOf(name, record, managed, inspector);
   if (svc.ready?.kind === 'log' && record === null) {
     throw new LaunchError(
       'E_USAGE',
@@ -76,7 +74,7 @@ export async function waitService(
   const port =
     record?.ports[name] ?? (typeof svc.port === 'number' ? svc.port : (options.port ?? null));
   try {
-    return await waitReady({
+    const ready = await waitReady({
       service: name,
       probe: svc.ready,
       port,
@@ -88,12 +86,79 @@ export async function waitService(
         record?.ports ?? (port === null ? {} : { [name]: port }),
         record?.instance ?? '',
       ),
-      timeout: options.timeout ?? svc.readyTimeout,
+      timeout,
+      spent: performance.now() - started,
       inspector,
       logFile: servicePaths(config.pidDir, name).log,
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
+    return { ...ready, ms: performance.now() - started }; // the whole wait
   } finally {
     follower?.close();
   }
+}
+
+function runningRecord(
+  config: ResolvedConfig,
+  name: string,
+  inspector: ProcessInspector,
+): ServiceRecord | null {
+  const state = readServiceState(config.pidDir, name, inspector);
+  return state.kind === 'running' ? state.record : null;
+}
+
+/** How often `wait` looks for a launcher's record of a service that is not running yet, ms. */
+const RECORD_POLL = 50;
+
+/** The record of a launcher that starts the service before `deadline`, or null. */
+async function recordFromLauncher(
+  config: ResolvedConfig,
+  name: string,
+  inspector: ProcessInspector,
+  deadline: number,
+  signal: AbortSignal | undefined,
+): Promise<ServiceRecord | null> {
+  for (;;) {
+    const left = deadline - performance.now();
+    if (left <= 0) return null;
+    await delay(Math.min(RECORD_POLL, left));
+    if (signal?.aborted)
+      throw new LaunchError('E_ABORTED', `${name}: wait aborted`, { service: name });
+    const record = runningRecord(config, name, inspector);
+    if (record !== null) return record;
+  }
+}
+
+function notStarted(name: string, timeout: number, autoPort: boolean): LaunchError {
+  const what = autoPort
+    ? "its port is 'auto', known only once a launcher starts it"
+    : 'its readiness check reads the log of a launcher';
+  return new LaunchError(
+    'E_NOT_READY',
+    `${name}: not ready after ${formatDuration(timeout)} (it is not running, and ${what})`,
+    {
+      service: name,
+      hint: `start it with 'launchguard up -d ${name}', or raise --timeout if a launcher is on its way`,
+    },
+  );
+}
+
+/** Whose answer counts: the recorded instance, the unit's process, or (neither) anyone's. */
+function targetOf(
+  name: string,
+  record: ServiceRecord | null,
+  managed: ReturnType<typeof managedInstance>,
+  inspector: ProcessInspector,
+): StopTarget | undefined {
+  if (record !== null) return { ...record, recorded: true };
+  if (managed === null) return undefined;
+  return {
+    service: name,
+    pid: managed.pid,
+    pgid: managed.pgid,
+    instance: managed.marker ?? '',
+    startTime: managed.startTime,
+    bootId: inspector.bootId(),
+    pidNamespace: inspector.pidNamespace(),
+  };
 }

@@ -31,6 +31,8 @@ export interface WaitReadyOptions {
   readonly cwd: string;
   readonly env: NodeJS.ProcessEnv;
   readonly timeout: number;
+  /** Ms of `timeout` already spent before the checks began (`wait` for a launcher to start it). */
+  readonly spent?: number;
   readonly inspector: ProcessInspector;
   readonly logFile: string;
   readonly signal?: AbortSignal;
@@ -92,7 +94,7 @@ export async function waitReady(o: WaitReadyOptions): Promise<ReadyResult> {
   const started = performance.now();
   const probe = o.probe;
   if (probe === null) return { ms: 0, attempts: 0 };
-  const deadline = started + o.timeout;
+  const deadline = started + o.timeout - (o.spent ?? 0);
   let exit: ExitInfo | null | undefined;
   o.exited?.then((e) => {
     exit = e;

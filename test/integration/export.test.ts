@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import { stackId } from '../../lib/state/marker.js';
 import { runCli } from '../helpers/cli.js';
-import { markedPids } from '../helpers/e2e.js';
+import { markedPids, startCli } from '../helpers/e2e.js';
 import { freePort, listenersOn } from '../helpers/ports.js';
 import { isAlive, waitFor } from '../helpers/procs.js';
 import { listenService, makeStack, nodeFixture, spawnPlain } from '../helpers/stack.js';
@@ -163,6 +163,32 @@ describe('export: systemd units and a Compose file', () => {
       expect(wait.code).to.equal(1);
       expect(wait.stderr).to.match(/api: not ready after 600 ms/);
       expect(Date.now() - started).to.be.below(5000);
+    });
+
+    it("waits for a launcher that starts the service meanwhile, even with port 'auto' or a log check", async () => {
+      const config = await makeStack({
+        api: listenService('auto', { DELAY: '300' }),
+        worker: { command: nodeFixture('listen.mjs'), port: 'auto', ready: { log: 'listening' } },
+      });
+      const waits = ['api', 'worker'].map((name) =>
+        startCli(['wait', '--timeout', '15s', name], config.root),
+      );
+      await sleep(300); // the waits are running before anything starts
+      const up = await runCli(['up', '-d'], { cwd: config.root });
+      expect(up.code, up.stderr).to.equal(0);
+      for (const [i, wait] of waits.entries()) {
+        expect(await wait.exited, wait.output()).to.equal(0);
+        expect(wait.output()).to.match(new RegExp(`${['api', 'worker'][i]}: ready`));
+      }
+    });
+
+    it("says so when a port: 'auto' service never starts (nothing to check)", async () => {
+      const config = await makeStack({ api: listenService('auto') });
+      const wait = await runCli(['wait', '--timeout', '500', 'api'], { cwd: config.root });
+      expect(wait.code).to.equal(1);
+      expect(wait.stderr).to.include('api: not ready after 500 ms');
+      expect(wait.stderr).to.match(/not running/);
+      expect(wait.stderr).to.include('launchguard up -d api');
     });
   });
 
