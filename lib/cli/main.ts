@@ -73,6 +73,7 @@ async function dispatch(args: ParsedArgs, io: CliIO): Promise<number> {
     print(io.stdout, commandHelp(command));
     return 0;
   }
+  checkSettings(io.env); // help and version work whatever the environment says
   const ctx = commandContext(args, io);
   switch (command.name) {
     case 'validate':
@@ -113,7 +114,6 @@ export async function runCli(argv: readonly string[], raw: CliIO): Promise<numbe
   const { io, closed } = guardOutput(raw);
   const guarded = { ...io, outputClosed: closed };
   try {
-    checkSettings(io.env);
     return await dispatch(parseCommandLine(argv), guarded);
   } catch (error) {
     return reportError(error, guarded, debug);

@@ -75,6 +75,10 @@ describe('CLI', () => {
     }
     const empty = await runCli(['validate'], { cwd: dir, env: { LAUNCHGUARD_BACKEND: '' } });
     expect(empty.code, empty.stderr).to.equal(0);
+    for (const args of [['--version'], ['--help'], ['up', '--help']]) {
+      const help = await runCli(args, { cwd: dir, env: { LAUNCHGUARD_BACKEND: 'portabel' } });
+      expect(help.code, args.join(' ')).to.equal(0);
+    }
   });
 
   it('accepts global options before the command', async () => {
