@@ -7,6 +7,11 @@ export function formatDuration(ms: number): string {
   return `${Number((ms / 60_000).toFixed(1))} min`;
 }
 
+/** A file mode as `ls -l`'s octal: `0o755` → `0755`. */
+export function octal(mode: number): string {
+  return `0${(mode & 0o7777).toString(8).padStart(3, '0')}`;
+}
+
 const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, min: 60_000 };
 
 /**

@@ -4,6 +4,7 @@ import { LaunchError } from '../errors.js';
 import { configTimeoutSetting } from '../settings.js';
 import { importConfigModule } from './import.js';
 import { resolveConfig } from './resolve.js';
+import { type ConfigSource, checkConfigTrust } from './trust.js';
 import type { ConfigEnv, ResolvedConfig } from './types.js';
 
 /** Config file names, in the order they are looked for in each folder. */
@@ -22,10 +23,13 @@ export const CONFIG_NAMES = [
  * reaches the project.
  */
 export function findConfigFile(cwd: string, explicit?: string): string {
-  return realpathSync(locateConfigFile(cwd, explicit));
+  return realpathSync(locateConfigFile(cwd, explicit).file);
 }
 
-function locateConfigFile(cwd: string, explicit?: string): string {
+function locateConfigFile(
+  cwd: string,
+  explicit?: string,
+): { readonly file: string; readonly source: ConfigSource } {
   if (explicit !== undefined) {
     const file = resolve(cwd, explicit);
     if (!existsSync(file)) {
@@ -38,12 +42,13 @@ function locateConfigFile(cwd: string, explicit?: string): string {
         hint: 'give -c/--config the path of a launch.config.ts file',
       });
     }
-    return file;
+    return { file, source: 'named' };
   }
-  for (let dir = resolve(cwd); ; dir = dirname(dir)) {
+  const here = resolve(cwd);
+  for (let dir = here; ; dir = dirname(dir)) {
     for (const name of CONFIG_NAMES) {
       const file = join(dir, name);
-      if (existsSync(file)) return file;
+      if (existsSync(file)) return { file, source: dir === here ? 'here' : 'above' };
     }
     if (dirname(dir) === dir) break;
   }
@@ -159,7 +164,9 @@ function within<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promis
  */
 export async function loadConfig(options: LoadConfigOptions = {}): Promise<ResolvedConfig> {
   const cwd = options.cwd ?? process.cwd();
-  const file = findConfigFile(cwd, options.config);
+  const found = locateConfigFile(cwd, options.config);
+  const file = realpathSync(found.file);
+  checkConfigTrust(file, found.source, cwd);
   const ms = options.timeout ?? configTimeoutSetting();
   const evaluate = async (): Promise<unknown> => {
     // A default export may be the config, a promise of it, or a function returning either.

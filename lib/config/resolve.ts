@@ -5,6 +5,7 @@ import { parseEnv } from 'node:util';
 import { LaunchError } from '../errors.js';
 import { dependencyLevels } from './graph.js';
 import { splitCommand } from './split.js';
+import { looseFileProblem } from './trust.js';
 import type {
   DependencyCondition,
   ReadyCheck,
@@ -53,11 +54,17 @@ function readEnvFiles(
   const files = list(value);
   files.forEach((file, i) => {
     const abs = resolvePath(root, file);
+    const p = typeof value === 'string' ? path : `${path}[${i}]`;
+    const loose = looseFileProblem(abs);
+    if (loose !== null) {
+      // It feeds the commands' environment (NODE_OPTIONS, LD_PRELOAD): as good as code.
+      issues.push({ path: p, message: `env file ${loose.problem}: fix it with ${loose.fix}` });
+      return;
+    }
     try {
       Object.assign(env, parseEnv(readFileSync(abs, 'utf8')));
     } catch (error) {
       const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-      const p = typeof value === 'string' ? path : `${path}[${i}]`;
       issues.push({ path: p, message: `cannot read env file ${abs} (${reason})` });
     }
   });

@@ -9,6 +9,7 @@ import {
 } from 'node:fs';
 import { dirname } from 'node:path';
 import { errnoCode, LaunchError } from '../errors.js';
+import { octal } from '../format.js';
 import { effectiveUid, userName } from '../os/users.js';
 
 /**
@@ -47,11 +48,6 @@ export function fileTrustProblem(stat: Stats, links = false): string | null {
   if ((stat.mode & 0o022) !== 0) return `it is writable by others (mode ${octal(stat.mode)})`;
   if (stat.nlink > 1 && !links) return `it has ${stat.nlink} hard links`;
   return null;
-}
-
-/** `0o755` → `0755`. */
-export function octal(mode: number): string {
-  return `0${(mode & 0o7777).toString(8).padStart(3, '0')}`;
 }
 
 function refuse(pidDir: string, what: string, hint: string): LaunchError {

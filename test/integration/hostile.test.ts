@@ -20,7 +20,7 @@ import { freePort, listenersOn } from '../helpers/ports.js';
 import { isAlive, waitFor } from '../helpers/procs.js';
 import { plantRecord } from '../helpers/records.js';
 import { listenService, makeStack, nodeFixture, spawnPlain } from '../helpers/stack.js';
-import { tempDir } from '../helpers/tmp.js';
+import { project, tempDir } from '../helpers/tmp.js';
 import { otherUser, requireRoot, spawnAs } from '../helpers/users.js';
 
 /** A one-service stack of `sleep.mjs` (no port). */
@@ -182,6 +182,65 @@ describe('hostile state folder: nothing outside the stack is signalled, written 
       await runCli(['down'], { cwd: config.root });
       await sleep(50);
       expect(listenersOn(port), 'a leftover still listens').to.have.length(0);
+    });
+  });
+
+  describe('the config is code: nobody else gets to write it', () => {
+    /** A config that leaves a mark when it is evaluated. */
+    const marking = (mark: string) =>
+      `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(mark)}, 'ran');\nexport default { services: { svc: { command: ['true'] } } };\n`;
+
+    it('refuses a config anyone may write, and one in a folder anyone may write, without running it', async () => {
+      for (const loose of ['file', 'folder'] as const) {
+        const dir = project({});
+        const mark = join(dir, 'ran');
+        const file = join(dir, 'launch.config.mjs');
+        writeFileSync(file, marking(mark));
+        chmodSync(loose === 'file' ? file : dir, 0o777);
+        for (const args of [['validate'], ['up', '-d'], ['status']]) {
+          const result = await runCli(args, { cwd: dir });
+          expect(result.code, `${loose}: ${args.join(' ')}: ${result.stderr}`).to.equal(2);
+          expect(result.stderr).to.include(loose === 'file' ? file : dir);
+          expect(result.stderr).to.match(/everyone may write|writable by everyone/);
+          expect(result.stderr).to.match(/chmod o-w/);
+          expect(hasStackTrace(result.stderr)).to.equal(false);
+        }
+        expect(existsSync(mark), `${loose}: the config did not run`).to.equal(false);
+      }
+    });
+
+    it('refuses an env file anyone may write (it could set NODE_OPTIONS or LD_PRELOAD)', async () => {
+      const dir = project({
+        'launch.config.mjs':
+          "export default { services: { svc: { command: ['true'], envFile: '.env' } } };\n",
+        '.env': 'A=1\n',
+      });
+      chmodSync(join(dir, '.env'), 0o666);
+      const result = await runCli(['validate'], { cwd: dir });
+      expect(result.code, result.stderr).to.equal(2);
+      expect(result.stderr).to.include(join(dir, '.env'));
+      expect(result.stderr).to.match(/chmod o-w/);
+    });
+
+    it('as root: a config another user planted in a parent folder is not run; named with -c, it is', async function () {
+      requireRoot(this);
+      const user = otherUser();
+      const shared = tempDir();
+      chmodSync(shared, 0o1777); // like /tmp
+      const work = join(shared, 'work');
+      mkdirSync(work);
+      const mark = join(shared, 'ran');
+      const planted = join(shared, 'launch.config.mjs');
+      writeFileSync(planted, marking(mark));
+      chownSync(planted, user.uid, user.gid);
+      const found = await runCli(['status'], { cwd: work });
+      expect(found.code, found.stderr).to.equal(2);
+      expect(found.stderr).to.include(`belongs to ${user.name}`);
+      expect(found.stderr).to.include(`-c ${planted}`);
+      expect(existsSync(mark), 'the planted config did not run').to.equal(false);
+      const named = await runCli(['-c', planted, 'validate'], { cwd: work });
+      expect(named.code, named.stderr).to.equal(0);
+      expect(existsSync(mark), 'named, it ran').to.equal(true);
     });
   });
 

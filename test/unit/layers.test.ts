@@ -21,7 +21,7 @@ import { project } from '../helpers/tmp.js';
 const LAYERS: Readonly<Record<string, readonly string[]>> = {
   base: [],
   os: ['base'],
-  config: ['base'],
+  config: ['base', 'os'], // who owns the config file (os/users)
   state: ['base', 'os'],
   process: ['base', 'os', 'config', 'state'],
   ports: ['base', 'os', 'config', 'state', 'process'],
