@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { errnoCode } from '../errors.js';
 import { packageRoot } from '../package-root.js';
+import { trustedPath } from './trust.js';
 
 /**
  * Loading a config module: one loader, one evaluation.
@@ -13,7 +14,7 @@ import { packageRoot } from '../package-root.js';
  * - A TypeScript config is compiled once (types stripped by sucrase, which
  *   keeps line numbers; imports kept as ESM; `import.meta.url` pinned to the
  *   config's own URL) into `node_modules/.cache/launchguard/<hash>.mjs` beside
- *   the config, and that file is imported natively from then on: a warm
+ *   the config (see {@link cacheDir}), and that file is imported natively from then on: a warm
  *   `status` or `validate` pays for a hash and an import, not for loading a
  *   compiler (~5 ms instead of ~65 ms with jiti).
  * - Everything else (relative imports, which would break from the cache
@@ -44,17 +45,41 @@ function nearestNodeModules(dir: string): string | undefined {
   }
 }
 
-/** The cached ESM file for a TypeScript config, compiling it on a miss; undefined if it cannot be cached. */
-async function cachedModule(file: string): Promise<string | undefined> {
-  const source = readFileSync(file, 'utf8');
-  if (RELATIVE_IMPORT.test(source) || OTHER_META.test(source)) return undefined;
+/**
+ * The folder for compiled configs (ours and jiti's): `.cache/launchguard` in
+ * the nearest `node_modules` above the config, private (0700). A cached file
+ * is code that will run, so the folder is used only if nobody but the user
+ * (or root, or the sudo user) may write it or the folders it is in: a
+ * `/tmp/node_modules` another user made is neither read nor written. Without
+ * such a folder, nothing is cached (never the shared temp folder, where jiti
+ * would cache by default). Undefined then.
+ */
+function cacheDir(file: string): string | undefined {
   const modules = nearestNodeModules(dirname(file));
-  if (modules === undefined) return undefined;
+  if (modules === undefined || !trustedPath(modules)) return undefined;
+  const dot = join(modules, '.cache');
+  const dir = join(dot, 'launchguard');
+  try {
+    mkdirSync(dot, { recursive: true });
+    if (!trustedPath(dot)) return undefined;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (trustedPath(dir, true)) chmodSync(dir, 0o700); // an older launchguard made it 0755
+    return trustedPath(dir, true) ? dir : undefined;
+  } catch {
+    return undefined; // read-only node_modules: no cache
+  }
+}
+
+/** The cached ESM file for a TypeScript config, compiling it on a miss; undefined if it cannot be cached. */
+async function cachedModule(file: string, dir: string | undefined): Promise<string | undefined> {
+  const source = readFileSync(file, 'utf8');
+  if (dir === undefined || RELATIVE_IMPORT.test(source) || OTHER_META.test(source))
+    return undefined;
   const key = createHash('sha256')
     .update(`${VERSION_SALT}\0${SELF}\0${file}\0${source}`)
     .digest('hex');
-  const cached = join(modules, '.cache', 'launchguard', `${key.slice(0, 24)}.mjs`);
-  if (existsSync(cached)) return cached;
+  const cached = join(dir, `${key.slice(0, 24)}.mjs`);
+  if (existsSync(cached) && trustedPath(cached, true)) return cached;
   const { transform } = await import('sucrase');
   let code: string;
   try {
@@ -73,17 +98,16 @@ async function cachedModule(file: string): Promise<string | undefined> {
     .replace(/\bimport\.meta\.url\b/g, url)
     .replace(/\bimport\.meta\.filename\b/g, JSON.stringify(file))
     .replace(/\bimport\.meta\.dirname\b/g, JSON.stringify(dirname(file)));
-  mkdirSync(dirname(cached), { recursive: true });
   const temp = `${cached}.${process.pid}.tmp`;
-  writeFileSync(temp, out);
+  writeFileSync(temp, out, { mode: 0o600 });
   renameSync(temp, cached); // atomic: a concurrent reader sees the old state or the whole file
   return cached;
 }
 
-async function importWithJiti(file: string): Promise<unknown> {
+async function importWithJiti(file: string, dir: string | undefined): Promise<unknown> {
   const { createJiti } = await import('jiti');
   const jiti = createJiti(import.meta.url, {
-    fsCache: true,
+    fsCache: dir === undefined ? false : join(dir, 'jiti'),
     moduleCache: false,
     interopDefault: true,
     alias: { launchguard: fileURLToPath(SELF) },
@@ -118,18 +142,23 @@ function pointAtConfig(error: unknown, cached: string, file: string): unknown {
  */
 export async function importConfigModule(file: string): Promise<unknown> {
   const ext = extname(file);
+  let dir: string | undefined | null = null; // looked up when something is to be cached
+  const cache = () => {
+    if (dir === null) dir = cacheDir(file);
+    return dir;
+  };
   let path: string | undefined;
   if (ext === '.js' || ext === '.mjs') {
     if (!readFileSync(file, 'utf8').includes('launchguard')) path = file;
   } else {
-    path = await cachedModule(file);
+    path = await cachedModule(file, cache());
   }
-  if (path === undefined) return importWithJiti(file);
+  if (path === undefined) return importWithJiti(file, cache());
   try {
     const mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
     return mod.default;
   } catch (error) {
     if (!failedBeforeEvaluation(error, path)) throw pointAtConfig(error, path, file);
-    return importWithJiti(file); // nothing ran: jiti gives the precise error
+    return importWithJiti(file, cache()); // nothing ran: jiti gives the precise error
   }
 }

@@ -37,6 +37,22 @@ function trustedOwner(uid: number, me: number, env: NodeJS.ProcessEnv): boolean 
 const everyoneWrites = (stat: Stats) => (stat.mode & 0o002) !== 0;
 
 /**
+ * True if `path` exists, belongs to a trusted user (you, root, the sudo user)
+ * and nobody else may write it (`group: true`: not its group either). Always
+ * true on Windows.
+ */
+export function trustedPath(path: string, group = false): boolean {
+  const me = effectiveUid();
+  if (me === null) return true;
+  try {
+    const stat = statSync(path);
+    return trustedOwner(stat.uid, me, process.env) && (stat.mode & (group ? 0o022 : 0o002)) === 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Why `file` (a config or env file) may be changed by anyone, or null: it is
  * writable by everyone, or its folder is, without the sticky bit.
  */

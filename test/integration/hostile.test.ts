@@ -4,6 +4,7 @@ import {
   chownSync,
   existsSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   statSync,
   symlinkSync,
@@ -241,6 +242,65 @@ describe('hostile state folder: nothing outside the stack is signalled, written 
       const named = await runCli(['-c', planted, 'validate'], { cwd: work });
       expect(named.code, named.stderr).to.equal(0);
       expect(existsSync(mark), 'named, it ran').to.equal(true);
+    });
+  });
+
+  describe('compiled configs are cached only where nobody else writes', () => {
+    const RELATIVE = {
+      'services.ts': "export const svc = { command: ['true'] } as const;\n",
+      'launch.config.ts':
+        "import { svc } from './services';\nexport default { services: { svc } };\n",
+    };
+
+    it('a config compiled by jiti is not cached in the shared temp folder (TMPDIR)', async () => {
+      const dir = project(RELATIVE);
+      const shared = tempDir();
+      chmodSync(shared, 0o1777); // like /tmp
+      const result = await runCli(['validate'], { cwd: dir, env: { TMPDIR: shared } });
+      expect(result.code, result.stderr).to.equal(0);
+      expect(readdirSync(shared), 'written to the shared temp folder').to.deep.equal([]);
+    });
+
+    it("the project's own node_modules holds the caches, private (0700 folders, 0600 files)", async () => {
+      for (const files of [
+        RELATIVE,
+        { 'launch.config.ts': "export default { services: { svc: { command: ['true'] } } };\n" },
+      ]) {
+        const dir = project(files);
+        mkdirSync(join(dir, 'node_modules'));
+        const result = await runCli(['validate'], { cwd: dir });
+        expect(result.code, result.stderr).to.equal(0);
+        const cache = join(dir, 'node_modules', '.cache', 'launchguard');
+        expect(mode(cache)).to.equal(0o700);
+        const cached = readdirSync(cache, { recursive: true, withFileTypes: true }).filter((e) =>
+          e.isFile(),
+        );
+        expect(cached.length, 'something cached').to.be.above(0);
+        for (const e of cached)
+          expect(
+            mode(join(e.parentPath, e.name)) & 0o022,
+            `${e.name}: writable by others`,
+          ).to.equal(0);
+      }
+    });
+
+    it("as root: another user's node_modules above the project is neither read nor written", async function () {
+      requireRoot(this);
+      const user = otherUser();
+      const shared = tempDir();
+      chmodSync(shared, 0o1777);
+      const planted = join(shared, 'node_modules');
+      mkdirSync(planted);
+      chownSync(planted, user.uid, user.gid);
+      const work = join(shared, 'work');
+      mkdirSync(work);
+      writeFileSync(
+        join(work, 'launch.config.ts'),
+        "export default { services: { svc: { command: ['true'] } } };\n",
+      );
+      const result = await runCli(['validate'], { cwd: work });
+      expect(result.code, result.stderr).to.equal(0);
+      expect(readdirSync(planted), 'nothing written into it').to.deep.equal([]);
     });
   });
 
