@@ -27,6 +27,8 @@ import { count, score } from './scorecard.js';
 interface Aftermath {
   readonly victims: readonly number[];
   readonly files: readonly string[];
+  /** Where the commands run (default: the stack's folder). */
+  readonly cwd?: string;
 }
 
 /** One way in: sets the trap, returns what must stay untouched; `commands` then run against it. */
@@ -44,6 +46,11 @@ function outsideFile(): string {
   const file = join(tempDir(), 'outside');
   writeFileSync(file, 'OUTSIDE-THE-STACK\n', { mode: 0o600 });
   return file;
+}
+
+/** A config that, if it ever runs, overwrites `victim` (a file outside the stack). */
+function hostileConfig(victim: string): string {
+  return `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(victim)}, 'PWNED');\nexport default { services: { svc: { command: ['true'] } } };\n`;
 }
 
 async function alive(...pids: (number | undefined)[]): Promise<number[]> {
@@ -147,6 +154,34 @@ const ATTACKS: readonly Attack[] = [
     },
   },
   {
+    name: 'config made writable by everyone, then rewritten to run code',
+    root: false,
+    commands: [['validate'], ['up', '-d'], ['status'], ['down']],
+    async setup(config) {
+      const victim = outsideFile();
+      writeFileSync(config.file, hostileConfig(victim));
+      chmodSync(config.file, 0o666);
+      return { victims: [], files: [victim] };
+    },
+  },
+  {
+    name: 'config planted by another user in a parent folder of where launchguard runs (as in /tmp)',
+    root: true,
+    commands: [['validate'], ['up', '-d'], ['status'], ['down']],
+    async setup() {
+      const victim = outsideFile();
+      const shared = tempDir();
+      chmodSync(shared, 0o1777);
+      const work = join(shared, 'work');
+      mkdirSync(work);
+      const planted = join(shared, 'launch.config.mjs');
+      writeFileSync(planted, hostileConfig(victim));
+      const user = otherUser();
+      lchownSync(planted, user.uid, user.gid);
+      return { victims: [], files: [victim], cwd: work };
+    },
+  },
+  {
     name: "another user's process carrying the stack's marker",
     root: true,
     commands: [['up', '-d'], ['down']],
@@ -164,7 +199,7 @@ function snapshot(files: readonly string[]): string[] {
   return files.map((f) => `${readFileSync(f, 'utf8')}|${readdirSync(join(f, '..')).join(',')}`);
 }
 
-describe('reliability: a hostile state folder reaches nothing outside the stack', function () {
+describe('reliability: a hostile state folder or config reaches nothing outside the stack', function () {
   this.timeout(300_000);
   const problems: string[] = [];
   let attempts = 0;
@@ -174,12 +209,12 @@ describe('reliability: a hostile state folder reaches nothing outside the stack'
     const config = attack.name.includes('port')
       ? await makeStack({ svc: listenService(await freePort()) })
       : await sleeper();
-    const { victims, files } = await attack.setup(config);
+    const { victims, files, cwd } = await attack.setup(config);
     const before = snapshot(files);
     const found: string[] = [];
     for (const args of attack.commands) {
       attempts++;
-      const result = await runCli(args, { cwd: config.root, timeout: 10_000 });
+      const result = await runCli(args, { cwd: cwd ?? config.root, timeout: 10_000 });
       if (result.signal !== null) found.push(`${args.join(' ')} hung (killed after 10 s)`);
     }
     await sleep(50);
@@ -202,7 +237,7 @@ describe('reliability: a hostile state folder reaches nothing outside the stack'
     if (attempts === 0) return;
     score({
       scenario:
-        "hostile state folder: forged records (another group, another user), logs planted as symlink, hard link or FIFO, a state folder writable by others or planted as another user's symlink, another user's port holder (--force) or marker impostor",
+        "hostile state folder or config: forged records (another group, another user), logs planted as symlink, hard link or FIFO, a state folder writable by others or planted as another user's symlink, another user's port holder (--force) or marker impostor, a config writable by everyone or planted by another user in a parent folder",
       runs: attempts,
       figure: `${problems.length} problems: every victim alive, every file outside unchanged, no hang`,
       target: '0',
