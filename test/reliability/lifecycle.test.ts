@@ -89,7 +89,8 @@ describe('reliability: users come and go, readers go away', function () {
     }
     score({
       scenario:
-        'foreground `up` whose reader goes away: `| head -N`, or `| tee` and Ctrl-C at a random moment',
+        // A pipe in a Markdown table cell is escaped, even in code.
+        'foreground `up` whose reader goes away: `\\| head -N`, or `\\| tee` and Ctrl-C at a random moment',
       runs: rounds,
       figure: `${problems.length} problems: orphaned services or stack traces`,
       target: '0',
