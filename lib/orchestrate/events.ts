@@ -34,6 +34,11 @@ export type StackEvent =
   | { readonly type: 'skipped'; readonly service: string; readonly reason: string }
   /** Something launchguard cleaned up or replaced on the way, in words. */
   | { readonly type: 'note'; readonly service: string; readonly text: string }
+  /**
+   * A service this launcher watched was stopped by `launchguard down` (which
+   * ended this launcher's lease on it): not restarted, whatever its policy.
+   */
+  | { readonly type: 'taken-down'; readonly service: string }
   /** A service this launcher started exited, and its restart policy does not restart it. */
   | { readonly type: 'exited'; readonly service: string; readonly exit: ExitInfo }
   /** A service exited and is started again after `delayMs` (restart `attempt` in a row). */

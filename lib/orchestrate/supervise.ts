@@ -3,9 +3,9 @@ import { delay } from '../delay.js';
 import { type ExitInfo, failedExit } from '../exit.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import type { SpawnedService } from '../process/spawn.js';
-import type { LeaseHolder } from '../state/lease.js';
+import { holdsLease, type LeaseHolder } from '../state/lease.js';
 import { type BringUpOptions, type BringUpResult, bringUp } from './bring-up.js';
-import type { EventSink } from './events.js';
+import type { EventSink, StackEvent } from './events.js';
 import { markReady } from './mark-ready.js';
 import type { ServiceUp } from './up.js';
 
@@ -60,8 +60,10 @@ function stopped(signal: AbortSignal): { promise: Promise<null>; dispose: () => 
  * left running, and applies each service's restart policy: after an exit the
  * policy asks to restart, the service is started again after a back-off of
  * 0.5, 1, 2... s (at most 15 s); after `maxRestarts` restarts in a row it is
- * reported as a crash loop and left stopped. Reports through `onEvent`
- * (`exited`, `restarting`, `restarted`, `restart-failed`, `crash-loop`).
+ * reported as a crash loop and left stopped. A service `launchguard down`
+ * stopped (it ends the leases first) is never restarted (`taken-down`).
+ * Reports through `onEvent` (`exited`, `taken-down`, `restarting`,
+ * `restarted`, `restart-failed`, `crash-loop`).
  * Resolves to true if a service failed for good.
  */
 export async function supervise(
@@ -83,14 +85,10 @@ export async function supervise(
     while (spawned !== undefined) {
       const exit = await Promise.race([spawned.exit, stop.promise]);
       if (exit === null) return;
-      if (!wantsRestart(svc, exit)) {
-        if (failedExit(exit)) failed = true;
-        emit({ type: 'exited', service: name, exit });
-        return;
-      }
-      if (restarts >= svc.maxRestarts) {
-        failed = true;
-        emit({ type: 'crash-loop', service: name, exit, restarts });
+      const end = endOf(config, name, exit, restarts, options.holder);
+      if (end !== null) {
+        if (end.failed) failed = true;
+        emit(end.event);
         return;
       }
       const delayMs = restartDelay(restarts);
@@ -115,6 +113,29 @@ export async function supervise(
     stop.dispose();
   }
   return failed;
+}
+
+/**
+ * The end of a watched service after an exit, or null if it is to be
+ * restarted: stopped by `down` (which ends this launcher's lease before it
+ * stops: final, never restarted), an exit its policy does not restart, or a
+ * crash loop.
+ */
+function endOf(
+  config: ResolvedConfig,
+  name: string,
+  exit: ExitInfo,
+  restarts: number,
+  holder: LeaseHolder | undefined,
+): { readonly event: StackEvent; readonly failed: boolean } | null {
+  const svc = config.services[name] as ResolvedService;
+  if (holder !== undefined && !holdsLease(config.pidDir, holder, name))
+    return { event: { type: 'taken-down', service: name }, failed: false };
+  if (!wantsRestart(svc, exit))
+    return { event: { type: 'exited', service: name, exit }, failed: failedExit(exit) };
+  if (restarts >= svc.maxRestarts)
+    return { event: { type: 'crash-loop', service: name, exit, restarts }, failed: true };
+  return null;
 }
 
 async function restartOnce(

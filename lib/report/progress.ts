@@ -97,6 +97,9 @@ export class Progress {
       case 'exited':
         this.line(`${c.yellow('!')} ${e.service} ${describeExit(e.exit)}`);
         break;
+      case 'taken-down':
+        this.line(`${c.dim('·')} ${e.service}: stopped by launchguard down (not restarted)`);
+        break;
       case 'restarting':
         this.line(
           `${c.yellow('↻')} ${e.service} ${describeExit(e.exit)}; restart ${e.attempt}/${e.max} in ${e.delayMs} ms`,

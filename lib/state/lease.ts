@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { identityOf, type ProcessIdentity, verifyIdentity } from '../os/identity.js';
 import type { ProcessInspector } from '../os/inspector.js';
@@ -59,6 +59,11 @@ export function writeLease(pidDir: string, holder: LeaseHolder, service: string)
     since: new Date().toISOString(),
   };
   writeFileAtomic(leasePath(pidDir, service, holder.nonce), `${JSON.stringify(lease)}\n`);
+}
+
+/** True while `holder` holds a lease on `service` (`down` ends every lease before it stops). */
+export function holdsLease(pidDir: string, holder: LeaseHolder, service: string): boolean {
+  return existsSync(leasePath(pidDir, service, holder.nonce));
 }
 
 /** Gives `holder`'s lease on `service` back (nothing if it has none). */

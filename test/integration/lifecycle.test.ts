@@ -115,6 +115,33 @@ describe('lifecycle: nothing orphaned, nothing stopped from under its users', ()
       expect(recordOf(config, 'api')).to.equal(null);
     });
 
+    it('down is final: a foreground up does not restart what down stopped, and ends', async () => {
+      const config = await makeStack({ api: listenService('auto', {}, { restart: 'always' }) });
+      const up = startCli(['up'], config.root);
+      await waitReady(config, ['api']);
+      const down = await runCli(['down'], { cwd: config.root });
+      expect(down.code, down.stderr).to.equal(0);
+      const code = await Promise.race([up.exited, sleep(5000).then(() => 'still running')]);
+      expect(code, up.output()).to.equal(0);
+      expect(up.output()).to.match(/api: stopped by launchguard down/);
+      expect(up.output()).not.to.match(/restart 1\//);
+      expect(markedPids(config)).to.deep.equal([]);
+      expect(recordOf(config, 'api')).to.equal(null);
+    });
+
+    it('down is final for launch() too: its handle does not restart what down stopped', async () => {
+      const config = await makeStack({ api: listenService('auto', {}, { restart: 'always' }) });
+      const events: string[] = [];
+      const stack = await launch({ cwd: config.root, onEvent: (e) => events.push(e.type) });
+      const down = await runCli(['down'], { cwd: config.root });
+      expect(down.code, down.stderr).to.equal(0);
+      await waitFor(() => events.includes('taken-down'), 3000, 'the handle to hear of the down');
+      await sleep(800); // longer than the first restart back-off (500 ms)
+      expect(events).not.to.include('restarting');
+      expect(markedPids(config)).to.deep.equal([]);
+      await stack.stop();
+    });
+
     it('up -d pins what it starts or keeps: a run that kept it leaves it running', async () => {
       const port = await freePort();
       const config = await makeStack({ api: listenService(port) });
