@@ -39,6 +39,11 @@ export type StackEvent =
    * ended this launcher's lease on it): not restarted, whatever its policy.
    */
   | { readonly type: 'taken-down'; readonly service: string }
+  /**
+   * A service this launcher watched was replaced by another launcher
+   * (`restart`, `up --replace`): the new instance (`record`) is that one's.
+   */
+  | { readonly type: 'replaced'; readonly service: string; readonly record: ServiceRecord }
   /** A service this launcher started exited, and its restart policy does not restart it. */
   | { readonly type: 'exited'; readonly service: string; readonly exit: ExitInfo }
   /** A service exited and is started again after `delayMs` (restart `attempt` in a row). */

@@ -4,6 +4,10 @@ import { type ExitInfo, failedExit } from '../exit.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import type { SpawnedService } from '../process/spawn.js';
 import { holdsLease, type LeaseHolder } from '../state/lease.js';
+import { acquireLock, type LockHandle } from '../state/lock.js';
+import { servicePaths } from '../state/paths.js';
+import type { ServiceRecord } from '../state/record.js';
+import { readServiceState } from '../state/service-state.js';
 import { type BringUpOptions, type BringUpResult, bringUp } from './bring-up.js';
 import type { EventSink, StackEvent } from './events.js';
 import { markReady } from './mark-ready.js';
@@ -61,9 +65,10 @@ function stopped(signal: AbortSignal): { promise: Promise<null>; dispose: () => 
  * policy asks to restart, the service is started again after a back-off of
  * 0.5, 1, 2... s (at most 15 s); after `maxRestarts` restarts in a row it is
  * reported as a crash loop and left stopped. A service `launchguard down`
- * stopped (it ends the leases first) is never restarted (`taken-down`).
- * Reports through `onEvent` (`exited`, `taken-down`, `restarting`,
- * `restarted`, `restart-failed`, `crash-loop`).
+ * stopped (it ends the leases first) is never restarted (`taken-down`), nor
+ * one another launcher replaced (`replaced`). Reports through `onEvent`
+ * (`exited`, `taken-down`, `replaced`, `restarting`, `restarted`,
+ * `restart-failed`, `crash-loop`).
  * Resolves to true if a service failed for good.
  */
 export async function supervise(
@@ -85,7 +90,11 @@ export async function supervise(
     while (spawned !== undefined) {
       const exit = await Promise.race([spawned.exit, stop.promise]);
       if (exit === null) return;
-      const end = endOf(config, name, exit, restarts, options.holder);
+      const end = await endOf(config, name, exit, restarts, {
+        marker: spawned.marker,
+        inspector,
+        ...(options.holder === undefined ? {} : { holder: options.holder }),
+      });
       if (end !== null) {
         if (end.failed) failed = true;
         emit(end.event);
@@ -118,24 +127,58 @@ export async function supervise(
 /**
  * The end of a watched service after an exit, or null if it is to be
  * restarted: stopped by `down` (which ends this launcher's lease before it
- * stops: final, never restarted), an exit its policy does not restart, or a
- * crash loop.
+ * stops: final, never restarted), replaced by another launcher (`restart`,
+ * `up --replace`: the new instance is theirs), an exit its policy does not
+ * restart, or a crash loop.
  */
-function endOf(
+async function endOf(
   config: ResolvedConfig,
   name: string,
   exit: ExitInfo,
   restarts: number,
-  holder: LeaseHolder | undefined,
-): { readonly event: StackEvent; readonly failed: boolean } | null {
+  watched: {
+    readonly marker: string;
+    readonly inspector: ProcessInspector;
+    readonly holder?: LeaseHolder;
+  },
+): Promise<{ readonly event: StackEvent; readonly failed: boolean } | null> {
   const svc = config.services[name] as ResolvedService;
-  if (holder !== undefined && !holdsLease(config.pidDir, holder, name))
+  if (watched.holder !== undefined && !holdsLease(config.pidDir, watched.holder, name))
     return { event: { type: 'taken-down', service: name }, failed: false };
+  const successor = await replacedBy(config, name, watched.marker, watched.inspector);
+  if (successor !== null)
+    return { event: { type: 'replaced', service: name, record: successor }, failed: false };
   if (!wantsRestart(svc, exit))
     return { event: { type: 'exited', service: name, exit }, failed: failedExit(exit) };
   if (restarts >= svc.maxRestarts)
     return { event: { type: 'crash-loop', service: name, exit, restarts }, failed: true };
   return null;
+}
+
+/**
+ * The instance that replaced the watched one, if another launcher replaced it
+ * (`restart`, `up --replace`). Such a launcher stops the old instance under
+ * the service's lock and records the new one before it lets go, so the answer
+ * is read under the lock, once that launcher is done. Null if none did.
+ */
+async function replacedBy(
+  config: ResolvedConfig,
+  name: string,
+  marker: string,
+  inspector: ProcessInspector,
+): Promise<ServiceRecord | null> {
+  let lock: LockHandle;
+  try {
+    lock = await acquireLock(servicePaths(config.pidDir, name).lock, name, { inspector });
+  } catch {
+    return null; // busy or unusable: the restart policy decides, and its start says why
+  }
+  try {
+    const now = readServiceState(config.pidDir, name, inspector);
+    return now.kind === 'running' && now.record.instance !== marker ? now.record : null;
+  } finally {
+    lock.release();
+  }
 }
 
 async function restartOnce(

@@ -100,6 +100,11 @@ export class Progress {
       case 'taken-down':
         this.line(`${c.dim('·')} ${e.service}: stopped by launchguard down (not restarted)`);
         break;
+      case 'replaced':
+        this.line(
+          `${c.dim('·')} ${e.service}: replaced by another launchguard (now pid ${e.record.pid}; its output: launchguard logs ${e.service})`,
+        );
+        break;
       case 'restarting':
         this.line(
           `${c.yellow('↻')} ${e.service} ${describeExit(e.exit)}; restart ${e.attempt}/${e.max} in ${e.delayMs} ms`,

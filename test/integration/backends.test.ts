@@ -108,7 +108,8 @@ describe('process backends', () => {
     );
     await waitFor(() => copies.every((c) => isAlive(c.pid as number)), 5000, 'the copies');
     try {
-      expect((await runCli(['up', '-d'], { cwd: config.root, env })).code).to.equal(0);
+      const up = await runCli(['up', '-d'], { cwd: config.root, env });
+      expect(up.code, up.stderr).to.equal(0);
       const lines = await traced(['status'], config.root, env);
       // Successful execs only (strace also shows the PATH lookups that failed, `= -1 ENOENT`).
       const runs = (tool: string) =>

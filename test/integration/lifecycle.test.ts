@@ -129,6 +129,25 @@ describe('lifecycle: nothing orphaned, nothing stopped from under its users', ()
       expect(recordOf(config, 'api')).to.equal(null);
     });
 
+    it('a restart from elsewhere is not fought: the foreground up says the service was replaced', async () => {
+      const config = await makeStack({ api: listenService('auto') });
+      const up = startCli(['up'], config.root);
+      await waitReady(config, ['api']);
+      const first = recordOf(config, 'api')?.pid;
+      const restart = await runCli(['restart'], { cwd: config.root });
+      expect(restart.code, restart.stderr).to.equal(0);
+      const code = await Promise.race([up.exited, sleep(5000).then(() => 'still running')]);
+      expect(code, up.output()).to.equal(0);
+      expect(up.output()).to.match(/api: replaced by another launchguard \(now pid \d+/);
+      expect(up.output()).not.to.match(/api exited/);
+      const now = recordOf(config, 'api');
+      expect(now?.pid).to.be.a('number').and.not.equal(first);
+      expect(isAlive(now?.pid as number), 'the new instance stays (restart detaches it)').to.equal(
+        true,
+      );
+      expect((await runCli(['down'], { cwd: config.root })).code).to.equal(0);
+    });
+
     it('down is final for launch() too: its handle does not restart what down stopped', async () => {
       const config = await makeStack({ api: listenService('auto', {}, { restart: 'always' }) });
       const events: string[] = [];
