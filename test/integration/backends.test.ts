@@ -99,6 +99,9 @@ describe('process backends', () => {
       services[`s${i}`] = {
         ...listenService(await freePort()),
         command: [process.execPath, script],
+        // 16 Node services booting beside two parallel test passes on 2 cores: give them time
+        // (this test counts ps and lsof runs, not seconds).
+        readyTimeout: 30_000,
       };
     const config = await makeStack(services);
     const env = { LAUNCHGUARD_BACKEND: 'portable' };
