@@ -93,8 +93,10 @@ export async function supervise(
       const end = await endOf(config, name, exit, restarts, {
         marker: spawned.marker,
         inspector,
+        signal,
         ...(options.holder === undefined ? {} : { holder: options.holder }),
       });
+      if (signal.aborted) return; // stopping: the exit is the stop's business
       if (end !== null) {
         if (end.failed) failed = true;
         emit(end.event);
@@ -139,13 +141,14 @@ async function endOf(
   watched: {
     readonly marker: string;
     readonly inspector: ProcessInspector;
+    readonly signal: AbortSignal;
     readonly holder?: LeaseHolder;
   },
 ): Promise<{ readonly event: StackEvent; readonly failed: boolean } | null> {
   const svc = config.services[name] as ResolvedService;
   if (watched.holder !== undefined && !holdsLease(config.pidDir, watched.holder, name))
     return { event: { type: 'taken-down', service: name }, failed: false };
-  const successor = await replacedBy(config, name, watched.marker, watched.inspector);
+  const successor = await replacedBy(config, name, watched);
   if (successor !== null)
     return { event: { type: 'replaced', service: name, record: successor }, failed: false };
   if (!wantsRestart(svc, exit))
@@ -164,14 +167,18 @@ async function endOf(
 async function replacedBy(
   config: ResolvedConfig,
   name: string,
-  marker: string,
-  inspector: ProcessInspector,
+  watched: {
+    readonly marker: string;
+    readonly inspector: ProcessInspector;
+    readonly signal: AbortSignal;
+  },
 ): Promise<ServiceRecord | null> {
+  const { marker, inspector, signal } = watched;
   let lock: LockHandle;
   try {
-    lock = await acquireLock(servicePaths(config.pidDir, name).lock, name, { inspector });
+    lock = await acquireLock(servicePaths(config.pidDir, name).lock, name, { inspector, signal });
   } catch {
-    return null; // busy or unusable: the restart policy decides, and its start says why
+    return null; // busy, aborted or unusable: the restart policy decides, and its start says why
   }
   try {
     const now = readServiceState(config.pidDir, name, inspector);
