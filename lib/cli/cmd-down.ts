@@ -6,7 +6,10 @@ import type { CommandContext } from './context.js';
 /** `down`: stop services (dependents first), remove records, report. */
 export async function down(ctx: CommandContext): Promise<number> {
   const config = await ctx.load();
-  const result = await downStack(config, { services: ctx.args.positionals });
+  const result = await downStack(config, {
+    services: ctx.args.positionals,
+    noDeps: ctx.args.values['no-deps'] === true,
+  });
   const lines = formatDown(result, ctx.out);
   if (lines.length > 0) ctx.print(lines);
   if (!result.clean) {

@@ -51,10 +51,15 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'down',
-    usage: 'down [service...]',
+    usage: 'down [--no-deps] [service...]',
     summary: 'stop services (dependents first) and remove their records',
     positionals: true,
-    options: {},
+    options: {
+      'no-deps': {
+        type: 'boolean',
+        description: 'stop only the named services, not the services that depend on them',
+      },
+    },
   },
   {
     name: 'status',

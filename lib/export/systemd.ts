@@ -12,6 +12,10 @@ import type { ExportedService, ExportedStack } from './model.js';
  *   `<NAME>_PORT` and the stack's marker, by which launchguard recognises the
  *   unit's processes as the running instance (`up` keeps them, `down` leaves
  *   them to `systemctl`).
+ * - The unit takes over: `ExecStartPre=-launchguard down --no-deps <service>`
+ *   stops an instance launchguard started by hand (verified, as `down` always
+ *   does; its dependents keep running), so `systemctl start` after
+ *   `launchguard up -d` does not crash-loop on `EADDRINUSE`.
  * - Readiness as with `up`: `ExecStartPost=launchguard wait <service>`, so a
  *   unit counts as started once its readiness check passes, and a dependent
  *   (`After=` + `Requires=` for `ready` and `completed`, `Wants=` for
@@ -78,6 +82,9 @@ function serviceUnitText(
     '',
     '[Service]',
     ...(svc.task ? ['Type=oneshot', 'RemainAfterExit=yes'] : ['Type=simple']),
+    // The unit takes over: an instance launchguard started by hand is stopped first (only
+    // this service; '-': if that fails, the start goes on and the service's own error shows).
+    `ExecStartPre=-${[...stack.launcher, '-c', stack.configFile, 'down', '--no-deps', svc.name].map(execWord).join(' ')}`,
     `ExecStart=${[svc.program, ...svc.args].map(execWord).join(' ')}`,
     ...(svc.task || svc.probe === null
       ? []

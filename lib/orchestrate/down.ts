@@ -10,6 +10,11 @@ import { type ServiceStopResult, stopService } from './stop-service.js';
 export interface DownOptions {
   /** Services to stop, with their dependents; all when empty. */
   readonly services?: readonly string[];
+  /**
+   * Only the named services, not their dependents (`down --no-deps`: an
+   * exported unit's `ExecStartPre=` takes its service over this way).
+   */
+  readonly noDeps?: boolean;
   readonly inspector?: ProcessInspector;
 }
 
@@ -33,7 +38,7 @@ export async function downStack(
   config: ResolvedConfig,
   options: DownOptions = {},
 ): Promise<DownResult> {
-  const names = selectForStop(config, options.services ?? []);
+  const names = selectForStop(config, options.services ?? [], options.noDeps ?? false);
   const inspector = options.inspector ?? systemInspector();
   const stateDir = checkStateDir(config.pidDir, { create: false });
   const results: ServiceStopResult[] = [];

@@ -30,10 +30,14 @@ export function selectForStart(config: ResolvedConfig, names: readonly string[])
 }
 
 /** Services to stop for `names` (all when empty): the named ones and what depends on them. */
-export function selectForStop(config: ResolvedConfig, names: readonly string[]): string[] {
+export function selectForStop(
+  config: ResolvedConfig,
+  names: readonly string[],
+  noDeps = false,
+): string[] {
   checkNames(config, names);
   if (names.length === 0) return Object.keys(config.services);
-  return withDependents(graphOf(config), names);
+  return noDeps ? [...new Set(names)] : withDependents(graphOf(config), names);
 }
 
 /** `names` grouped by the config's dependency levels, in start order. */

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import { stackId } from '../../lib/state/marker.js';
 import { runCli } from '../helpers/cli.js';
-import { markedPids, startCli } from '../helpers/e2e.js';
+import { markedPids, recordOf, startCli } from '../helpers/e2e.js';
 import { freePort, listenersOn } from '../helpers/ports.js';
 import { isAlive, waitFor } from '../helpers/procs.js';
 import { listenService, makeStack, nodeFixture, spawnPlain } from '../helpers/stack.js';
@@ -75,6 +75,9 @@ describe('export: systemd units and a Compose file', () => {
     expect(api).to.include(`After=${prefix}-migrate.service`);
     expect(api).to.include(`Requires=${prefix}-migrate.service`);
     expect(api).to.match(/^ExecStartPost=\/\S+\/node \S+launchguard\.js -c \S+ wait api$/m);
+    expect(api).to.match(
+      /^ExecStartPre=-\/\S+\/node \S+launchguard\.js -c \S+ down --no-deps api$/m,
+    );
     expect(api).to.match(/^ExecStart=\/\S+\/node /m);
     expect(api).to.include('Restart=on-failure');
     expect(api).to.include('TimeoutStopSec=7000ms');
@@ -145,6 +148,30 @@ describe('export: systemd units and a Compose file', () => {
     expect(text).to.include('image: "node:');
     expect(text).to.include('not rewritten to service names');
     expect((await runCli(['export', 'compose'], { cwd: config.root })).stdout).to.equal(text);
+  });
+
+  it("a unit that starts takes over from launchguard's own instance: only that service, never its dependents", async () => {
+    const config = await makeStack({
+      api: listenService(await freePort()),
+      web: { ...listenService(await freePort()), dependsOn: ['api'] },
+    });
+    expect((await runCli(['up', '-d'], { cwd: config.root })).code).to.equal(0);
+    const api = recordOf(config, 'api');
+    const web = recordOf(config, 'web');
+    const dir = join(tempDir(), 'units');
+    expect((await runCli(['export', 'systemd', '-o', dir], { cwd: config.root })).code).to.equal(0);
+    // What systemd runs before the unit's ExecStart (the '-': a failure does not stop the start).
+    const pre = /^ExecStartPre=-(.+)$/m.exec(
+      readFileSync(join(dir, `${config.name}-api.service`), 'utf8'),
+    )?.[1];
+    expect(pre, 'the unit has an ExecStartPre').to.be.a('string');
+    const [program, ...args] = (pre as string).split(' ');
+    const ran = spawnSync(program as string, args, { cwd: '/', encoding: 'utf8' });
+    expect(ran.status, ran.stderr).to.equal(0);
+    expect(ran.stdout).to.match(/stopped api/);
+    expect(isAlive(api?.pid as number), "launchguard's api is stopped").to.equal(false);
+    expect(isAlive(web?.pid as number), 'its dependent keeps running').to.equal(true);
+    expect((await runCli(['down'], { cwd: config.root })).code).to.equal(0);
   });
 
   describe('launchguard wait', () => {
