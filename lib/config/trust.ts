@@ -13,12 +13,13 @@ import { effectiveUid, userName } from '../os/users.js';
  * - a config or env file that everyone may write is refused, and so is one in
  *   a folder that everyone may write without the sticky bit (anyone could
  *   replace it);
- * - a config launchguard found on its own (not named with `-c`) is refused if
- *   it belongs to another user and was found in a parent folder of the
- *   working directory, or in a folder everyone may write (`/tmp`): a file
- *   planted there would otherwise run as you. Named with `-c`, or in the
- *   folder you run launchguard in, it is your choice (a CI job running as root
- *   on a checkout owned by the runner's user).
+ * - a config launchguard found on its own (not named with `-c`) that belongs
+ *   to another user is refused if others could have put it there: it was
+ *   found in a parent folder of the working directory that its group or
+ *   everyone may write, or in a folder everyone may write (`/tmp`): a file
+ *   planted there would otherwise run as you. Named with `-c`, or in that
+ *   user's own folder (a CI job running as root on a checkout owned by the
+ *   runner's user, in a subfolder of a monorepo too), it is your choice.
  *
  * "Another user" is anyone but you, root, and under sudo the user who ran
  * sudo (`SUDO_UID`). Group-writable files are accepted (umask 002 is common).
@@ -101,16 +102,21 @@ export function checkConfigTrust(
   }
   if (source === 'named') return;
   let owner: number;
-  let shared: boolean;
+  let folder: Stats;
   try {
     owner = statSync(file).uid;
-    shared = everyoneWrites(statSync(dirname(file)));
+    folder = statSync(dirname(file));
   } catch {
     return;
   }
-  if (trustedOwner(owner, me, env) || (source === 'here' && !shared)) return;
+  if (trustedOwner(owner, me, env)) return;
+  // Who else may put a file there: everyone (/tmp), or (found above) the folder's group too.
+  const planted = source === 'here' ? 0o002 : 0o022;
+  if ((folder.mode & planted) === 0) return;
   const where =
-    source === 'above' ? `in a parent folder of ${cwd}` : 'in a folder everyone may write';
+    source === 'above'
+      ? `in a parent folder of ${cwd} that others may write`
+      : 'in a folder everyone may write';
   throw new LaunchError(
     'E_CONFIG',
     `config ${file} belongs to ${userName(owner)} and was found ${where}: loading it would run its code as ${userName(me)}`,

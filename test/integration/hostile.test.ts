@@ -243,6 +243,23 @@ describe('hostile state folder: nothing outside the stack is signalled, written 
       expect(named.code, named.stderr).to.equal(0);
       expect(existsSync(mark), 'named, it ran').to.equal(true);
     });
+
+    it("as root: another user's config in that user's own folder is used from a subfolder (a CI checkout)", async function () {
+      requireRoot(this);
+      const user = otherUser();
+      const checkout = tempDir();
+      const sub = join(checkout, 'packages', 'web');
+      mkdirSync(sub, { recursive: true });
+      writeFileSync(
+        join(checkout, 'launch.config.mjs'),
+        "export default { services: { svc: { command: ['true'] } } };\n",
+      );
+      for (const path of [checkout, join(checkout, 'launch.config.mjs')])
+        chownSync(path, user.uid, user.gid);
+      chmodSync(checkout, 0o755);
+      const result = await runCli(['validate'], { cwd: sub });
+      expect(result.code, result.stderr).to.equal(0);
+    });
   });
 
   describe('compiled configs are cached only where nobody else writes', () => {
