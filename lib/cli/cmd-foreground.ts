@@ -62,6 +62,7 @@ export async function upForeground(ctx: CommandContext): Promise<number> {
       (name, line) => prefixer.push(name, `${line}\n`),
       following.signal,
     );
+    const takenDown = new Set<string>();
     const failed = await supervise(config, result.services, {
       signal: stop.graceful,
       holder: result.holder,
@@ -69,6 +70,7 @@ export async function upForeground(ctx: CommandContext): Promise<number> {
       onEvent: (e) => {
         if (e.type === 'exited' || e.type === 'restarting' || e.type === 'crash-loop')
           prefixer.flush(e.service); // its last partial line first
+        if (e.type === 'taken-down') takenDown.add(e.service);
         progress.event(e);
       },
     });
@@ -79,15 +81,16 @@ export async function upForeground(ctx: CommandContext): Promise<number> {
     prefixer.flush();
     if (stop.graceful.aborted)
       ctx.print(`${ctx.out.dim('·')} stopping (${stop.first()}); press Ctrl-C again to force`);
-    // Give every service back: the last user of each stops it.
+    // Give every service back: the last user of each stops it (what `down` took is gone).
     const down = await releaseStack(
       config,
-      result.services.map((s) => s.name),
+      result.services.map((s) => s.name).filter((name) => !takenDown.has(name)),
       result.holder,
       { hurry: stop.force },
     );
     prefixer.flush();
-    ctx.print(formatDown(down, ctx.out));
+    const lines = formatDown(down, ctx.out);
+    if (lines.length > 0) ctx.print(lines);
     return failed ? 1 : 0;
   } finally {
     following.abort();

@@ -125,6 +125,7 @@ describe('lifecycle: nothing orphaned, nothing stopped from under its users', ()
       expect(code, up.output()).to.equal(0);
       expect(up.output()).to.match(/api: stopped by launchguard down/);
       expect(up.output()).not.to.match(/restart 1\//);
+      expect(up.output(), 'no second word on it').not.to.match(/api was not running/);
       expect(markedPids(config)).to.deep.equal([]);
       expect(recordOf(config, 'api')).to.equal(null);
     });
