@@ -39,6 +39,15 @@ function pipeline(script: string, cwd: string, env: NodeJS.ProcessEnv = {}) {
 /** Run by `run`'s command: connects to the api's port (API_PORT), exits 0 if it answers. */
 const PROBE_LATER = `const s=require('net').connect(+process.env.API_PORT,'127.0.0.1');s.on('connect',()=>process.exit(0));s.on('error',e=>{console.error(e.code);process.exit(7)})`;
 
+/**
+ * Run by `run`'s command: ends once `n` users hold a lease on a service of the
+ * state folder `pids` (so the other run's launcher has surely joined, however
+ * slow it starts under load); exits 9 after 20 s.
+ */
+function untilLeases(pids: string, n: number): string {
+  return `const fs=require('fs');const t0=Date.now();const t=setInterval(()=>{if(fs.readdirSync(${JSON.stringify(pids)}).filter(f=>f.endsWith('.lease')).length>=${n}){clearInterval(t)}else if(Date.now()-t0>20000)process.exit(9)},20)`;
+}
+
 describe('lifecycle: nothing orphaned, nothing stopped from under its users', () => {
   describe('closed output never decides the lifecycle', () => {
     it('up | head -2: the launcher stops what it started and exits, no stack trace', async () => {
@@ -88,7 +97,10 @@ describe('lifecycle: nothing orphaned, nothing stopped from under its users', ()
     it('two overlapping runs: the first to finish leaves the stack to the second; the last one out stops it', async () => {
       const port = await freePort();
       const config = await makeStack({ api: listenService(port) });
-      const first = startCli(['run', '--', 'node', '-e', 'setTimeout(()=>{},300)'], config.root);
+      const first = startCli(
+        ['run', '--', 'node', '-e', untilLeases(config.pidDir, 2)],
+        config.root,
+      );
       await waitReady(config, ['api']);
       const second = startCli(
         ['run', '--', 'node', '-e', `setTimeout(()=>{${PROBE_LATER}},1500)`],
@@ -165,7 +177,9 @@ describe('lifecycle: nothing orphaned, nothing stopped from under its users', ()
     it('up -d pins what it starts or keeps: a run that kept it leaves it running', async () => {
       const port = await freePort();
       const config = await makeStack({ api: listenService(port) });
-      const run = startCli(['run', '--', 'node', '-e', 'setTimeout(()=>{},800)'], config.root);
+      // The run's command ends once up -d has pinned the service (however slow it starts).
+      const pinned = `const fs=require('fs');const f=${JSON.stringify(`${config.pidDir}/api.json`)};const t0=Date.now();const t=setInterval(()=>{try{if(JSON.parse(fs.readFileSync(f,'utf8')).detached===true)clearInterval(t)}catch{}if(Date.now()-t0>20000)process.exit(9)},20)`;
+      const run = startCli(['run', '--', 'node', '-e', pinned], config.root);
       await waitReady(config, ['api']);
       expect((await runCli(['up', '-d'], { cwd: config.root })).stdout).to.include('kept');
       expect(await run.exited).to.equal(0);
