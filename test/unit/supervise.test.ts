@@ -1,15 +1,21 @@
 import { getEventListeners } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect } from 'chai';
 import sinon from 'sinon';
 import { resolveConfig } from '../../lib/config/resolve.js';
+import { delay } from '../../lib/delay.js';
 import type { ExitInfo } from '../../lib/exit.js';
 import type { BringUpResult } from '../../lib/orchestrate/bring-up.js';
 import type { StackEvent } from '../../lib/orchestrate/events.js';
 import { restartDelay, supervise } from '../../lib/orchestrate/supervise.js';
 import type { ServiceUp } from '../../lib/orchestrate/up.js';
+import { systemInspector } from '../../lib/os/inspector.js';
 import type { SpawnedService } from '../../lib/process/spawn.js';
+import { acquireLock } from '../../lib/state/lock.js';
 import type { ServiceRecord } from '../../lib/state/record.js';
 import { FakeOs } from '../helpers/fake-os.js';
+import { tempDir } from '../helpers/tmp.js';
 
 /** A spawned service the test ends with `exit(...)`. */
 function fakeSpawn(pid: number): { spawned: SpawnedService; exit: (e: ExitInfo) => void } {
@@ -142,5 +148,43 @@ describe('restart policy (fake clock, fake starts)', () => {
     stop.abort();
     expect(await watching).to.equal(false);
     expect(getEventListeners(stop.signal, 'abort')).to.have.length(0);
+  });
+});
+
+describe('restart policy and other launchers (real lock, real timers)', () => {
+  it('Ctrl-C while it waits for a launcher that holds the service ends the wait at once', async () => {
+    const dir = tempDir();
+    const config = resolveConfig(
+      { services: { api: { command: 'node api.js', restart: 'always' } } },
+      join(dir, 'launch.config.mjs'),
+    );
+    mkdirSync(config.pidDir, { mode: 0o700 });
+    const inspector = systemInspector();
+    // Another launcher (here: this process) is busy with the service.
+    const held = await acquireLock(join(config.pidDir, 'api.lock'), 'api', { inspector });
+    const { spawned, exit } = fakeSpawn(400);
+    const events: StackEvent[] = [];
+    const stop = new AbortController();
+    try {
+      const watching = supervise(
+        config,
+        [{ name: 'api', outcome: 'started', record: record(400), readyMs: 1, spawned }],
+        {
+          signal: stop.signal,
+          inspector,
+          bringUp: sinon.fake.rejects(new Error('must not restart')),
+          onEvent: (e) => events.push(e),
+        },
+      );
+      exit({ code: 0, signal: null });
+      await delay(100); // it now waits for the lock, to see whether the service was replaced
+      const t0 = performance.now();
+      stop.abort();
+      expect(await watching).to.equal(false);
+      expect(performance.now() - t0, 'ms from Ctrl-C to the end of the wait').to.be.below(1000);
+      expect(events, "an exit seen while stopping is the stop's business").to.deep.equal([]);
+    } finally {
+      held.release();
+    }
   });
 });
