@@ -5,7 +5,7 @@ import { parseDuration } from './format.js';
  * The environment variables that change how launchguard works, parsed in one
  * place. A value that is set but not understood is an error (E_USAGE, exit 2)
  * before anything is started or read: a misspelt `LAUNCHGUARD_BACKEND` or a
- * `LAUNCHGUARD_CONFIG_TIMEOUT=10s` would otherwise be ignored silently, and
+ * `LAUNCHGUARD_CONFIG_TIMEOUT=10 sec` would otherwise be ignored silently, and
  * the user would believe a setting that is not in force. Set but empty counts
  * as unset (`VAR= cmd`).
  */

@@ -63,8 +63,9 @@ function cacheDir(file: string): string | undefined {
     mkdirSync(dot, { recursive: true });
     if (!trustedPath(dot)) return undefined;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    if (trustedPath(dir, true)) chmodSync(dir, 0o700); // an older launchguard made it 0755
-    return trustedPath(dir, true) ? dir : undefined;
+    if (!trustedPath(dir, true)) return undefined;
+    chmodSync(dir, 0o700); // an older launchguard made it 0755
+    return dir;
   } catch {
     return undefined; // read-only node_modules: no cache
   }

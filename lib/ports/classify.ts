@@ -3,7 +3,7 @@ import type { ResolvedService } from '../config/types.js';
 import type { ProcessInspector } from '../os/inspector.js';
 import { effectiveUid, userName } from '../os/users.js';
 import { foreignUnit } from '../process/sweep.js';
-import { MARKER_ENV, parseMarker } from '../state/marker.js';
+import { MARKER_ENV, parseMarker, stackNameOf } from '../state/marker.js';
 import type { PortUse } from './scan.js';
 
 /**
@@ -101,7 +101,7 @@ export function classifyHolder(use: PortUse, ctx: ClassifyContext): PortHolder {
   if (sameCommand(argv, cwd, ctx.service)) return { ...holder, kind: 'earlier-instance' };
   if (parts !== null) {
     // Another project's service: `--force` may stop it, but the user should know whose it is.
-    const stack = parts.stack.replace(/-[0-9a-f]{8}$/, '');
+    const stack = stackNameOf(parts.stack);
     return { ...holder, kind: 'foreign', otherStack: { stack, service: parts.service, cwd } };
   }
   return { ...holder, kind: 'foreign' };

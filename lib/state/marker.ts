@@ -11,6 +11,11 @@ export function stackId(name: string, configFile: string): string {
   return `${name}-${createHash('sha256').update(configFile).digest('hex').slice(0, 8)}`;
 }
 
+/** The stack's name in a stack id ({@link stackId}): `my-app-dbfd92ab` → `my-app`. */
+export function stackNameOf(id: string): string {
+  return id.replace(/-[0-9a-f]{8}$/, '');
+}
+
 /** A fresh marker value for one start of a service: `<stack id>/<service>/<nonce>`. */
 export function newInstanceMarker(stack: string, service: string): string {
   return `${stack}/${service}/${randomBytes(6).toString('hex')}`;
