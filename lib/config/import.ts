@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { errnoCode } from '../errors.js';
@@ -7,19 +7,20 @@ import { packageRoot } from '../package-root.js';
 import { trustedPath } from './trust.js';
 
 /**
- * Loading a config module: one loader, one evaluation.
+ * Loading a config module: one loader, one evaluation, of the bytes that
+ * were checked (`trusted-file.ts`); the config's path is never opened again.
  *
- * - A plain JavaScript config that does not import `launchguard` is imported
- *   natively.
- * - A TypeScript config is compiled once (types stripped by sucrase, which
- *   keeps line numbers; imports kept as ESM; `import.meta.url` pinned to the
- *   config's own URL) into `node_modules/.cache/launchguard/<hash>.mjs` beside
- *   the config (see {@link cacheDir}), and that file is imported natively from then on: a warm
- *   `status` or `validate` pays for a hash and an import, not for loading a
- *   compiler (~5 ms instead of ~65 ms with jiti).
+ * - An ES module config (TypeScript with its types stripped by sucrase, which
+ *   keeps line numbers; `import 'launchguard'` pointed at this package;
+ *   `import.meta.url` pinned to the config's own URL) is written once, named
+ *   by its hash, into `node_modules/.cache/launchguard/` beside the config
+ *   (see {@link cacheDir}), and imported natively from there: a warm `status`
+ *   or `validate` pays for a hash and an import, not for loading a compiler
+ *   (~5 ms instead of ~65 ms with jiti). Without such a folder it is imported
+ *   from a `data:` URL.
  * - Everything else (relative imports, which would break from the cache
- *   folder; no node_modules folder; `import.meta` beyond `url`, `dirname`,
- *   `filename`) goes through jiti.
+ *   folder; CommonJS; `import.meta` beyond `url`, `dirname`, `filename`) is
+ *   evaluated by jiti, from the same bytes.
  *
  * The path is chosen before anything runs. A failure before evaluation (a
  * syntax error, a module that cannot be found) falls through to jiti, which
@@ -36,6 +37,8 @@ const RELATIVE_IMPORT = /(?:from\s*|import\s*\(?\s*)['"]\.{1,2}\/|\brequire\s*\(
 const SELF_IMPORT = /((?:from|import)\s*\(?\s*)(['"])launchguard\2/g;
 /** `import.meta` other than its url, dirname or filename: not pinned, so not cached. */
 const OTHER_META = /\bimport\.meta(?!\.(?:url|dirname|filename)\b)/;
+/** A `.js` file that reads as an ES module (else it is CommonJS, for jiti). */
+const ESM_SYNTAX = /^\s*(?:import\s|import\(|export\s)/m;
 
 function nearestNodeModules(dir: string): string | undefined {
   for (let d = dir; ; d = dirname(d)) {
@@ -71,41 +74,60 @@ function cacheDir(file: string): string | undefined {
   }
 }
 
-/** The cached ESM file for a TypeScript config, compiling it on a miss; undefined if it cannot be cached. */
-async function cachedModule(file: string, dir: string | undefined): Promise<string | undefined> {
-  const source = readFileSync(file, 'utf8');
-  if (dir === undefined || RELATIVE_IMPORT.test(source) || OTHER_META.test(source))
-    return undefined;
-  const key = createHash('sha256')
-    .update(`${VERSION_SALT}\0${SELF}\0${file}\0${source}`)
-    .digest('hex');
-  const cached = join(dir, `${key.slice(0, 24)}.mjs`);
-  if (existsSync(cached) && trustedPath(cached, true)) return cached;
-  const { transform } = await import('sucrase');
-  let code: string;
-  try {
-    ({ code } = transform(source, {
-      transforms: ['typescript'],
-      filePath: file,
-      disableESTransforms: true,
-      keepUnusedImports: false,
-    }));
-  } catch {
-    return undefined; // a syntax error: jiti reports it with file and line
+/** The config's source as an ES module to import natively, or undefined if it needs jiti. */
+async function nativeSource(file: string, source: string): Promise<string | undefined> {
+  if (RELATIVE_IMPORT.test(source) || OTHER_META.test(source)) return undefined;
+  const ext = extname(file);
+  let code = source;
+  if (ext === '.ts' || ext === '.mts') {
+    const { transform } = await import('sucrase');
+    try {
+      ({ code } = transform(source, {
+        transforms: ['typescript'],
+        filePath: file,
+        disableESTransforms: true,
+        keepUnusedImports: false,
+      }));
+    } catch {
+      return undefined; // a syntax error: jiti reports it with file and line
+    }
+  } else if (ext !== '.mjs' && !(ext === '.js' && ESM_SYNTAX.test(source))) {
+    return undefined; // CommonJS, or an extension Node would not load as ESM
   }
   const url = JSON.stringify(pathToFileURL(file).href);
-  const out = code
+  return code
     .replace(SELF_IMPORT, (_m, head: string, quote: string) => `${head}${quote}${SELF}${quote}`)
     .replace(/\bimport\.meta\.url\b/g, url)
     .replace(/\bimport\.meta\.filename\b/g, JSON.stringify(file))
     .replace(/\bimport\.meta\.dirname\b/g, JSON.stringify(dirname(file)));
-  const temp = `${cached}.${process.pid}.tmp`;
-  writeFileSync(temp, out, { mode: 0o600 });
-  renameSync(temp, cached); // atomic: a concurrent reader sees the old state or the whole file
-  return cached;
 }
 
-async function importWithJiti(file: string, dir: string | undefined): Promise<unknown> {
+/**
+ * Where to import `code` (the config's own bytes, prepared) from: a file named
+ * by its hash in the private cache folder (written on a miss), or, without
+ * one, a `data:` URL. Either way the path of the config is never opened again.
+ */
+function moduleUrl(file: string, code: string, dir: string | undefined): string {
+  if (dir === undefined)
+    return `data:text/javascript;base64,${Buffer.from(code).toString('base64')}`;
+  const key = createHash('sha256')
+    .update(`${VERSION_SALT}\0${SELF}\0${file}\0${code}`)
+    .digest('hex');
+  const cached = join(dir, `${key.slice(0, 24)}.mjs`);
+  if (!(existsSync(cached) && trustedPath(cached, true))) {
+    const temp = `${cached}.${process.pid}.tmp`;
+    writeFileSync(temp, code, { mode: 0o600 });
+    renameSync(temp, cached); // atomic: a concurrent reader sees the old state or the whole file
+  }
+  return pathToFileURL(cached).href;
+}
+
+/** Evaluates `source` as the module at `file`, through jiti (relative imports, CommonJS). */
+async function evalWithJiti(
+  file: string,
+  source: string,
+  dir: string | undefined,
+): Promise<unknown> {
   const { createJiti } = await import('jiti');
   const jiti = createJiti(import.meta.url, {
     fsCache: dir === undefined ? false : join(dir, 'jiti'),
@@ -113,53 +135,60 @@ async function importWithJiti(file: string, dir: string | undefined): Promise<un
     interopDefault: true,
     alias: { launchguard: fileURLToPath(SELF) },
   });
-  return jiti.import(file, { default: true });
+  // forceTranspile: jiti would otherwise import an .mjs file natively, by its path.
+  const mod = (await jiti.evalModule(source, {
+    filename: file,
+    ext: extname(file),
+    async: true,
+    forceTranspile: true,
+  })) as { default?: unknown } | undefined;
+  return mod !== null && typeof mod === 'object' && 'default' in mod ? mod.default : mod;
 }
 
 /** Errors thrown while a module is resolved, linked or parsed: nothing of it has run. */
-const BEFORE_EVALUATION = new Set(['ERR_MODULE_NOT_FOUND', 'ERR_UNSUPPORTED_DIR_IMPORT']);
+const BEFORE_EVALUATION = new Set([
+  'ERR_MODULE_NOT_FOUND',
+  'ERR_UNSUPPORTED_DIR_IMPORT',
+  'ERR_UNSUPPORTED_RESOLVE_REQUEST', // a bare import from a data: URL: jiti resolves it
+]);
 
-/** True if `error` came before `path` began to run (no frame of it in the stack). */
-function failedBeforeEvaluation(error: unknown, path: string): boolean {
+/** True if `error` came before the module at `url` began to run (no frame of it in the stack). */
+function failedBeforeEvaluation(error: unknown, url: string): boolean {
   const stack = error instanceof Error ? (error.stack ?? '') : '';
-  const ran = stack.includes(`${pathToFileURL(path).href}:`) || stack.includes(`(${path}:`);
+  const path = url.startsWith('file:') ? fileURLToPath(url) : url;
+  const ran = stack.includes(`${url}:`) || stack.includes(`(${path}:`);
   if (ran) return false;
   return BEFORE_EVALUATION.has(errnoCode(error) ?? '') || error instanceof SyntaxError;
 }
 
-/** The error with every mention of the cached file replaced by the config file. */
-function pointAtConfig(error: unknown, cached: string, file: string): unknown {
+/** The error with every mention of the module at `url` replaced by the config file. */
+function pointAtConfig(error: unknown, url: string, file: string): unknown {
   if (!(error instanceof Error) || error.stack === undefined) return error;
-  error.stack = error.stack
-    .replaceAll(pathToFileURL(cached).href, pathToFileURL(file).href)
-    .replaceAll(cached, file);
+  const stack = error.stack.replaceAll(url, pathToFileURL(file).href);
+  error.stack = url.startsWith('file:') ? stack.replaceAll(fileURLToPath(url), file) : stack;
   return error;
 }
 
 /**
- * Imports a config file and returns its default export, evaluating it once.
- * Errors before evaluation are those of jiti (with file and line for syntax
- * errors); errors the config throws are its own, pointing at the config file.
+ * Evaluates a config's `source` (the bytes read from `file` after its checks)
+ * and returns its default export, evaluating it once. Errors before
+ * evaluation are those of jiti (with file and line for syntax errors); errors
+ * the config throws are its own, pointing at the config file.
  */
-export async function importConfigModule(file: string): Promise<unknown> {
-  const ext = extname(file);
+export async function importConfigModule(file: string, source: string): Promise<unknown> {
   let dir: string | undefined | null = null; // looked up when something is to be cached
   const cache = () => {
     if (dir === null) dir = cacheDir(file);
     return dir;
   };
-  let path: string | undefined;
-  if (ext === '.js' || ext === '.mjs') {
-    if (!readFileSync(file, 'utf8').includes('launchguard')) path = file;
-  } else {
-    path = await cachedModule(file, cache());
-  }
-  if (path === undefined) return importWithJiti(file, cache());
+  const code = await nativeSource(file, source);
+  if (code === undefined) return evalWithJiti(file, source, cache());
+  const url = moduleUrl(file, code, cache());
   try {
-    const mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
+    const mod = (await import(url)) as { default?: unknown };
     return mod.default;
   } catch (error) {
-    if (!failedBeforeEvaluation(error, path)) throw pointAtConfig(error, path, file);
-    return importWithJiti(file, cache()); // nothing ran: jiti gives the precise error
+    if (!failedBeforeEvaluation(error, url)) throw pointAtConfig(error, url, file);
+    return evalWithJiti(file, source, cache()); // nothing ran: jiti gives the precise error
   }
 }

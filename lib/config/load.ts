@@ -4,7 +4,8 @@ import { LaunchError } from '../errors.js';
 import { configTimeoutSetting } from '../settings.js';
 import { importConfigModule } from './import.js';
 import { resolveConfig } from './resolve.js';
-import { type ConfigSource, checkConfigTrust } from './trust.js';
+import type { FileRole } from './trust.js';
+import { readTrustedFile } from './trusted-file.js';
 import type { ConfigEnv, ResolvedConfig } from './types.js';
 
 /** Config file names, in the order they are looked for in each folder. */
@@ -29,7 +30,7 @@ export function findConfigFile(cwd: string, explicit?: string): string {
 function locateConfigFile(
   cwd: string,
   explicit?: string,
-): { readonly file: string; readonly source: ConfigSource } {
+): { readonly file: string; readonly source: Exclude<FileRole, 'env'> } {
   if (explicit !== undefined) {
     const file = resolve(cwd, explicit);
     if (!existsSync(file)) {
@@ -74,27 +75,23 @@ function frameIn(file: string, stack: string): string | undefined {
 }
 
 /** The source line at `line` (1-based) and a caret under `col`, for syntax errors. */
-function excerpt(file: string, line: number, col: number): string[] {
-  try {
-    const text = readFileSync(file, 'utf8').split(/\r?\n/)[line - 1];
-    if (text === undefined) return [];
-    return [
-      `${line} | ${text}`,
-      `${' '.repeat(String(line).length)} | ${' '.repeat(Math.max(0, col - 1))}^`,
-    ];
-  } catch {
-    return [];
-  }
+function excerpt(source: string, line: number, col: number): string[] {
+  const text = source.split(/\r?\n/)[line - 1];
+  if (text === undefined) return [];
+  return [
+    `${line} | ${text}`,
+    `${' '.repeat(String(line).length)} | ${' '.repeat(Math.max(0, col - 1))}^`,
+  ];
 }
 
 /** Turns whatever loading a config threw into one clear {@link LaunchError}. */
-export function loadError(file: string, error: unknown): LaunchError {
+export function loadError(file: string, error: unknown, source: string): LaunchError {
   const message = error instanceof Error ? error.message : String(error);
   const parse = /^(?:ParseError|SyntaxError): ([^\n]*?)\s*\n\s*(\S+):(\d+):(\d+)/.exec(message);
   if (parse) {
     const [, what, where, line, col] = parse as unknown as [string, string, string, string, string];
     return new LaunchError('E_CONFIG', `${where}:${line}:${col}: syntax error: ${what.trim()}`, {
-      details: excerpt(where, Number(line), Number(col)),
+      details: excerpt(where === file ? source : readSafe(where), Number(line), Number(col)),
       hint: 'fix the syntax error, then run `launchguard validate`',
       cause: error,
     });
@@ -102,7 +99,7 @@ export function loadError(file: string, error: unknown): LaunchError {
   const missing = /^Cannot find (?:module|package) '([^']+)'/.exec(message);
   if (missing) {
     const name = missing[1] ?? '';
-    const lines = readSafe(file).split(/\r?\n/);
+    const lines = source.split(/\r?\n/);
     const at = lines.findIndex((l) => l.includes(`'${name}'`) || l.includes(`"${name}"`));
     const where = at >= 0 ? `${file}:${at + 1}` : file;
     return new LaunchError(
@@ -165,12 +162,12 @@ function within<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promis
 export async function loadConfig(options: LoadConfigOptions = {}): Promise<ResolvedConfig> {
   const cwd = options.cwd ?? process.cwd();
   const found = locateConfigFile(cwd, options.config);
-  const file = realpathSync(found.file);
-  checkConfigTrust(file, found.source, cwd);
+  // Judged where it was found, read once; exactly these bytes are evaluated.
+  const { real: file, text } = readTrustedFile(found.file, found.source, cwd);
   const ms = options.timeout ?? configTimeoutSetting();
   const evaluate = async (): Promise<unknown> => {
     // A default export may be the config, a promise of it, or a function returning either.
-    const exported = await importConfigModule(file);
+    const exported = await importConfigModule(file, text);
     if (typeof exported !== 'function') return exported;
     const env: ConfigEnv = { command: options.command ?? 'api', cwd };
     return (exported as (env: ConfigEnv) => unknown)(env);
@@ -183,7 +180,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
   try {
     exported = await within(evaluate(), ms, slow);
   } catch (error) {
-    throw error instanceof LaunchError ? error : loadError(file, error);
+    throw error instanceof LaunchError ? error : loadError(file, error, text);
   }
   return resolveConfig(exported, file);
 }

@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { basename, dirname, resolve as resolvePath } from 'node:path';
 import { parseEnv } from 'node:util';
 import { LaunchError } from '../errors.js';
 import { dependencyLevels } from './graph.js';
 import { splitCommand } from './split.js';
-import { looseFileProblem } from './trust.js';
+import { readTrustedFile } from './trusted-file.js';
 import type {
   DependencyCondition,
   ReadyCheck,
@@ -55,17 +54,12 @@ function readEnvFiles(
   files.forEach((file, i) => {
     const abs = resolvePath(root, file);
     const p = typeof value === 'string' ? path : `${path}[${i}]`;
-    const loose = looseFileProblem(abs);
-    if (loose !== null) {
-      // It feeds the commands' environment (NODE_OPTIONS, LD_PRELOAD): as good as code.
-      issues.push({ path: p, message: `env file ${loose.problem}: fix it with ${loose.fix}` });
-      return;
-    }
     try {
-      Object.assign(env, parseEnv(readFileSync(abs, 'utf8')));
+      // It feeds the commands' environment (NODE_OPTIONS, LD_PRELOAD): as good as code.
+      Object.assign(env, parseEnv(readTrustedFile(abs, 'env', root).text));
     } catch (error) {
-      const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-      issues.push({ path: p, message: `cannot read env file ${abs} (${reason})` });
+      const e = error as LaunchError;
+      issues.push({ path: p, message: `${e.message}${e.hint ? `: ${e.hint}` : ''}` });
     }
   });
   return env;

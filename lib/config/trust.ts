@@ -8,18 +8,19 @@ import { effectiveUid, userName } from '../os/users.js';
  * A config is code, and an env file feeds every command's environment
  * (`NODE_OPTIONS=--require`, `LD_PRELOAD`): whoever may write either runs
  * code as whoever runs launchguard, often root. So, as ssh does with its
- * keys:
+ * keys, every such file is judged where it was found, link by link (see
+ * `trusted-file.ts`), with these rules for each place on the way:
  *
- * - a config or env file that everyone may write is refused, and so is one in
- *   a folder that everyone may write without the sticky bit (anyone could
+ * - a file that everyone may write is refused, and so is a file or link in a
+ *   folder that everyone may write without the sticky bit (anyone could
  *   replace it);
- * - a config launchguard found on its own (not named with `-c`) that belongs
- *   to another user is refused if others could have put it there: it was
- *   found in a parent folder of the working directory that its group or
- *   everyone may write, or in a folder everyone may write (`/tmp`): a file
- *   planted there would otherwise run as you. Named with `-c`, or in that
- *   user's own folder (a CI job running as root on a checkout owned by the
- *   runner's user, in a subfolder of a monorepo too), it is your choice.
+ * - a file or link that belongs to another user is refused if others could
+ *   have put it there ({@link FileRole}): a config found on its own in the
+ *   working folder, when everyone may write that folder (`/tmp`); a config
+ *   found in a parent folder, or an env file, when its group or everyone may
+ *   write the folder. Named with `-c`, or in that user's own folder (a CI job
+ *   running as root on a checkout owned by the runner's user, in a subfolder
+ *   of a monorepo too), it is your choice.
  *
  * "Another user" is anyone but you, root, and under sudo the user who ran
  * sudo (`SUDO_UID`). Group-writable files are accepted (umask 002 is common).
@@ -27,15 +28,28 @@ import { effectiveUid, userName } from '../os/users.js';
  * Windows, which has no modes.
  */
 
-/** How the config was found: named with `-c`, in the working folder, or in a parent of it. */
-export type ConfigSource = 'named' | 'here' | 'above';
+/**
+ * How a file came to be read, which decides who may have put it there: a
+ * config named with `-c`, found in the working folder, found in a parent of
+ * it, or an env file a config names.
+ */
+export type FileRole = 'named' | 'here' | 'above' | 'env';
+
+/** The folder mode bits that let others plant a file owned by someone else, per role. */
+const PLANTED: Readonly<Record<FileRole, number>> = {
+  named: 0,
+  here: 0o002,
+  above: 0o022,
+  env: 0o022,
+};
 
 function trustedOwner(uid: number, me: number, env: NodeJS.ProcessEnv): boolean {
   if (uid === me || uid === 0) return true;
   return me === 0 && env.SUDO_UID !== undefined && Number(env.SUDO_UID) === uid;
 }
 
-const everyoneWrites = (stat: Stats) => (stat.mode & 0o002) !== 0;
+const everyoneWrites = (mode: number) => (mode & 0o002) !== 0;
+const sticky = (mode: number) => (mode & 0o1000) !== 0;
 
 /**
  * True if `path` exists, belongs to a trusted user (you, root, the sudo user)
@@ -53,75 +67,78 @@ export function trustedPath(path: string, group = false): boolean {
   }
 }
 
-/**
- * Why `file` (a config or env file) may be changed by anyone, or null: it is
- * writable by everyone, or its folder is, without the sticky bit.
- */
-export function looseFileProblem(file: string): { problem: string; fix: string } | null {
-  if (effectiveUid() === null) return null;
-  let stat: Stats;
-  let folder: Stats;
-  try {
-    stat = statSync(file);
-    folder = statSync(dirname(file));
-  } catch {
-    return null; // reading it reports what is wrong
-  }
-  if (everyoneWrites(stat))
-    return {
-      problem: `${file} is writable by everyone (mode ${octal(stat.mode)})`,
-      fix: `chmod o-w ${file}`,
-    };
-  if (everyoneWrites(folder) && (folder.mode & 0o1000) === 0)
-    return {
-      problem: `${file} is in ${dirname(file)}, which everyone may write (mode ${octal(folder.mode)}, no sticky bit)`,
-      fix: `chmod o-w ${dirname(file)}`,
-    };
-  return null;
+/** One place on the way to a config or env file: a link or the file itself, and its folder. */
+export interface Place {
+  /** The path as it was met (a link's own path, or the real file). */
+  readonly path: string;
+  readonly stat: Stats;
+  readonly folder: string;
+  readonly folderStat: Stats;
+  /** Where the link points (links only). */
+  readonly target?: string;
+}
+
+function noun(role: FileRole): string {
+  return role === 'env' ? 'env file' : 'config';
 }
 
 /**
- * Checks the config file (its real path) before it is evaluated; throws
- * E_CONFIG (exit 2) naming the file and the fix.
+ * Throws E_CONFIG (exit 2) if `place` lets someone else decide what runs: see
+ * the rules above. `shown` is the path the user knows the file by.
  */
-export function checkConfigTrust(
-  file: string,
-  source: ConfigSource,
+export function assertTrustedPlace(
+  place: Place,
+  role: FileRole,
+  shown: string,
   cwd: string,
   env: NodeJS.ProcessEnv = process.env,
 ): void {
   const me = effectiveUid();
   if (me === null) return;
-  const loose = looseFileProblem(file);
-  if (loose !== null) {
+  const what = noun(role);
+  const link = place.target !== undefined;
+  const it = link
+    ? `${what} ${shown}: the symbolic link ${place.path} (to ${place.target})`
+    : shown === place.path
+      ? `${what} ${shown}`
+      : `${what} ${shown} (really ${place.path})`;
+  const runs = `anyone on this machine could run code as ${userName(me)} through it`;
+  if (!link && everyoneWrites(place.stat.mode)) {
     throw new LaunchError(
       'E_CONFIG',
-      `config ${loose.problem}: anyone on this machine could run code as ${userName(me)} through it`,
-      { hint: `${loose.fix}, then run launchguard again` },
+      `${it} is writable by everyone (mode ${octal(place.stat.mode)}): ${runs}`,
+      { hint: `chmod o-w ${place.path}, then run launchguard again` },
     );
   }
-  if (source === 'named') return;
-  let owner: number;
-  let folder: Stats;
-  try {
-    owner = statSync(file).uid;
-    folder = statSync(dirname(file));
-  } catch {
-    return;
+  if (everyoneWrites(place.folderStat.mode) && !sticky(place.folderStat.mode)) {
+    throw new LaunchError(
+      'E_CONFIG',
+      `${it} is in ${place.folder}, which everyone may write (mode ${octal(place.folderStat.mode)}, no sticky bit): ${runs}`,
+      { hint: `chmod o-w ${place.folder}, then run launchguard again` },
+    );
   }
-  if (trustedOwner(owner, me, env)) return;
-  // Who else may put a file there: everyone (/tmp), or (found above) the folder's group too.
-  const planted = source === 'here' ? 0o002 : 0o022;
-  if ((folder.mode & planted) === 0) return;
+  const owner = place.stat.uid;
+  if (trustedOwner(owner, me, env) || (place.folderStat.mode & PLANTED[role]) === 0) return;
   const where =
-    source === 'above'
+    role === 'above'
       ? `in a parent folder of ${cwd} that others may write`
-      : 'in a folder everyone may write';
+      : role === 'here'
+        ? 'in a folder everyone may write'
+        : `in ${place.folder}, which others may write`;
   throw new LaunchError(
     'E_CONFIG',
-    `config ${file} belongs to ${userName(owner)} and was found ${where}: loading it would run its code as ${userName(me)}`,
+    `${it} belongs to ${userName(owner)} and was found ${where}: loading it would run its code as ${userName(me)}`,
     {
-      hint: `if you trust it, name it: launchguard -c ${file} <command>; otherwise remove it or run launchguard where your own config is`,
+      hint:
+        role === 'env'
+          ? `if you trust it, take it over (chown ${userName(me)} ${place.path}); otherwise remove it from the config`
+          : `if you trust it, name it: launchguard -c ${shown} <command>; otherwise remove it or run launchguard where your own config is`,
     },
   );
+}
+
+/** The folder of `path`, with its stat (for {@link Place}). */
+export function folderOf(path: string): { folder: string; folderStat: Stats } {
+  const folder = dirname(path);
+  return { folder, folderStat: statSync(folder) };
 }
