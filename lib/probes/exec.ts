@@ -12,7 +12,7 @@ import type { Attempt } from './tcp.js';
 export function execAttempt(
   argv: readonly string[],
   shell: boolean,
-  options: { cwd: string; env: NodeJS.ProcessEnv; timeout: number },
+  options: { cwd: string; env: NodeJS.ProcessEnv; timeout: number; signal?: AbortSignal },
 ): Promise<Attempt> {
   const [program, ...args] = argv as [string, ...string[]];
   const shown = argv.join(' ');
@@ -35,17 +35,26 @@ export function execAttempt(
         // already gone
       }
     };
-    const timer = setTimeout(() => {
+    const settle = (result: Attempt) => {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+      resolve(result);
+    };
+    const cut = (why: string) => {
       killGroup();
-      resolve({ ok: false, error: `'${shown}' did not finish within ${options.timeout} ms` });
-    }, options.timeout);
-    child.once('error', (error: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      resolve({ ok: false, error: `'${shown}' cannot run: ${error.code ?? error.message}` });
-    });
+      settle({ ok: false, error: `'${shown}' ${why}` });
+    };
+    const timer = setTimeout(
+      () => cut(`did not finish within ${options.timeout} ms`),
+      options.timeout,
+    );
+    const onAbort = () => cut('was cut short');
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    child.once('error', (error: NodeJS.ErrnoException) =>
+      settle({ ok: false, error: `'${shown}' cannot run: ${error.code ?? error.message}` }),
+    );
     child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve(
+      settle(
         code === 0
           ? { ok: true }
           : {

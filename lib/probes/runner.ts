@@ -154,12 +154,8 @@ export async function waitReady(o: WaitReadyOptions): Promise<ReadyResult> {
       repaced = false;
       attemptStart = performance.now();
       attempts++;
-      const result = await attempt(
-        probe,
-        o,
-        Math.min(remaining, ATTEMPT_CAP),
-        portOf,
-        woken ? 'both' : attempts,
+      const result = await bounded(Math.min(remaining, ATTEMPT_CAP), o.signal, (signal, ms) =>
+        attempt(probe, o, ms, portOf, woken ? 'both' : attempts, signal),
       );
       woken = false;
       if (result.ok) return { ms: performance.now() - started, attempts };
@@ -186,6 +182,37 @@ export async function waitReady(o: WaitReadyOptions): Promise<ReadyResult> {
 }
 
 /**
+ * Runs one attempt with a hard deadline: `run` gets a signal that fires at
+ * `ms` or when `outer` aborts, and the attempt settles then whatever it was
+ * doing (a server trickling one byte every 50 ms, a check command that never
+ * ends): every attempt kind also listens to the signal and frees its socket
+ * or kills its process group.
+ */
+async function bounded(
+  ms: number,
+  outer: AbortSignal | undefined,
+  run: (signal: AbortSignal, ms: number) => Promise<Attempt>,
+): Promise<Attempt> {
+  const ac = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const over = new Promise<Attempt>((resolve) => {
+    const stop = (error: string) => {
+      ac.abort();
+      resolve({ ok: false, error });
+    };
+    timer = setTimeout(() => stop(`the check did not finish within ${formatDuration(ms)}`), ms);
+    if (outer?.aborted) stop('aborted');
+    outer?.addEventListener('abort', () => stop('aborted'), { once: true, signal: ac.signal });
+  });
+  try {
+    return await Promise.race([run(ac.signal, ms), over]);
+  } finally {
+    clearTimeout(timer);
+    ac.abort(); // releases the listener on `outer`
+  }
+}
+
+/**
  * One attempt. A TCP check connects to 127.0.0.1 on every attempt (which a
  * listener on 0.0.0.0 or a dual-stack `::` answers too) and to ::1 on every
  * second one (a listener on ::1 alone: `localhost` on many systems), both
@@ -198,6 +225,7 @@ async function attempt(
   timeout: number,
   portOf: (p: number | 'auto') => number | null,
   tick: number | 'both',
+  signal: AbortSignal,
 ): Promise<Attempt> {
   switch (probe.kind) {
     case 'log': {
@@ -211,19 +239,19 @@ async function attempt(
     }
     case 'exec':
       if (tick === 'both') o.follower.read(); // keep the tail current; tail() catches up anyway
-      return execAttempt(probe.argv, probe.shell, { cwd: o.cwd, env: o.env, timeout });
+      return execAttempt(probe.argv, probe.shell, { cwd: o.cwd, env: o.env, timeout, signal });
     case 'tcp': {
       if (tick === 'both') o.follower.read();
       const port = portOf(probe.port);
       if (port === null) return { ok: false, error: 'no port to probe' };
       const hosts = tick === 'both' || tick % 2 === 0 ? LOOPBACK : LOOPBACK.slice(0, 1);
-      const got = await tcpLoopbackAttempt(port, timeout, hosts);
+      const got = await tcpLoopbackAttempt(port, timeout, hosts, signal);
       return got.ok ? owned(port, o, got.family) : got;
     }
     case 'http': {
       if (tick === 'both') o.follower.read();
       const url = o.port === null ? probe.url : probe.url.replace(':auto/', `:${o.port}/`);
-      const got = await httpAttempt(url, probe.status, timeout);
+      const got = await httpAttempt(url, probe.status, timeout, signal);
       if (!got.ok) return got;
       const port = Number(new URL(url).port || 80);
       return owned(port, o);

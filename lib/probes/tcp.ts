@@ -16,11 +16,17 @@ export type Attempt =
  * to itself (possible for ports in the ephemeral range), not a listener: it
  * counts as a failure.
  */
-export function tcpAttempt(host: string, port: number, timeout: number): Promise<Attempt> {
+export function tcpAttempt(
+  host: string,
+  port: number,
+  timeout: number,
+  signal?: AbortSignal,
+): Promise<Attempt> {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
     const done = (result: Attempt) => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       socket.removeAllListeners();
       socket.on('error', () => undefined);
       socket.destroy();
@@ -30,6 +36,8 @@ export function tcpAttempt(host: string, port: number, timeout: number): Promise
       () => done({ ok: false, error: `connect to ${host}:${port} timed out` }),
       timeout,
     );
+    const onAbort = () => done({ ok: false, error: `connect to ${host}:${port} cut short` });
+    signal?.addEventListener('abort', onAbort, { once: true });
     socket.once('connect', () => {
       if (socket.localPort === port && socket.localAddress === socket.remoteAddress) {
         done({ ok: false, error: `connect to ${host}:${port} reached itself (no listener)` });
@@ -53,7 +61,8 @@ export async function tcpLoopbackAttempt(
   port: number,
   timeout: number,
   hosts: readonly string[] = LOOPBACK,
+  signal?: AbortSignal,
 ): Promise<Attempt> {
-  const results = await Promise.all(hosts.map((host) => tcpAttempt(host, port, timeout)));
+  const results = await Promise.all(hosts.map((host) => tcpAttempt(host, port, timeout, signal)));
   return results.find((r) => r.ok) ?? results[0] ?? { ok: false, error: 'no address' };
 }
