@@ -162,7 +162,10 @@ export async function waitReady(o: WaitReadyOptions): Promise<ReadyResult> {
       faultPoint('during-ready-wait');
       // An attempt cut short by the deadline says less than the one before it, and a
       // refusal on one loopback family less than a foreign answer on the other.
-      if (attempts === 1 || (performance.now() < deadline && !(foreign && !result.foreign))) {
+      if (
+        attempts === 1 ||
+        (result.cut !== true && performance.now() < deadline && !(foreign && !result.foreign))
+      ) {
         last = result.error;
         foreign = result.foreign === true;
       }
@@ -198,7 +201,7 @@ async function bounded(
   const over = new Promise<Attempt>((resolve) => {
     const stop = (error: string) => {
       ac.abort();
-      resolve({ ok: false, error });
+      resolve({ ok: false, error, cut: true });
     };
     timer = setTimeout(() => stop(`the check did not finish within ${formatDuration(ms)}`), ms);
     if (outer?.aborted) stop('aborted');

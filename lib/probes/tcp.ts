@@ -8,6 +8,8 @@ export type Attempt =
       readonly error: string;
       /** True when a process outside the service's tree answered. */
       readonly foreign?: boolean;
+      /** True when the attempt was cut short at the deadline (it says less than the one before). */
+      readonly cut?: boolean;
     };
 
 /**
