@@ -54,6 +54,8 @@ export function forceRefusal(h: PortHolder, inspector: ProcessInspector): string
   const uid = looked.kind === 'alive' ? looked.info.uid : null;
   if (me !== null && uid !== me)
     return `it belongs to ${h.user}, and launchguard never stops another user's process`;
+  if (h.otherStack !== undefined)
+    return `it is service ${h.otherStack.service} of launchguard stack ${h.otherStack.stack}, and --force does not cross stacks`;
   return null;
 }
 
@@ -114,7 +116,7 @@ function refuse(
           hint:
             why === null
               ? `${stopHint(h)}, give ${service} another port or port: 'auto', or run with --force to stop it`
-              : `--force does not stop it: ${why}; stop it yourself or give ${service} another port`,
+              : `--force does not stop it: ${why}; ${h.otherStack === undefined ? 'stop it yourself' : stopHint(h)}, or give ${service} another port`,
         },
       );
     }

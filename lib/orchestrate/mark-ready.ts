@@ -1,6 +1,7 @@
 import type { ResolvedConfig } from '../config/types.js';
 import type { ProcessInspector } from '../os/inspector.js';
 import { acquireLock } from '../state/lock.js';
+import { stackOf } from '../state/marker.js';
 import { servicePaths } from '../state/paths.js';
 import { type ServiceRecord, updateRecord } from '../state/record.js';
 import { readServiceState } from '../state/service-state.js';
@@ -21,7 +22,7 @@ export async function markReady(
     inspector,
   });
   try {
-    const now = readServiceState(config.pidDir, record.service, inspector);
+    const now = readServiceState(config.pidDir, record.service, inspector, stackOf(config));
     if (now.kind === 'running' && now.record.instance === record.instance) {
       if (now.record.readyAt !== undefined) return now.record;
       updateRecord(config.pidDir, ready);

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:net';
 import type { ResolvedConfig } from '../config/types.js';
 import type { ProcessInspector } from '../os/inspector.js';
 import { pickPort } from '../ports/auto.js';
+import { stackOf } from '../state/marker.js';
 import { readServiceState } from '../state/service-state.js';
 
 /**
@@ -67,7 +68,7 @@ export async function planPorts(
   for (const svc of Object.values(config.services)) {
     if (typeof svc.port === 'number') ports[svc.name] = svc.port;
     if (svc.port !== 'auto') continue;
-    const state = readServiceState(config.pidDir, svc.name, inspector);
+    const state = readServiceState(config.pidDir, svc.name, inspector, stackOf(config));
     const recorded = state.kind === 'running' ? state.record.ports[svc.name] : undefined;
     if (recorded !== undefined) ports[svc.name] = recorded;
     else if (selected.includes(svc.name)) auto.push(svc.name);

@@ -3,6 +3,7 @@ import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import { signalInstance } from '../process/stop.js';
 import { type LeaseHolder, liveLeases, removeLease } from '../state/lease.js';
 import { acquireLock } from '../state/lock.js';
+import { stackOf } from '../state/marker.js';
 import { servicePaths } from '../state/paths.js';
 import { updateRecord } from '../state/record.js';
 import { readServiceState } from '../state/service-state.js';
@@ -32,11 +33,11 @@ async function releaseService(
   const lock = await acquireLock(servicePaths(config.pidDir, name).lock, name, { inspector });
   try {
     removeLease(config.pidDir, holder, name);
-    const state = readServiceState(config.pidDir, name, inspector);
+    const state = readServiceState(config.pidDir, name, inspector, stackOf(config));
     const kept = { service: name, orphans: [], cleaned: [], problems: [] };
     if (state.kind === 'running' && state.record.detached === true)
       return { ...kept, pinned: true };
-    const others = liveLeases(config.pidDir, name, inspector);
+    const others = liveLeases(config.pidDir, name, inspector, { stack: stackOf(config) });
     if (state.kind === 'running' && others.length > 0)
       return { ...kept, keptFor: [...new Set(others.map((l) => l.pid))] };
     return await stopLocked(config, name, options);
@@ -83,7 +84,7 @@ export async function pinServices(
   for (const name of names) {
     const lock = await acquireLock(servicePaths(config.pidDir, name).lock, name, { inspector });
     try {
-      const state = readServiceState(config.pidDir, name, inspector);
+      const state = readServiceState(config.pidDir, name, inspector, stackOf(config));
       if (state.kind === 'running' && state.record.detached !== true)
         updateRecord(config.pidDir, { ...state.record, detached: true });
       removeLease(config.pidDir, holder, name);
@@ -111,9 +112,10 @@ export function releaseNow(
   for (const name of names) {
     try {
       removeLease(config.pidDir, holder, name);
-      const state = readServiceState(config.pidDir, name, inspector);
+      const state = readServiceState(config.pidDir, name, inspector, stackOf(config));
       if (state.kind !== 'running' || state.record.detached === true) continue;
-      if (liveLeases(config.pidDir, name, inspector).length > 0) continue;
+      if (liveLeases(config.pidDir, name, inspector, { stack: stackOf(config) }).length > 0)
+        continue;
       signalInstance({ ...state.record, recorded: true }, 'SIGTERM', inspector);
     } catch {
       // an exit handler must not throw: the next up or down finds what is left

@@ -12,10 +12,10 @@ import { leftoversOf, type MarkedProcess } from '../process/sweep.js';
 import { removeStaleTempFiles } from '../state/files.js';
 import { type LeaseHolder, writeLease } from '../state/lease.js';
 import { acquireLock } from '../state/lock.js';
-import { newInstanceMarker, stackId } from '../state/marker.js';
+import { newInstanceMarker, stackOf } from '../state/marker.js';
 import { servicePaths } from '../state/paths.js';
 import { ensureStateDir, removeRecord, type ServiceRecord, writeRecord } from '../state/record.js';
-import { readServiceState, type ServiceState } from '../state/service-state.js';
+import { otherStackNote, readServiceState, type ServiceState } from '../state/service-state.js';
 import type { ClearPortReport } from './clear-port.js';
 import { type ManagedInstance, managedInstance } from './managed.js';
 import { type PreflightOptions, preparePort } from './preflight.js';
@@ -87,7 +87,7 @@ function managedRecord(
   managed: ManagedInstance,
   inspector: ProcessInspector,
 ): ServiceRecord {
-  const stack = stackId(config.name, config.file);
+  const stack = stackOf(config);
   return {
     version: 1,
     service: svc.name,
@@ -126,6 +126,11 @@ function clearState(config: ResolvedConfig, name: string, state: ServiceState): 
       renameSync(state.file, aside); // kept for inspection, never deleted
       return `moved the corrupt file ${state.file} aside to ${aside} (${state.reason})`;
     }
+    case 'other-stack':
+      throw new LaunchError('E_STATE', `${name}: ${otherStackNote(name, state)}`, {
+        service: name,
+        hint: `two stacks share the state folder ${config.pidDir}: set a pidDir of its own in each config (stop the other one first with its own 'launchguard down')`,
+      });
     case 'unverifiable':
       if (state.reason === 'recorded in another boot') {
         removeRecord(config.pidDir, state.record, name);
@@ -154,7 +159,7 @@ async function keepOrReplace(
   inspector: ProcessInspector,
   policy: NonNullable<StartServiceOptions['replace']>,
 ): Promise<Existing> {
-  const state = readServiceState(config.pidDir, svc.name, inspector);
+  const state = readServiceState(config.pidDir, svc.name, inspector, stackOf(config));
   if (state.kind !== 'running') return { kind: 'clear', state, replaced: [] };
   const same = state.record.configHash === svc.configHash;
   if (policy === 'never' || (policy === 'if-changed' && same))
@@ -198,7 +203,7 @@ async function spawnRecorded(
   inspector: ProcessInspector,
   options: StartServiceOptions,
 ): Promise<{ record: ServiceRecord; spawned: SpawnedService }> {
-  const stack = stackId(config.name, config.file);
+  const stack = stackOf(config);
   const paths = servicePaths(config.pidDir, svc.name);
   const marker = newInstanceMarker(stack, svc.name);
   const spawned = await spawnService(svc, {
@@ -292,7 +297,7 @@ export async function startService(
     const cleared = [clearState(config, name, existing.state)].filter(
       (c): c is string => c !== undefined,
     );
-    const stack = stackId(config.name, config.file);
+    const stack = stackOf(config);
     const candidates = lock.fresh ? options.candidates : undefined;
     const replaced = [
       ...existing.replaced,

@@ -6,9 +6,9 @@ import { classifyHolder, type PortHolder, sameCommand } from '../ports/classify.
 import { type PortUse, systemScanner } from '../ports/scan.js';
 import { findMarked, type MarkedProcess } from '../process/sweep.js';
 import { liveLeases } from '../state/lease.js';
-import { stackId } from '../state/marker.js';
+import { stackOf } from '../state/marker.js';
 import type { ServiceRecord } from '../state/record.js';
-import { readServiceState, type ServiceState } from '../state/service-state.js';
+import { otherStackNote, readServiceState, type ServiceState } from '../state/service-state.js';
 import { checkStateDir } from '../state/trust.js';
 import { describeHolder } from './clear-port.js';
 import { type ManagedInstance, managedInstance, systemctlStop } from './managed.js';
@@ -71,6 +71,7 @@ const STATE_NAMES: Record<ServiceState['kind'], StatusState> = {
   reused: 'reused',
   corrupt: 'corrupt',
   unverifiable: 'unverifiable',
+  'other-stack': 'not running', // for this stack: the record is another's (a warning says whose)
 };
 
 /** One pass over the process table, shared by every service's status. */
@@ -86,7 +87,7 @@ interface ProcessScan {
 }
 
 function scanProcesses(config: ResolvedConfig, inspector: ProcessInspector): ProcessScan {
-  const stack = stackId(config.name, config.file);
+  const stack = stackOf(config);
   const marked = new Map<string, MarkedProcess[]>();
   const markedPids = new Set<number>();
   for (const m of findMarked({ stack }, inspector)) {
@@ -152,6 +153,8 @@ function stateWarnings(name: string, state: ServiceState): string[] {
       return [`corrupt ${state.file}: ${state.reason}`];
     case 'unverifiable':
       return [`pid ${state.pid} cannot be verified: ${state.reason}`];
+    case 'other-stack':
+      return [otherStackNote(name, state)];
     default:
       return [];
   }
@@ -219,7 +222,7 @@ async function serviceStatus(
   inspector: ProcessInspector,
 ): Promise<ServiceStatus> {
   const svc = config.services[name] as ResolvedService;
-  const state = readServiceState(config.pidDir, name, inspector);
+  const state = readServiceState(config.pidDir, name, inspector, stackOf(config));
   const record = 'record' in state ? state.record : null;
   const running = state.kind === 'running';
   const managed = running
@@ -259,7 +262,11 @@ async function serviceStatus(
     ready: readyAt !== undefined && (port === null || view.listening || !verifiable),
     ...timesOf(running ? record : null),
     heldBy: [
-      ...new Set(liveLeases(config.pidDir, name, inspector, { clean: false }).map((l) => l.pid)),
+      ...new Set(
+        liveLeases(config.pidDir, name, inspector, { stack: stackOf(config), clean: false }).map(
+          (l) => l.pid,
+        ),
+      ),
     ],
     detached: running && record?.detached === true,
     managedBy: null,

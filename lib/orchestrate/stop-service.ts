@@ -12,10 +12,10 @@ import { leftoversOf, type MarkedProcess } from '../process/sweep.js';
 import { removeStaleTempFiles } from '../state/files.js';
 import { endLeases } from '../state/lease.js';
 import { acquireLock } from '../state/lock.js';
-import { stackId } from '../state/marker.js';
+import { stackOf } from '../state/marker.js';
 import { servicePaths } from '../state/paths.js';
 import { removeRecord } from '../state/record.js';
-import { readServiceState } from '../state/service-state.js';
+import { otherStackNote, readServiceState } from '../state/service-state.js';
 import { managedInstance, systemctlStop } from './managed.js';
 
 /** What stopping one service did, for the report. */
@@ -60,7 +60,7 @@ async function stopRecorded(
   result: { cleaned: string[]; problems: string[] },
 ): Promise<StopReport | undefined> {
   const { inspector } = options;
-  const state = readServiceState(config.pidDir, name, inspector);
+  const state = readServiceState(config.pidDir, name, inspector, stackOf(config));
   switch (state.kind) {
     case 'running': {
       const ladder = stopOptionsFor(config.services[name] as ResolvedService, inspector, options);
@@ -102,6 +102,9 @@ async function stopRecorded(
       );
       return undefined;
     }
+    case 'other-stack':
+      result.cleaned.push(otherStackNote(name, state));
+      return undefined;
     case 'none':
       return undefined;
   }
@@ -129,7 +132,7 @@ export async function stopLocked(
   const ladder = stopOptionsFor(config.services[name] as ResolvedService, inspector, options);
   const orphans: StopReport[] = [];
   const seen = new Set<string>();
-  const stack = stackId(config.name, config.file);
+  const stack = stackOf(config);
   for (const m of leftoversOf({ stack, service: name }, inspector, options.candidates)) {
     if (seen.has(m.marker)) continue;
     seen.add(m.marker);
@@ -173,7 +176,9 @@ export async function stopService(
   removeStaleTempFiles(config.pidDir);
   const lock = await acquireLock(servicePaths(config.pidDir, name).lock, name, { inspector });
   try {
-    const holders = endLeases(config.pidDir, name, inspector).filter((p) => p !== process.pid);
+    const holders = endLeases(config.pidDir, name, inspector, stackOf(config)).filter(
+      (p) => p !== process.pid,
+    );
     const result = withManaged(config, name, await stopLocked(config, name, options), options);
     if (holders.length === 0) return result;
     const who = holders.map((p) => `pid ${p}`).join(', ');

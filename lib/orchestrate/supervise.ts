@@ -5,6 +5,7 @@ import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import type { SpawnedService } from '../process/spawn.js';
 import { holdsLease, type LeaseHolder } from '../state/lease.js';
 import { acquireLock, type LockHandle } from '../state/lock.js';
+import { stackOf } from '../state/marker.js';
 import { servicePaths } from '../state/paths.js';
 import type { ServiceRecord } from '../state/record.js';
 import { readServiceState } from '../state/service-state.js';
@@ -181,7 +182,7 @@ async function replacedBy(
     return null; // busy, aborted or unusable: the restart policy decides, and its start says why
   }
   try {
-    const now = readServiceState(config.pidDir, name, inspector);
+    const now = readServiceState(config.pidDir, name, inspector, stackOf(config));
     return now.kind === 'running' && now.record.instance !== marker ? now.record : null;
   } finally {
     lock.release();

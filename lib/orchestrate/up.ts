@@ -11,7 +11,7 @@ import type { SpawnedService } from '../process/spawn.js';
 import { describeUntouched } from '../process/stop.js';
 import { findMarked, type MarkedProcess } from '../process/sweep.js';
 import { type LeaseHolder, newLeaseHolder } from '../state/lease.js';
-import { stackId } from '../state/marker.js';
+import { stackOf } from '../state/marker.js';
 import { removeRecord, type ServiceRecord } from '../state/record.js';
 import { type BringUpResult, bringUp } from './bring-up.js';
 import { describeHolder } from './clear-port.js';
@@ -154,8 +154,8 @@ class StackStart {
     // Every service's lock wait, readiness wait and probe listens on this one signal.
     setMaxListeners(0, this.#abort.signal);
     // One scan for leftovers of the whole stack; each start re-checks its own.
-    this.#candidates = findMarked({ stack: stackId(config.name, config.file) }, this.#inspector);
-    this.holder = newLeaseHolder(this.#inspector);
+    this.#candidates = findMarked({ stack: stackOf(config) }, this.#inspector);
+    this.holder = newLeaseHolder(this.#inspector, stackOf(config));
   }
 
   get signal(): AbortSignal {

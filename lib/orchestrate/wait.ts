@@ -3,13 +3,17 @@ import { delay } from '../delay.js';
 import { LaunchError } from '../errors.js';
 import { formatDuration } from '../format.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
+import { classifyHolder } from '../ports/classify.js';
+import { systemScanner } from '../ports/scan.js';
 import { LogFollower, type LogSource } from '../probes/log-follow.js';
 import { type ReadyResult, waitReady } from '../probes/runner.js';
 import { serviceEnv } from '../process/env.js';
 import type { StopTarget } from '../process/stop.js';
+import { stackOf } from '../state/marker.js';
 import { servicePaths } from '../state/paths.js';
 import type { ServiceRecord } from '../state/record.js';
 import { readServiceState } from '../state/service-state.js';
+import { describeHolder } from './clear-port.js';
 import { managedInstance } from './managed.js';
 import { checkNames } from './select.js';
 
@@ -30,12 +34,14 @@ const NO_LOG: LogSource = { read: () => [], tail: () => [], onChange: () => () =
 
 /**
  * `launchguard wait <service>`: waits until the service's readiness check
- * passes, however it was started (by launchguard, by its systemd unit as the
- * unit's `ExecStartPost=`, by hand). Its answer must come from its process
- * tree when launchguard can tell which that is (a record, or its unit's
- * process); a log check needs launchguard's log file, so only a service
- * launchguard started can be waited on with one. Throws E_NOT_READY at the
- * timeout (exit 1).
+ * passes, started by a launcher or by its systemd unit (as the unit's
+ * `ExecStartPost=`). Its answer must come from its process tree (the
+ * record's, or its unit's process), as a start's readiness must: a listener
+ * that is not the service's never makes `wait` succeed. With neither yet,
+ * it waits for a launcher to start it; at the timeout it fails saying who
+ * holds the port, if anyone. A log check needs launchguard's log file, so
+ * only a service launchguard started can be waited on with one. Throws
+ * E_NOT_READY at the timeout (exit 1).
  */
 export async function waitService(
   config: ResolvedConfig,
@@ -50,11 +56,14 @@ export async function waitService(
   let record = runningRecord(config, name, inspector);
   const managed = record === null ? managedInstance(config, svc, inspector) : null;
   const portKnown = typeof svc.port === 'number' || options.port !== undefined;
-  if (record === null && managed === null && (svc.ready?.kind === 'log' || !portKnown)) {
-    // Nothing to check yet (its log, or its 'auto' port, comes with a launcher's record):
+  if (record === null && managed === null) {
+    // Nothing of the service's runs yet, and an answer from anyone else proves nothing:
     // wait for a launcher to start it, e.g. an `up -d` in the background.
     record = await recordFromLauncher(config, name, inspector, started + timeout, options.signal);
-    if (record === null) throw notStarted(name, timeout, !portKnown);
+    if (record === null) {
+      const port = typeof svc.port === 'number' ? svc.port : (options.port ?? null);
+      throw notStarted(name, timeout, portKnown, await portHolders(config, svc, port, inspector));
+    }
   }
   const target = targetOf(name, record, managed, inspector);
   if (svc.ready?.kind === 'log' && record === null) {
@@ -103,7 +112,7 @@ function runningRecord(
   name: string,
   inspector: ProcessInspector,
 ): ServiceRecord | null {
-  const state = readServiceState(config.pidDir, name, inspector);
+  const state = readServiceState(config.pidDir, name, inspector, stackOf(config));
   return state.kind === 'running' ? state.record : null;
 }
 
@@ -129,16 +138,40 @@ async function recordFromLauncher(
   }
 }
 
-function notStarted(name: string, timeout: number, autoPort: boolean): LaunchError {
-  const what = autoPort
+/** Who holds `port` now, described for a message (none: an empty list). */
+async function portHolders(
+  config: ResolvedConfig,
+  svc: ResolvedService,
+  port: number | null,
+  inspector: ProcessInspector,
+): Promise<string[]> {
+  if (port === null) return [];
+  const uses = await systemScanner(inspector)(port);
+  return uses.map((use) =>
+    describeHolder(classifyHolder(use, { stack: stackOf(config), service: svc, inspector })),
+  );
+}
+
+function notStarted(
+  name: string,
+  timeout: number,
+  portKnown: boolean,
+  holders: readonly string[],
+): LaunchError {
+  const why = !portKnown
     ? "its port is 'auto', known only once a launcher starts it"
-    : 'its readiness check reads the log of a launcher';
+    : holders.length > 0
+      ? `its port is held by ${holders.join('; ')}, which is not ${name}`
+      : 'no launcher started it';
   return new LaunchError(
     'E_NOT_READY',
-    `${name}: not ready after ${formatDuration(timeout)} (it is not running, and ${what})`,
+    `${name}: not ready after ${formatDuration(timeout)} (it is not running: ${why})`,
     {
       service: name,
-      hint: `start it with 'launchguard up -d ${name}', or raise --timeout if a launcher is on its way`,
+      hint:
+        holders.length > 0
+          ? `stop that process (or 'launchguard up -d --force ${name}'), then start ${name} with 'launchguard up -d ${name}'`
+          : `start it with 'launchguard up -d ${name}', or raise --timeout if a launcher is on its way`,
     },
   );
 }

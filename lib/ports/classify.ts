@@ -15,7 +15,9 @@ import type { PortUse } from './scan.js';
  *   too); never stopped by launchguard.
  * - `other-user`: a process of another user than the launcher's; never
  *   stopped, whatever its command line or environment says.
- * - `foreign`: any other process; stopped only with `--force`.
+ * - `foreign`: any other process; stopped only with `--force`, unless it is
+ *   a service of another launchguard stack (`otherStack`), which only that
+ *   stack's `down` stops.
  * - `unknown`: a process launchguard may not inspect (another user's).
  */
 export type HolderKind =
@@ -98,11 +100,13 @@ export function classifyHolder(use: PortUse, ctx: ClassifyContext): PortHolder {
     return { ...holder, kind: 'earlier-instance', instance: marker };
   }
   const cwd = inspector.cwd(use.pid);
-  if (sameCommand(argv, cwd, ctx.service)) return { ...holder, kind: 'earlier-instance' };
   if (parts !== null) {
-    // Another project's service: `--force` may stop it, but the user should know whose it is.
+    // Another stack's service (another project, or another config in this folder): its
+    // marker decides before any likeness of command lines, and `--force` does not cross
+    // stacks; the user is told whose it is and which `down` stops it.
     const stack = stackNameOf(parts.stack);
     return { ...holder, kind: 'foreign', otherStack: { stack, service: parts.service, cwd } };
   }
+  if (sameCommand(argv, cwd, ctx.service)) return { ...holder, kind: 'earlier-instance' };
   return { ...holder, kind: 'foreign' };
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { identityOf, type ProcessIdentity, verifyIdentity } from '../os/identity.js';
 import type { ProcessInspector } from '../os/inspector.js';
 import { readFileSafe, unlinkQuiet, writeFileAtomic } from './files.js';
@@ -14,18 +14,28 @@ import { readFileSafe, unlinkQuiet, writeFileAtomic } from './files.js';
  * if no other live lease holds it (the last one out stops it). A lease whose
  * holder died (SIGKILL) does not count, and is removed when next seen.
  * `down` stops services regardless and ends every lease.
+ *
+ * A lease belongs to one stack (two stacks may share a state folder): another
+ * stack's leases are neither counted nor removed. And a lease counts only if
+ * its holder is a launcher: alive with the start time the lease names, and a
+ * Node.js process (the CLI, or the host of `launch()`). A lease file naming
+ * any other process (PID 1, a shell) keeps nothing running.
  */
 
 /** One user of a stack: a process and a nonce (one per `up`, `run` or `launch()`). */
 export interface LeaseHolder {
   readonly nonce: string;
   readonly identity: ProcessIdentity;
+  /** The stack id of the services it holds. */
+  readonly stack: string;
 }
 
 /** What a lease file holds. */
 export interface Lease extends ProcessIdentity {
   readonly version: 1;
   readonly service: string;
+  /** The stack id (absent in leases of launchguard before 0.2: taken as this stack's). */
+  readonly stack?: string;
   /** The holder's nonce (also in the file name). */
   readonly holder: string;
   /** ISO time the lease was taken. */
@@ -35,14 +45,14 @@ export interface Lease extends ProcessIdentity {
 const LEASE_FILE = /^(.+)\.([0-9a-f]{16})\.lease$/;
 
 /** A holder for this process (the launcher, or the host of `launch()`). */
-export function newLeaseHolder(inspector: ProcessInspector): LeaseHolder {
+export function newLeaseHolder(inspector: ProcessInspector, stack: string): LeaseHolder {
   const identity = identityOf(process.pid, inspector) ?? {
     pid: process.pid,
     startTime: '',
     bootId: null,
     pidNamespace: null,
   };
-  return { nonce: randomBytes(8).toString('hex'), identity };
+  return { nonce: randomBytes(8).toString('hex'), identity, stack };
 }
 
 function leasePath(pidDir: string, service: string, nonce: string): string {
@@ -55,6 +65,7 @@ export function writeLease(pidDir: string, holder: LeaseHolder, service: string)
     version: 1,
     ...holder.identity,
     service,
+    stack: holder.stack,
     holder: holder.nonce,
     since: new Date().toISOString(),
   };
@@ -97,32 +108,61 @@ function leaseFiles(pidDir: string, service: string): { path: string; lease: Lea
     });
 }
 
+/** Program names of a launcher: the CLI and the hosts of `launch()` run on Node.js. */
+const LAUNCHER_PROGRAMS = new Set(['node', 'nodejs', basename(process.execPath)]);
+
+/** True if the lease's holder is alive, the process it names, and a launcher. */
+function heldByLauncher(lease: Lease, inspector: ProcessInspector): boolean {
+  if (lease.pid <= 1 || verifyIdentity(lease, inspector).kind !== 'ours') return false;
+  const argv = inspector.cmdline(lease.pid);
+  if (argv === null || argv.length === 0) return false;
+  return (
+    LAUNCHER_PROGRAMS.has(basename(argv[0] as string)) || argv.some((a) => /launchguard/.test(a))
+  );
+}
+
+/** Options of {@link liveLeases}. */
+export interface LeaseQuery {
+  /** This stack's id: another stack's leases are neither counted nor removed. */
+  readonly stack: string;
+  readonly except?: LeaseHolder;
+  /** False: nothing is removed (`status` only reads). @default true */
+  readonly clean?: boolean;
+}
+
 /**
- * The live leases on `service` (their holders verified alive), without
- * `except`'s own. Leases of dead holders and unreadable lease files are
- * removed on the way (unless `clean` is false: `status` only reads). Callers
- * that change anything hold the service's lock.
+ * The live leases of this stack on `service` (their holders verified alive
+ * and launchers), without `except`'s own. Leases of dead holders and
+ * unreadable lease files are removed on the way (unless `clean` is false).
+ * Callers that change anything hold the service's lock.
  */
 export function liveLeases(
   pidDir: string,
   service: string,
   inspector: ProcessInspector,
-  options: { readonly except?: LeaseHolder; readonly clean?: boolean } = {},
+  query: LeaseQuery,
 ): Lease[] {
   const live: Lease[] = [];
   for (const { path, lease } of leaseFiles(pidDir, service)) {
+    if (lease !== null && lease.stack !== undefined && lease.stack !== query.stack) continue;
     // Only this user writes leases (the state folder is checked), so a holder that
     // cannot be verified is one from another boot: gone.
-    if (lease === null || verifyIdentity(lease, inspector).kind !== 'ours') {
-      if (options.clean !== false) unlinkQuiet(path);
-    } else if (lease.holder !== options.except?.nonce) live.push(lease);
+    if (lease === null || !heldByLauncher(lease, inspector)) {
+      if (query.clean !== false) unlinkQuiet(path);
+    } else if (lease.holder !== query.except?.nonce) live.push(lease);
   }
   return live;
 }
 
-/** Ends every lease on `service` (for `down`); returns the PIDs of holders that were alive. */
-export function endLeases(pidDir: string, service: string, inspector: ProcessInspector): number[] {
-  const holders = liveLeases(pidDir, service, inspector).map((l) => l.pid);
-  for (const { path } of leaseFiles(pidDir, service)) unlinkQuiet(path);
+/** Ends every lease of this stack on `service` (for `down`); returns the PIDs of holders that were alive. */
+export function endLeases(
+  pidDir: string,
+  service: string,
+  inspector: ProcessInspector,
+  stack: string,
+): number[] {
+  const holders = liveLeases(pidDir, service, inspector, { stack }).map((l) => l.pid);
+  for (const { path, lease } of leaseFiles(pidDir, service))
+    if (lease === null || lease.stack === undefined || lease.stack === stack) unlinkQuiet(path);
   return [...new Set(holders)];
 }

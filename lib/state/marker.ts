@@ -11,6 +11,11 @@ export function stackId(name: string, configFile: string): string {
   return `${name}-${createHash('sha256').update(configFile).digest('hex').slice(0, 8)}`;
 }
 
+/** The stack id of a resolved config ({@link stackId} of its name and file). */
+export function stackOf(config: { readonly name: string; readonly file: string }): string {
+  return stackId(config.name, config.file);
+}
+
 /** The stack's name in a stack id ({@link stackId}): `my-app-dbfd92ab` → `my-app`. */
 export function stackNameOf(id: string): string {
   return id.replace(/-[0-9a-f]{8}$/, '');

@@ -25,6 +25,17 @@ export type ServiceState =
     }
   /** The recorded PID is alive but is another process now. */
   | { readonly kind: 'reused'; readonly record: ServiceRecord; readonly info: ProcInfo }
+  /**
+   * The record belongs to another stack that shares the state folder: never
+   * read, stopped, replaced or listed as this stack's.
+   */
+  | {
+      readonly kind: 'other-stack';
+      readonly file: string;
+      /** The other stack's id (two configs in one folder share a name, never an id). */
+      readonly stack: string;
+      readonly pid: number;
+    }
   /** A state file is unreadable or malformed. */
   | { readonly kind: 'corrupt'; readonly file: string; readonly reason: string }
   /** Cannot be checked from here: never signalled. */
@@ -34,6 +45,14 @@ export type ServiceState =
       readonly pid: number;
       readonly reason: string;
     };
+
+/** What to tell the user about a record another stack wrote into the shared state folder. */
+export function otherStackNote(
+  service: string,
+  state: { readonly file: string; readonly stack: string; readonly pid: number },
+): string {
+  return `${state.file} is the record of ${service} of another stack, ${state.stack} (pid ${state.pid}): left alone; give each stack its own pidDir`;
+}
 
 function fromVerdict(record: ServiceRecord, verdict: Verdict, warning?: string): ServiceState {
   switch (verdict.kind) {
@@ -51,19 +70,23 @@ function fromVerdict(record: ServiceRecord, verdict: Verdict, warning?: string):
 /**
  * Reads a service's PID file and record and checks them against the live
  * process table: running (verified ours), stale (gone), reused (PID alive but
- * another process), corrupt (with the reason), unverifiable, or none.
- * Never signals anything.
+ * another process), corrupt (with the reason), unverifiable, another stack's
+ * (`stack` is this stack's id), or none. Never signals anything.
  */
 export function readServiceState(
   pidDir: string,
   service: string,
   inspector: ProcessInspector,
+  stack: string,
 ): ServiceState {
   const paths = servicePaths(pidDir, service);
   const pidMax = inspector.pidMax();
   const record = readRecord(pidDir, service, pidMax);
   if (record !== null && 'corrupt' in record) {
     return { kind: 'corrupt', file: paths.record, reason: record.corrupt };
+  }
+  if (record !== null && record.stack !== stack) {
+    return { kind: 'other-stack', file: paths.record, stack: record.stack, pid: record.pid };
   }
   const pidRead = readFileSafe(paths.pid);
   let pidProblem: string | undefined;

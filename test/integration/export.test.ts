@@ -7,7 +7,7 @@ import type { ResolvedConfig } from '../../lib/config/types.js';
 import { stackId } from '../../lib/state/marker.js';
 import { runCli } from '../helpers/cli.js';
 import { markedPids, recordOf, startCli } from '../helpers/e2e.js';
-import { freePort, listenersOn } from '../helpers/ports.js';
+import { freePort, holdPort, listenersOn } from '../helpers/ports.js';
 import { isAlive, waitFor } from '../helpers/procs.js';
 import { listenService, makeStack, nodeFixture, spawnPlain } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -207,6 +207,17 @@ describe('export: systemd units and a Compose file', () => {
         expect(await wait.exited, wait.output()).to.equal(0);
         expect(wait.output()).to.match(new RegExp(`${['api', 'worker'][i]}: ready`));
       }
+    });
+
+    it('a foreign listener on the port never makes wait succeed; it fails naming the holder', async () => {
+      const port = await freePort();
+      const config = await makeStack({ api: listenService(port) });
+      const holder = await holdPort(port);
+      const wait = await runCli(['wait', '--timeout', '600ms', 'api'], { cwd: config.root });
+      expect(wait.code, wait.stdout).to.equal(1);
+      expect(wait.stderr).to.include('api: not ready after 600 ms');
+      expect(wait.stderr).to.include(`held by pid ${holder.pid}`);
+      expect(wait.stderr).to.include('not api');
     });
 
     it("says so when a port: 'auto' service never starts (nothing to check)", async () => {

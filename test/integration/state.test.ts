@@ -13,6 +13,7 @@ import { expect } from 'chai';
 import { startService } from '../../lib/orchestrate/start-service.js';
 import { systemInspector } from '../../lib/os/inspector.js';
 import { readFileSafe, removeStaleTempFiles, writeFileAtomic } from '../../lib/state/files.js';
+import { stackOf } from '../../lib/state/marker.js';
 import { servicePaths } from '../../lib/state/paths.js';
 import { removeRecord, type ServiceRecord, stateError } from '../../lib/state/record.js';
 import { readServiceState } from '../../lib/state/service-state.js';
@@ -47,14 +48,16 @@ describe('state: records and PID files', () => {
     expect(onDisk).to.include({ pid: record.pid, pgid: record.pid, service: 'svc', version: 1 });
     expect(onDisk.bootId).to.equal(inspector.bootId());
     expect(onDisk.instance).to.match(/^[\w.-]+-[0-9a-f]{8}\/svc\/[0-9a-f]{12}$/);
-    expect(readServiceState(config.pidDir, 'svc', inspector).kind).to.equal('running');
+    expect(readServiceState(config.pidDir, 'svc', inspector, stackOf(config)).kind).to.equal(
+      'running',
+    );
   });
 
   it('a stale record (process gone) reads as stale and is replaced by the next start (item 1)', async () => {
     const { config, record } = await started();
     process.kill(record.pid, 'SIGKILL');
     await waitFor(() => !isAlive(record.pid), 3000, 'the service to die');
-    const state = readServiceState(config.pidDir, 'svc', inspector);
+    const state = readServiceState(config.pidDir, 'svc', inspector, stackOf(config));
     expect(state.kind).to.equal('stale');
     const next = await startService(config, 'svc', { inspector });
     expect(next.kind).to.equal('started');
@@ -79,7 +82,7 @@ describe('state: records and PID files', () => {
       pgid: decoy.pid as number,
       startTime: earlierStartTime(record.startTime),
     });
-    const state = readServiceState(config.pidDir, 'svc', inspector);
+    const state = readServiceState(config.pidDir, 'svc', inspector, stackOf(config));
     expect(state.kind).to.equal('reused');
     const next = await startService(config, 'svc', { inspector });
     expect(next.kind).to.equal('started');
@@ -111,7 +114,7 @@ describe('state: records and PID files', () => {
     const config = await makeStack({ svc: { command: 'x' } });
     mkdirSync(config.pidDir);
     writeFileSync(servicePaths(config.pidDir, 'svc').pid, `${zombie}\n`);
-    const state = readServiceState(config.pidDir, 'svc', inspector);
+    const state = readServiceState(config.pidDir, 'svc', inspector, stackOf(config));
     expect(state).to.include({ kind: 'stale', pid: zombie });
     parent.kill('SIGKILL');
   });
@@ -119,7 +122,7 @@ describe('state: records and PID files', () => {
   it('no permission to inspect (EPERM) means alive but unverifiable, never dead (item 4)', async () => {
     const { config } = await started();
     const denied = { ...inspector, lookup: () => ({ kind: 'denied' as const }) };
-    const state = readServiceState(config.pidDir, 'svc', denied);
+    const state = readServiceState(config.pidDir, 'svc', denied, stackOf(config));
     expect(state.kind).to.equal('unverifiable');
     if (state.kind === 'unverifiable') expect(state.reason).to.match(/EPERM/);
   });
@@ -147,7 +150,7 @@ describe('state: records and PID files', () => {
         mkdirSync(config.pidDir);
         const pidFile = servicePaths(config.pidDir, 'svc').pid;
         writeFileSync(pidFile, content());
-        const state = readServiceState(config.pidDir, 'svc', inspector);
+        const state = readServiceState(config.pidDir, 'svc', inspector, stackOf(config));
         expect(state.kind).to.equal('corrupt');
         // A start moves the bad file aside (kept, not deleted) and starts cleanly.
         const next = await startService(config, 'svc', { inspector });
@@ -163,24 +166,26 @@ describe('state: records and PID files', () => {
     mkdirSync(config.pidDir);
     const pidFile = servicePaths(config.pidDir, 'svc').pid;
     execFileSync('mkfifo', [pidFile]);
-    expect(readServiceState(config.pidDir, 'svc', inspector)).to.deep.include({
+    expect(readServiceState(config.pidDir, 'svc', inspector, stackOf(config))).to.deep.include({
       kind: 'corrupt',
       reason: 'it is a FIFO',
     });
     const dirCase = await makeStack({ svc: { command: 'x' } });
     mkdirSync(servicePaths(dirCase.pidDir, 'svc').pid, { recursive: true });
-    expect(readServiceState(dirCase.pidDir, 'svc', inspector)).to.deep.include({ kind: 'corrupt' });
+    expect(readServiceState(dirCase.pidDir, 'svc', inspector, stackOf(dirCase))).to.deep.include({
+      kind: 'corrupt',
+    });
     const zero = await makeStack({ svc: { command: 'x' } });
     mkdirSync(zero.pidDir);
     symlinkSync('/dev/zero', servicePaths(zero.pidDir, 'svc').pid);
-    expect(readServiceState(zero.pidDir, 'svc', inspector)).to.deep.include({
+    expect(readServiceState(zero.pidDir, 'svc', inspector, stackOf(zero))).to.deep.include({
       kind: 'corrupt',
       reason: 'it is a symbolic link',
     });
     const big = await makeStack({ svc: { command: 'x' } });
     mkdirSync(big.pidDir);
     writeFileSync(servicePaths(big.pidDir, 'svc').pid, Buffer.alloc(50 * 1024 * 1024, 0x31));
-    const state = readServiceState(big.pidDir, 'svc', inspector);
+    const state = readServiceState(big.pidDir, 'svc', inspector, stackOf(big));
     expect(state.kind).to.equal('corrupt');
     if (state.kind === 'corrupt') expect(state.reason).to.match(/too large/);
   });
@@ -202,12 +207,12 @@ describe('state: records and PID files', () => {
   it('a record from another boot is unverifiable and nothing is signalled (item 9)', async () => {
     const { config, record } = await started();
     writeRecordFile(config.pidDir, { ...record, bootId: 'another-boot' });
-    const state = readServiceState(config.pidDir, 'svc', inspector);
+    const state = readServiceState(config.pidDir, 'svc', inspector, stackOf(config));
     expect(state).to.deep.include({ kind: 'unverifiable', reason: 'recorded in another boot' });
     if (inspector.pidNamespace() !== null) {
       // Only where namespaces can be told apart (/proc; not the ps backend).
       writeRecordFile(config.pidDir, { ...record, pidNamespace: 'pid:[1]' });
-      expect(readServiceState(config.pidDir, 'svc', inspector)).to.deep.include({
+      expect(readServiceState(config.pidDir, 'svc', inspector, stackOf(config))).to.deep.include({
         kind: 'unverifiable',
         reason: 'recorded in another PID namespace',
       });
@@ -311,8 +316,12 @@ describe('state: records and PID files', () => {
     const other = { ...record, instance: record.instance.replace(/[0-9a-f]{12}$/, '0123456789ab') };
     writeRecordFile(config.pidDir, other);
     expect(removeRecord(config.pidDir, record, 'svc')).to.equal(false);
-    expect(readServiceState(config.pidDir, 'svc', inspector).kind).not.to.equal('none');
+    expect(readServiceState(config.pidDir, 'svc', inspector, stackOf(config)).kind).not.to.equal(
+      'none',
+    );
     expect(removeRecord(config.pidDir, other, 'svc')).to.equal(true);
-    expect(readServiceState(config.pidDir, 'svc', inspector).kind).to.equal('none');
+    expect(readServiceState(config.pidDir, 'svc', inspector, stackOf(config)).kind).to.equal(
+      'none',
+    );
   });
 });
