@@ -108,3 +108,50 @@ export function errnoCode(error: unknown): string | undefined {
   }
   return undefined;
 }
+
+/** What to do about a state path the disk refuses, by errno. */
+function stateHint(code: string | undefined): string {
+  switch (code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return "free some space on that filesystem (a chatty service's log may have filled it: 'launchguard status' shows each log), or set pidDir in the config to a folder on another one";
+    case 'EROFS':
+      return 'that filesystem is read-only: set pidDir in the config to a writable folder';
+    case 'EACCES':
+    case 'EPERM':
+      return 'launchguard may not write there: fix the permissions, or set pidDir in the config to a folder of yours';
+    default:
+      return 'check that the folder exists, is writable and has free space, or set pidDir in the config';
+  }
+}
+
+/** An E_STATE error for a state path the disk refused (the errno decides the hint). */
+export function stateError(
+  path: string,
+  what: string,
+  cause: unknown,
+  service?: string,
+): LaunchError {
+  const code = errnoCode(cause);
+  return new LaunchError(
+    'E_STATE',
+    `${service === undefined ? '' : `${service}: `}${what}: ${path}${code ? ` (${code})` : ''}`,
+    { hint: stateHint(code), cause, ...(service === undefined ? {} : { service }) },
+  );
+}
+
+/** Errnos that say the disk will not take a write: no space, no quota, read-only. */
+export const UNWRITABLE = new Set(['ENOSPC', 'EDQUOT', 'EROFS']);
+
+/**
+ * A Node system error that says a file could not be written (no space, no
+ * quota, read-only, no permission), as an E_STATE error naming its path; null
+ * for anything else. The CLI's last resort, so that no such error reads as a bug.
+ */
+export function asStateError(error: unknown): LaunchError | null {
+  const code = errnoCode(error);
+  const path = (error as { path?: unknown } | null)?.path;
+  if (code === undefined || typeof path !== 'string') return null;
+  if (!UNWRITABLE.has(code) && code !== 'EACCES' && code !== 'EPERM') return null;
+  return stateError(path, 'cannot write', error);
+}

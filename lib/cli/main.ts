@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isLaunchError, LaunchError } from '../errors.js';
+import { asStateError, isLaunchError, LaunchError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
 import { colorEnabled, createColors } from '../report/color.js';
 import { formatPlan } from '../report/plan.js';
@@ -46,6 +46,9 @@ export function reportError(error: unknown, io: CliIO, debug: boolean): number {
     print(io.stderr, lines);
     return error.exitCode;
   }
+  // A disk that refuses a write (full, read-only) is the user's to fix, not a bug.
+  const refused = asStateError(error);
+  if (refused !== null) return reportError(refused, io, debug);
   const message = error instanceof Error ? error.message : String(error);
   const lines = [`${c.red(c.bold('internal error:'))} ${message}`];
   lines.push(

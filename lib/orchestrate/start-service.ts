@@ -238,9 +238,12 @@ async function spawnRecorded(
   };
   try {
     (options.writeRecord ?? writeRecord)(config.pidDir, record);
+    if (options.holder) writeLease(config.pidDir, options.holder, svc.name);
   } catch (error) {
-    // Roll back: a process without a record is exactly what launchguard exists to prevent.
+    // Roll back: a process without a record is exactly what launchguard exists to prevent,
+    // and one this launcher cannot hold (no lease written: a full disk) would outlive it.
     await stopInstance({ ...record, recorded: true }, stopOptionsFor(svc, inspector));
+    removeRecord(config.pidDir, record, svc.name);
     throw error;
   }
   return { record, spawned };
@@ -307,7 +310,6 @@ export async function startService(
     phase('preflight', name);
     const { record, spawned } = await spawnRecorded(config, svc, ports, inspector, options);
     phase('spawned', name);
-    if (options.holder) writeLease(config.pidDir, options.holder, name);
     if (spawned.logNote !== undefined) cleared.push(spawned.logNote);
     return { kind: 'started', record, spawned, replaced, cleared, port };
   } finally {

@@ -174,15 +174,25 @@ export async function stopService(
     return withManaged(config, name, await stopLocked(config, name, options), options);
   const { inspector } = options;
   removeStaleTempFiles(config.pidDir);
-  const lock = await acquireLock(servicePaths(config.pidDir, name).lock, name, { inspector });
+  // A full or read-only disk never keeps a service running: without a lock, go ahead.
+  const lock = await acquireLock(servicePaths(config.pidDir, name).lock, name, {
+    inspector,
+    unwritable: 'proceed',
+  });
   try {
     const holders = endLeases(config.pidDir, name, inspector, stackOf(config)).filter(
       (p) => p !== process.pid,
     );
     const result = withManaged(config, name, await stopLocked(config, name, options), options);
-    if (holders.length === 0) return result;
-    const who = holders.map((p) => `pid ${p}`).join(', ');
-    return { ...result, cleaned: [...result.cleaned, `ended the lease of ${who} on ${name}`] };
+    const notes = [
+      ...(lock.unlocked === undefined
+        ? []
+        : [`stopped ${name} without its lock: ${lock.unlocked}`]),
+      ...(holders.length === 0
+        ? []
+        : [`ended the lease of ${holders.map((p) => `pid ${p}`).join(', ')} on ${name}`]),
+    ];
+    return notes.length === 0 ? result : { ...result, cleaned: [...result.cleaned, ...notes] };
   } finally {
     lock.release();
   }

@@ -27,3 +27,33 @@ export function userName(uid: number | null): string {
 export function effectiveUid(): number | null {
   return process.geteuid?.() ?? null;
 }
+
+/** The lines of a colon-separated system file (`/etc/passwd`, `/etc/group`), split; none if unreadable. */
+function records(file: string): string[][] {
+  try {
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '' && !l.startsWith('#'))
+      .map((l) => l.split(':'));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The users other than `me` and root who belong to group `gid` (as listed in
+ * `/etc/group`, or by their primary group in `/etc/passwd`). Empty for a
+ * user-private group (umask 002 setups): its group write bit lets nobody
+ * else in. Users from a directory service (LDAP) are not seen.
+ */
+export function otherGroupMembers(gid: number, me: number): string[] {
+  const names = new Set<string>();
+  const meName = userName(me);
+  for (const [name, , id, group] of records('/etc/passwd'))
+    if (name && Number(group) === gid && Number(id) !== me && Number(id) !== 0) names.add(name);
+  for (const [, , id, members] of records('/etc/group'))
+    if (Number(id) === gid)
+      for (const m of (members ?? '').split(','))
+        if (m !== '' && m !== meName && m !== 'root') names.add(m);
+  return [...names];
+}

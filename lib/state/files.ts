@@ -69,7 +69,7 @@ export function writeTempFile(path: string, data: string): string {
   } catch (error) {
     closeSync(fd);
     unlinkQuiet(temp);
-    throw error;
+    throw Object.assign(error as Error, { path }); // write errors name no path: say which
   }
   closeSync(fd);
   return temp;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { stateError } from '../errors.js';
 import { identityOf, type ProcessIdentity, verifyIdentity } from '../os/identity.js';
 import type { ProcessInspector } from '../os/inspector.js';
 import { readFileSafe, unlinkQuiet, writeFileAtomic } from './files.js';
@@ -69,7 +70,12 @@ export function writeLease(pidDir: string, holder: LeaseHolder, service: string)
     holder: holder.nonce,
     since: new Date().toISOString(),
   };
-  writeFileAtomic(leasePath(pidDir, service, holder.nonce), `${JSON.stringify(lease)}\n`);
+  const path = leasePath(pidDir, service, holder.nonce);
+  try {
+    writeFileAtomic(path, `${JSON.stringify(lease)}\n`);
+  } catch (error) {
+    throw stateError(path, 'cannot write the lease', error, service);
+  }
 }
 
 /** True while `holder` holds a lease on `service` (`down` ends every lease before it stops). */

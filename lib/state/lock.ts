@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { linkSync, renameSync } from 'node:fs';
 import { delay } from '../delay.js';
-import { errnoCode, LaunchError } from '../errors.js';
+import { errnoCode, LaunchError, stateError, UNWRITABLE } from '../errors.js';
 import { identityOf, type ProcessIdentity, verifyIdentity } from '../os/identity.js';
 import type { ProcessInspector } from '../os/inspector.js';
 import { readFileSafe, unlinkQuiet, writeTempFile } from './files.js';
@@ -43,6 +43,8 @@ export interface LockHandle {
   isHeld(): boolean;
   /** Releases the lock if it still names us; safe to call twice. */
   release(): void;
+  /** Set when the caller goes ahead without the lock (see {@link LockOptions.unwritable}): why. */
+  readonly unlocked?: string;
 }
 
 /** Options of {@link acquireLock}. */
@@ -51,6 +53,13 @@ export interface LockOptions {
   /** How long to wait for a live owner, in ms. @default 15000 */
   readonly timeout?: number;
   readonly signal?: AbortSignal;
+  /**
+   * What to do when the lock cannot be written because the disk refuses
+   * (ENOSPC, EDQUOT, EROFS): `'throw'` an E_STATE error, or `'proceed'`
+   * without the lock (`down`: a full disk must never keep a service running;
+   * the handle's `unlocked` says why). @default 'throw'
+   */
+  readonly unwritable?: 'throw' | 'proceed';
 }
 
 type Attempt = { kind: 'acquired'; fresh: boolean } | { kind: 'busy'; owner: LockOwner | null };
@@ -172,7 +181,23 @@ export async function acquireLock(
   let pause = 2;
   const seen: Seen = new Set();
   for (let tries = 0; ; tries++) {
-    const result = attempt(path, text, owner.nonce, inspector, seen);
+    let result: Attempt;
+    try {
+      result = attempt(path, text, owner.nonce, inspector, seen);
+    } catch (error) {
+      const code = errnoCode(error);
+      if (options.unwritable === 'proceed' && code !== undefined && UNWRITABLE.has(code)) {
+        return {
+          path,
+          owner,
+          fresh: false,
+          isHeld: () => true,
+          release: () => undefined,
+          unlocked: `cannot write its lock ${path} (${code})`,
+        };
+      }
+      throw stateError(path, 'cannot take the lock', error, service);
+    }
     if (result.kind === 'acquired') {
       return {
         path,

@@ -7,9 +7,8 @@ import {
   openSync,
   renameSync,
 } from 'node:fs';
-import { errnoCode } from '../errors.js';
+import { errnoCode, stateError } from '../errors.js';
 import { unlinkQuiet } from './files.js';
-import { stateError } from './record.js';
 import { fileTrustProblem } from './trust.js';
 
 /**

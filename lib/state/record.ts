@@ -1,4 +1,4 @@
-import { errnoCode, LaunchError } from '../errors.js';
+import { stateError } from '../errors.js';
 import { faultPoint } from '../fault.js';
 import type { ProcessIdentity } from '../os/identity.js';
 import { readFileSafe, unlinkQuiet, writeFileAtomic } from './files.js';
@@ -47,25 +47,6 @@ export interface ServiceRecord extends ProcessIdentity {
  */
 export function ensureStateDir(pidDir: string): void {
   checkStateDir(pidDir, { create: true });
-}
-
-/** An E_STATE error for a path and an errno. */
-export function stateError(
-  path: string,
-  what: string,
-  cause: unknown,
-  service?: string,
-): LaunchError {
-  const code = errnoCode(cause);
-  return new LaunchError(
-    'E_STATE',
-    `${service === undefined ? '' : `${service}: `}${what}: ${path}${code ? ` (${code})` : ''}`,
-    {
-      hint: 'check that the folder exists, is writable and has free space, or set pidDir in the config',
-      cause,
-      ...(service === undefined ? {} : { service }),
-    },
-  );
 }
 
 /**

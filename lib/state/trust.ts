@@ -5,12 +5,13 @@ import {
   opendirSync,
   realpathSync,
   type Stats,
+  statfsSync,
   statSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
 import { errnoCode, LaunchError } from '../errors.js';
 import { octal } from '../format.js';
-import { effectiveUid, userName } from '../os/users.js';
+import { effectiveUid, otherGroupMembers, userName } from '../os/users.js';
 
 /**
  * Trust in the state folder, checked like ssh's StrictModes: the records in
@@ -125,6 +126,7 @@ export function checkStateDir(pidDir: string, options: { create: boolean }): boo
     throw unusable(pidDir, 'cannot use the state folder', error);
   }
   if (!stat.isDirectory()) throw unusable(pidDir, 'the state folder path is not a folder', null);
+  assertRealFilesystem(pidDir);
   if (me === null) return true;
   if (stat.uid !== me) {
     throw refuse(
@@ -150,6 +152,38 @@ export function checkStateDir(pidDir: string, options: { create: boolean }): boo
     }
   }
   return true;
+}
+
+/** Kernel pseudo filesystems (statfs f_type): they hold no files of ours. */
+const PSEUDO_FS: ReadonlyMap<number, string> = new Map([
+  [0x9fa0, 'proc'],
+  [0x62656572, 'sysfs'],
+  [0x27e0eb, 'cgroup'],
+  [0x63677270, 'cgroup2'],
+  [0x1cd1, 'devpts'],
+  [0x64626720, 'debugfs'],
+  [0x74726163, 'tracefs'],
+  [0x73636673, 'securityfs'],
+  [0xcafe4a11, 'bpf'],
+]);
+
+/** Refuses a state folder on a kernel pseudo filesystem (`/proc`, `/sys`): nothing can be kept there. */
+function assertRealFilesystem(pidDir: string): void {
+  let type: number;
+  try {
+    type = statfsSync(pidDir).type;
+  } catch {
+    return; // no statfs here (Windows): writing reports what is wrong
+  }
+  const name = PSEUDO_FS.get(type);
+  if (name === undefined) return;
+  throw new LaunchError(
+    'E_STATE',
+    `state folder ${pidDir} is on the kernel's ${name} filesystem, which cannot hold launchguard's files`,
+    {
+      hint: 'set pidDir in the config to an ordinary folder (the default is .pids beside the config)',
+    },
+  );
 }
 
 /** The names launchguard gives files in a state folder (see `paths.ts`, `files.ts`, `lease.ts`, `lock.ts`, `logfile.ts`). */
@@ -179,21 +213,43 @@ function holdsOnlyState(dir: string): boolean {
   return found;
 }
 
-/** Refuses a state folder whose parent anyone may write without the sticky bit. */
+/**
+ * Refuses a state folder any of whose parents (up to `/`) others may rewrite:
+ * writable by everyone, or by a group with other members, without the sticky
+ * bit. Whoever may rename entries in a parent could swap the state folder for
+ * a link to one of their choosing between the check and its use, and root
+ * would then write records and logs where they say.
+ */
 function checkParent(pidDir: string): void {
-  let parent: string;
-  let stat: Stats;
+  let real: string;
   try {
-    parent = dirname(realpathSync(pidDir));
-    stat = statSync(parent);
+    real = realpathSync(pidDir);
   } catch {
     return; // raced with a removal: the next use fails with its own error
   }
-  if ((stat.mode & 0o002) !== 0 && (stat.mode & 0o1000) === 0) {
-    throw refuse(
-      pidDir,
-      `is in ${parent}, which everyone may write (mode ${octal(stat.mode)}, no sticky bit): another user could replace the state folder`,
-      `chmod o-w ${parent}, or set pidDir to a folder only you can write`,
-    );
+  const me = effectiveUid() ?? 0;
+  for (let parent = dirname(real); ; parent = dirname(parent)) {
+    let stat: Stats;
+    try {
+      stat = statSync(parent);
+    } catch {
+      return;
+    }
+    if ((stat.mode & 0o1000) === 0) {
+      if ((stat.mode & 0o002) !== 0)
+        throw refuse(
+          pidDir,
+          `is in ${parent}, which everyone may write (mode ${octal(stat.mode)}, no sticky bit): another user could replace the state folder`,
+          `chmod o-w ${parent}, or set pidDir to a folder only you can write`,
+        );
+      const others = (stat.mode & 0o020) === 0 ? [] : otherGroupMembers(stat.gid, me);
+      if (others.length > 0)
+        throw refuse(
+          pidDir,
+          `is in ${parent}, which its group may write (mode ${octal(stat.mode)}, no sticky bit; the group includes ${others.slice(0, 3).join(', ')}): they could replace the state folder`,
+          `chmod g-w ${parent} (or chmod +t ${parent}), or set pidDir to a folder only you can write`,
+        );
+    }
+    if (dirname(parent) === parent) return;
   }
 }

@@ -10,12 +10,13 @@ import {
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
+import { stateError } from '../../lib/errors.js';
 import { startService } from '../../lib/orchestrate/start-service.js';
 import { systemInspector } from '../../lib/os/inspector.js';
 import { readFileSafe, removeStaleTempFiles, writeFileAtomic } from '../../lib/state/files.js';
 import { stackOf } from '../../lib/state/marker.js';
 import { servicePaths } from '../../lib/state/paths.js';
-import { removeRecord, type ServiceRecord, stateError } from '../../lib/state/record.js';
+import { removeRecord, type ServiceRecord } from '../../lib/state/record.js';
 import { readServiceState } from '../../lib/state/service-state.js';
 import { isAlive, track, waitFor } from '../helpers/procs.js';
 import { earlierStartTime } from '../helpers/records.js';

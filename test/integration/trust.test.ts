@@ -4,34 +4,15 @@ import {
   existsSync,
   lchownSync,
   mkdirSync,
-  readFileSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import { configRace, marking, PLAIN, sharedFolder } from '../helpers/attacks.js';
 import { hasStackTrace, runCli } from '../helpers/cli.js';
-import { isAlive, waitFor } from '../helpers/procs.js';
 import { tempDir } from '../helpers/tmp.js';
-import { otherUser, requireRoot, spawnAs, type UserIds } from '../helpers/users.js';
-
-/** A config that appends a line to `mark` each time it is evaluated. */
-function marking(mark: string): string {
-  return `import { appendFileSync } from 'node:fs';\nappendFileSync(${JSON.stringify(mark)}, 'ran\\n');\nexport default { services: { svc: { command: ['true'] } } };\n`;
-}
-
-const PLAIN = "export default { services: { svc: { command: ['true'] } } };\n";
-
-/** A folder others may reach (tempDir() is 0700) holding `name`, with `mode`, owned by root and `group`. */
-function sharedFolder(name: string, mode: number, group?: number): string {
-  const top = tempDir();
-  chmodSync(top, 0o755);
-  const dir = join(top, name);
-  mkdirSync(dir);
-  if (group !== undefined) chownSync(dir, 0, group);
-  chmodSync(dir, mode);
-  return dir;
-}
+import { otherUser, requireRoot, type UserIds } from '../helpers/users.js';
 
 /** A folder of `user`'s own (0755) holding a config that marks `mark` when it runs. */
 function attackersConfig(user: UserIds, mark: string): string {
@@ -43,17 +24,7 @@ function attackersConfig(user: UserIds, mark: string): string {
   return evil;
 }
 
-/** Runs `count` launchers, `parallel` at a time. */
-async function many(count: number, parallel: number, run: () => Promise<unknown>): Promise<void> {
-  let left = count;
-  await Promise.all(
-    Array.from({ length: parallel }, async () => {
-      while (left-- > 0) await run();
-    }),
-  );
-}
-
-describe('config trust: the config that runs is the config that was checked', () => {
+describe('trust: the config that runs is the one checked, the state folder is ours', () => {
   it('as root: a symlinked config another user planted in a sticky folder is not run', async function () {
     requireRoot(this);
     const user = otherUser();
@@ -104,59 +75,11 @@ describe('config trust: the config that runs is the config that was checked', ()
   it('as root: a config swapped in between the check and the import never runs (200+ swaps)', async function () {
     requireRoot(this);
     this.timeout(60_000);
-    const user = otherUser();
-    // A folder the attacker's group may write (no sticky bit): they may rename files in it.
-    const shared = sharedFolder('team', 0o775, user.gid);
-    const work = join(shared, 'work');
-    mkdirSync(work);
-    const config = join(shared, 'launch.config.mjs');
-    writeFileSync(config, PLAIN);
-    const mark = join(shared, '..', 'ran');
-    const evil = join(shared, 'evil.mjs');
-    writeFileSync(evil, marking(mark));
-    chownSync(evil, user.uid, user.gid);
-    // The attacker swaps their file in and the real one back, as fast as they can.
-    const counter = join(shared, 'swaps');
-    const swapper = join(shared, '..', 'swap.mjs');
-    writeFileSync(
-      swapper,
-      `import { renameSync, writeFileSync, existsSync } from 'node:fs';
-const [cfg, evil, spare, counter, stop] = process.argv.slice(2);
-let swaps = 0;
-while (!existsSync(stop)) {
-  for (let i = 0; i < 50; i++) {
-    try { renameSync(cfg, spare); renameSync(evil, cfg); renameSync(cfg, evil); renameSync(spare, cfg); swaps++; } catch {}
-  }
-  writeFileSync(counter, String(swaps));
-}
-`,
-    );
-    const stop = join(shared, 'stop');
-    const child = spawnAs(user, [
-      process.execPath,
-      swapper,
-      config,
-      evil,
-      join(shared, 'spare.mjs'),
-      counter,
-      stop,
-    ]);
-    try {
-      await waitFor(() => existsSync(counter));
-      let refused = 0;
-      await many(40, 4, async () => {
-        const result = await runCli(['validate'], { cwd: work });
-        expect(hasStackTrace(result.stderr), result.stderr).to.equal(false);
-        if (result.code !== 0) refused++;
-      });
-      const swaps = Number(readFileSync(counter, 'utf8'));
-      expect(swaps, 'swaps made during the runs').to.be.at.least(200);
-      expect(existsSync(mark), 'the swapped-in config ran as root').to.equal(false);
-      expect(refused, 'some runs met the swap').to.be.above(0);
-    } finally {
-      writeFileSync(stop, '');
-      await waitFor(() => !isAlive(child.pid as number));
-    }
+    const race = await configRace(otherUser(), 40);
+    expect(race.swaps, 'swaps made during the runs').to.be.at.least(200);
+    expect(race.foreign, 'the swapped-in config ran as root').to.equal(0);
+    expect(race.refused, 'some runs met the swap').to.be.above(0);
+    expect(race.traces, 'stack traces').to.equal(0);
   });
 
   it("as root: another user's env file in a sticky folder is refused (NODE_OPTIONS would run as root)", async function () {
@@ -180,5 +103,25 @@ while (!existsSync(stop)) {
     chownSync(envFile, 0, 0);
     const mine = await runCli(['validate'], { cwd: dir });
     expect(mine.code, mine.stderr).to.equal(0);
+  });
+
+  it('as root: a state folder below a folder another group member may rewrite is refused', async function () {
+    requireRoot(this);
+    const user = otherUser();
+    const team = sharedFolder('team', 0o775, user.gid); // no sticky bit: members may rename
+    const proj = join(team, 'proj');
+    mkdirSync(proj);
+    writeFileSync(join(proj, 'launch.config.mjs'), PLAIN);
+    for (const args of [['up', '-d'], ['status']]) {
+      const result = await runCli(args, { cwd: proj });
+      expect(result.code, `${args[0]}: ${result.stderr}`).to.equal(1);
+      expect(result.stderr).to.include(`is in ${team}, which its group may write`);
+      expect(result.stderr).to.include(user.name);
+      expect(result.stderr).to.include(`chmod g-w ${team}`);
+    }
+    expect(existsSync(join(proj, '.pids', 'svc.json')), 'nothing written').to.equal(false);
+    chmodSync(team, 0o1775); // sticky: members may rename only their own entries
+    const sticky = await runCli(['status'], { cwd: proj });
+    expect(sticky.code, sticky.stderr).to.equal(3);
   });
 });
