@@ -59,7 +59,7 @@ function stillWaiting(
   last: string,
 ): number {
   if (o.signal?.aborted)
-    throw new LaunchError('E_ABORTED', `${o.service}: start aborted while waiting for readiness`, {
+    throw new LaunchError('E_ABORTED', `${o.service}: interrupted while waiting for readiness`, {
       service: o.service,
     });
   if (exit !== undefined) throw exitedError(o, exit);
