@@ -1,14 +1,12 @@
-import { onExit } from 'signal-exit';
 import { loadConfig } from './config/load.js';
 import type { ResolvedConfig } from './config/types.js';
 import { LaunchError } from './errors.js';
 import type { DownResult } from './orchestrate/down.js';
 import type { EventSink } from './orchestrate/events.js';
-import { reachableHost } from './orchestrate/reach.js';
-import { releaseNow, releaseStack } from './orchestrate/release.js';
-import { type ServiceStatus, stackStatus } from './orchestrate/status.js';
-import { supervise } from './orchestrate/supervise.js';
-import { type ServiceUp, upStack } from './orchestrate/up.js';
+import type { ServiceUp } from './orchestrate/up.js';
+import { reachableHost } from './query/reach.js';
+import { type ServiceStatus, stackStatus } from './query/status.js';
+import { openSession } from './session/session.js';
 import { checkSettings } from './settings.js';
 
 /** Options of {@link launch}. */
@@ -95,51 +93,43 @@ export async function launch(options: LaunchOptions = {}): Promise<StackHandle> 
     command: 'api',
     ...(options.config === undefined ? {} : { config: options.config }),
   });
-  const result = await upStack(config, {
+  const session = await openSession(config, {
     ...(options.services === undefined ? {} : { services: options.services }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
     ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
     force: options.force ?? false,
     replace: options.replace ?? false,
+    bindToHost: options.keepAlive !== true,
   });
-  const names = result.services.map((s) => s.name);
-  // Bound to the host: a synchronous release when it exits without stop().
-  const unbind = options.keepAlive
-    ? () => undefined
-    : onExit(() => releaseNow(config, names, result.holder), { alwaysLast: true });
+  const { up } = session;
   // The restart policy, as in foreground `up`, until stop().
   const supervising = new AbortController();
-  void supervise(config, result.services, {
+  void session.supervise({
     signal: supervising.signal,
-    holder: result.holder,
     ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
   });
   const hosts = new Map<string, string>();
-  for (const [name, p] of Object.entries(result.ports)) hosts.set(name, await reachableHost(p));
-  let stopping: Promise<DownResult> | undefined;
+  for (const [name, p] of Object.entries(up.ports)) hosts.set(name, await reachableHost(p));
   const stop = (): Promise<DownResult> => {
-    if (stopping === undefined) {
-      supervising.abort();
-      stopping = releaseStack(config, names, result.holder).finally(unbind);
-    }
-    return stopping;
+    supervising.abort();
+    return session.release();
   };
   const port = (name: string): number => {
-    const found = result.ports[name];
+    const found = up.ports[name];
     if (found === undefined) {
       throw new LaunchError('E_USAGE', `service '${name}' has no port in this stack`, {
-        hint: `services with a port: ${Object.keys(result.ports).join(', ') || 'none'}`,
+        hint: `services with a port: ${Object.keys(up.ports).join(', ') || 'none'}`,
       });
     }
     return found;
   };
   return {
     config,
-    services: result.services,
+    services: up.services,
     port,
     url: (name, path = '') => `http://${hosts.get(name) ?? '127.0.0.1'}:${port(name)}${path}`,
-    env: () => ({ ...result.env }),
-    status: () => stackStatus(config, { services: result.services.map((s) => s.name) }),
+    env: () => ({ ...up.env }),
+    status: () => stackStatus(config, { services: up.services.map((s) => s.name) }),
     stop,
     [Symbol.asyncDispose]: async () => {
       await stop();

@@ -19,6 +19,6 @@ export {
 } from './errors.js';
 export type { DownResult } from './orchestrate/down.js';
 export type { EventSink, StackEvent, StopReport } from './orchestrate/events.js';
-export type { ServiceStatus, StatusState } from './orchestrate/status.js';
 export type { ServiceStopResult } from './orchestrate/stop-service.js';
 export type { ServiceUp } from './orchestrate/up.js';
+export type { ServiceStatus, StatusState } from './query/status.js';

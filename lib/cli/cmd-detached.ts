@@ -1,6 +1,6 @@
 import { isLaunchError } from '../errors.js';
-import { upStack } from '../orchestrate/up.js';
 import { formatSummary } from '../report/views.js';
+import { openSession } from '../session/session.js';
 import type { CommandContext } from './context.js';
 import { onStopSignals, SIGNAL_EXIT } from './shutdown.js';
 
@@ -12,7 +12,7 @@ export async function upDetached(ctx: CommandContext, replace: boolean): Promise
   // Ctrl-C while services start: stop what this call began, then exit 128+n.
   const stop = onStopSignals(ctx.io.signals);
   try {
-    const result = await upStack(config, {
+    const { up } = await openSession(config, {
       services: ctx.args.positionals,
       force: ctx.args.values.force === true,
       replace,
@@ -21,7 +21,7 @@ export async function upDetached(ctx: CommandContext, replace: boolean): Promise
       onEvent: (e) => progress.event(e),
     });
     progress.done();
-    ctx.print(formatSummary(config, result, Date.now() - started, ctx.out));
+    ctx.print(formatSummary(config, up, Date.now() - started, ctx.out));
     return 0;
   } catch (error) {
     const sig = stop.first();

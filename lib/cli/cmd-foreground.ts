@@ -1,11 +1,9 @@
+import { selectForStart } from '../config/select.js';
 import { isLaunchError } from '../errors.js';
-import { followLogs } from '../orchestrate/logs.js';
-import { releaseStack } from '../orchestrate/release.js';
-import { selectForStart } from '../orchestrate/select.js';
-import { supervise } from '../orchestrate/supervise.js';
-import { upStack } from '../orchestrate/up.js';
+import { followLogs } from '../query/logs.js';
 import { LinePrefixer } from '../report/prefix.js';
 import { formatDown, formatSummary } from '../report/views.js';
+import { openSession, type Session } from '../session/session.js';
 import type { CommandContext } from './context.js';
 import { onStopSignals, SIGNAL_EXIT } from './shutdown.js';
 
@@ -29,9 +27,9 @@ export async function upForeground(ctx: CommandContext): Promise<number> {
   const tee = (name: string, chunk: Buffer) => prefixer.push(name, chunk);
   const following = new AbortController();
   try {
-    let result: Awaited<ReturnType<typeof upStack>>;
+    let session: Session;
     try {
-      result = await upStack(config, {
+      session = await openSession(config, {
         services: ctx.args.positionals,
         force: ctx.args.values.force === true,
         replace: ctx.args.values.replace === true,
@@ -51,26 +49,24 @@ export async function upForeground(ctx: CommandContext): Promise<number> {
       }
       throw error;
     }
+    const { up } = session;
     progress.done();
-    ctx.print(formatSummary(config, result, Date.now() - started, ctx.out));
+    ctx.print(formatSummary(config, up, Date.now() - started, ctx.out));
     ctx.print(ctx.out.dim('press Ctrl-C to stop'));
     // Services someone else started: stream their log files too.
-    const kept = result.services.filter((x) => x.outcome === 'kept').map((x) => x.name);
+    const kept = up.services.filter((x) => x.outcome === 'kept').map((x) => x.name);
     const streaming = followLogs(
       config,
       kept,
       (name, line) => prefixer.push(name, `${line}\n`),
       following.signal,
     );
-    const takenDown = new Set<string>();
-    const failed = await supervise(config, result.services, {
+    const failed = await session.supervise({
       signal: stop.graceful,
-      holder: result.holder,
       tee,
       onEvent: (e) => {
         if (e.type === 'exited' || e.type === 'restarting' || e.type === 'crash-loop')
           prefixer.flush(e.service); // its last partial line first
-        if (e.type === 'taken-down') takenDown.add(e.service);
         progress.event(e);
       },
     });
@@ -82,12 +78,7 @@ export async function upForeground(ctx: CommandContext): Promise<number> {
     if (stop.graceful.aborted)
       ctx.print(`${ctx.out.dim('·')} stopping (${stop.first()}); press Ctrl-C again to force`);
     // Give every service back: the last user of each stops it (what `down` took is gone).
-    const down = await releaseStack(
-      config,
-      result.services.map((s) => s.name).filter((name) => !takenDown.has(name)),
-      result.holder,
-      { hurry: stop.force },
-    );
+    const down = await session.release({ hurry: stop.force });
     prefixer.flush();
     const lines = formatDown(down, ctx.out);
     if (lines.length > 0) ctx.print(lines);

@@ -1,6 +1,6 @@
+import { checkNames } from '../config/select.js';
 import { LaunchError } from '../errors.js';
-import { followLogs, invalidLogError, logTails } from '../orchestrate/logs.js';
-import { checkNames } from '../orchestrate/select.js';
+import { followLogs, invalidLogError, logTails } from '../query/logs.js';
 import { LinePrefixer } from '../report/prefix.js';
 import type { CommandContext } from './context.js';
 import { onStopSignals } from './shutdown.js';

@@ -1,8 +1,7 @@
 import { isLaunchError, LaunchError } from '../errors.js';
-import { releaseStack } from '../orchestrate/release.js';
-import { commandProblem, runCommand } from '../orchestrate/run-command.js';
-import { upStack } from '../orchestrate/up.js';
 import { formatDown, formatSummary } from '../report/views.js';
+import { commandProblem, runCommand } from '../session/run-command.js';
+import { openSession, type Session } from '../session/session.js';
 import type { CommandContext } from './context.js';
 import { onStopSignals, SIGNAL_EXIT } from './shutdown.js';
 
@@ -34,9 +33,9 @@ export async function run(ctx: CommandContext): Promise<number> {
   const progress = ctx.progress('stderr');
   const started = Date.now();
   try {
-    let result: Awaited<ReturnType<typeof upStack>>;
+    let session: Session;
     try {
-      result = await upStack(config, {
+      session = await openSession(config, {
         services,
         signal: stop.graceful,
         onEvent: (e) => progress.event(e),
@@ -60,9 +59,9 @@ export async function run(ctx: CommandContext): Promise<number> {
       throw error;
     }
     progress.done();
-    log(formatSummary(config, result, Date.now() - started, ctx.err));
+    log(formatSummary(config, session.up, Date.now() - started, ctx.err));
     const code = await runCommand(argv, {
-      env: { ...ctx.io.env, ...result.env },
+      env: { ...ctx.io.env, ...session.up.env },
       cwd: ctx.io.cwd,
       stop: stop.graceful,
       force: stop.force,
@@ -70,12 +69,7 @@ export async function run(ctx: CommandContext): Promise<number> {
       log,
     });
     // Give the services back: each is stopped unless another user still holds it.
-    const down = await releaseStack(
-      config,
-      result.services.map((s) => s.name),
-      result.holder,
-      { hurry: stop.force },
-    );
+    const down = await session.release({ hurry: stop.force });
     const lines = formatDown(down, ctx.err);
     if (lines.length > 0) log(lines.join('\n'));
     return code;

@@ -1,4 +1,4 @@
-import { stackStatus } from '../orchestrate/status.js';
+import { stackStatus } from '../query/status.js';
 import { formatStatus } from '../report/views.js';
 import type { CommandContext } from './context.js';
 

@@ -1,6 +1,6 @@
 import { LaunchError } from '../errors.js';
 import { formatDuration, parseDuration } from '../format.js';
-import { waitService } from '../orchestrate/wait.js';
+import { waitService } from '../query/wait.js';
 import type { CommandContext } from './context.js';
 import { onStopSignals } from './shutdown.js';
 

@@ -1,9 +1,9 @@
+import { levelsOf, selectForStop } from '../config/select.js';
 import type { ResolvedConfig } from '../config/types.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import { findMarked } from '../process/sweep.js';
 import { stackId } from '../state/marker.js';
 import { checkStateDir } from '../state/trust.js';
-import { levelsOf, selectForStop } from './select.js';
 import { type ServiceStopResult, stopService } from './stop-service.js';
 
 /** Options of {@link downStack}. */

@@ -1,3 +1,4 @@
+import { levelsOf } from '../config/select.js';
 import type { ResolvedConfig } from '../config/types.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import { signalInstance } from '../process/stop.js';
@@ -8,7 +9,6 @@ import { servicePaths } from '../state/paths.js';
 import { updateRecord } from '../state/record.js';
 import { readServiceState } from '../state/service-state.js';
 import type { DownResult } from './down.js';
-import { levelsOf } from './select.js';
 import { type ServiceStopResult, stopLocked } from './stop-service.js';
 
 /** Options of {@link releaseStack}. */

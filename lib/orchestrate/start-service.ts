@@ -5,7 +5,10 @@ import { faultPoint } from '../fault.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import type { SystemdUnit } from '../os/systemd.js';
 import { phase } from '../phase.js';
+import type { ClearPortReport } from '../ports/clear-port.js';
+import { type PreflightOptions, preparePort } from '../ports/preflight.js';
 import { portIsFree } from '../ports/scan.js';
+import { type ManagedInstance, managedInstance } from '../process/managed.js';
 import { type SpawnedService, spawnService } from '../process/spawn.js';
 import { markedTarget, type StopReport, stopInstance, stopOptionsFor } from '../process/stop.js';
 import { leftoversOf, type MarkedProcess } from '../process/sweep.js';
@@ -16,9 +19,6 @@ import { newInstanceMarker, stackOf } from '../state/marker.js';
 import { servicePaths } from '../state/paths.js';
 import { ensureStateDir, removeRecord, type ServiceRecord, writeRecord } from '../state/record.js';
 import { otherStackNote, readServiceState, type ServiceState } from '../state/service-state.js';
-import type { ClearPortReport } from './clear-port.js';
-import { type ManagedInstance, managedInstance } from './managed.js';
-import { type PreflightOptions, preparePort } from './preflight.js';
 
 /** Options of {@link startService}. */
 export interface StartServiceOptions extends PreflightOptions {

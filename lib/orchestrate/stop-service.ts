@@ -1,6 +1,7 @@
 import { renameSync } from 'node:fs';
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import type { ProcessInspector } from '../os/inspector.js';
+import { managedInstance, systemctlStop } from '../process/managed.js';
 import {
   describeUntouched,
   markedTarget,
@@ -16,7 +17,6 @@ import { stackOf } from '../state/marker.js';
 import { servicePaths } from '../state/paths.js';
 import { removeRecord } from '../state/record.js';
 import { otherStackNote, readServiceState } from '../state/service-state.js';
-import { managedInstance, systemctlStop } from './managed.js';
 
 /** What stopping one service did, for the report. */
 export interface ServiceStopResult {

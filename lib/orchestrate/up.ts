@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import { selectForStart } from '../config/select.js';
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import { delay } from '../delay.js';
 import { isLaunchError, LaunchError } from '../errors.js';
@@ -6,7 +7,10 @@ import { describeExit, type ExitInfo } from '../exit.js';
 import { verifyIdentity } from '../os/identity.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import { phase } from '../phase.js';
+import { describeHolder } from '../ports/clear-port.js';
+import { PortReservations, planPorts } from '../ports/port-plan.js';
 import { portEnv } from '../process/env.js';
+import { systemctlStop } from '../process/managed.js';
 import type { SpawnedService } from '../process/spawn.js';
 import { describeUntouched } from '../process/stop.js';
 import { findMarked, type MarkedProcess } from '../process/sweep.js';
@@ -14,13 +18,9 @@ import { type LeaseHolder, newLeaseHolder } from '../state/lease.js';
 import { stackOf } from '../state/marker.js';
 import { removeRecord, type ServiceRecord } from '../state/record.js';
 import { type BringUpResult, bringUp } from './bring-up.js';
-import { describeHolder } from './clear-port.js';
 import type { EventSink } from './events.js';
-import { systemctlStop } from './managed.js';
 import { markReady } from './mark-ready.js';
-import { PortReservations, planPorts } from './port-plan.js';
 import { pinServices, releaseStack } from './release.js';
-import { selectForStart } from './select.js';
 import type { StartOutcome } from './start-service.js';
 
 /** Options of {@link upStack}. */
@@ -43,6 +43,10 @@ export interface UpOptions {
    * @default false
    */
   readonly detach?: boolean;
+  /** The lease holder of this call (a session makes it first). @default a new one */
+  readonly holder?: LeaseHolder;
+  /** The process table (a fake in unit tests). @default the system's */
+  readonly inspector?: ProcessInspector;
 }
 
 /** One service after {@link upStack}. */
@@ -127,7 +131,7 @@ function startNotes(outcome: StartOutcome): string[] {
 class StackStart {
   readonly #config: ResolvedConfig;
   readonly #options: UpOptions;
-  readonly #inspector = systemInspector();
+  readonly #inspector: ProcessInspector;
   readonly #emit: EventSink;
   readonly #abort = new AbortController();
   readonly #gates: Map<string, Gates>;
@@ -145,6 +149,7 @@ class StackStart {
   constructor(config: ResolvedConfig, names: readonly string[], options: UpOptions) {
     this.#config = config;
     this.#options = options;
+    this.#inspector = options.inspector ?? systemInspector();
     this.#emit = options.onEvent ?? (() => undefined);
     this.#named = new Set(options.services?.length ? options.services : names);
     this.#tasks = tasksOf(config, names);
@@ -155,7 +160,7 @@ class StackStart {
     setMaxListeners(0, this.#abort.signal);
     // One scan for leftovers of the whole stack; each start re-checks its own.
     this.#candidates = findMarked({ stack: stackOf(config) }, this.#inspector);
-    this.holder = newLeaseHolder(this.#inspector, stackOf(config));
+    this.holder = options.holder ?? newLeaseHolder(this.#inspector, stackOf(config));
   }
 
   get signal(): AbortSignal {
@@ -315,7 +320,8 @@ class StackStart {
  */
 export async function upStack(config: ResolvedConfig, options: UpOptions = {}): Promise<UpResult> {
   const names = selectForStart(config, options.services ?? []);
-  if (options.detach && !systemInspector().canVerify) throw detachedUnsupported();
+  if (options.detach && !(options.inspector ?? systemInspector()).canVerify)
+    throw detachedUnsupported();
   const run = new StackStart(config, names, options);
   const onOuterAbort = () => run.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onOuterAbort);

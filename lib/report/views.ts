@@ -2,9 +2,9 @@ import type { ResolvedConfig } from '../config/types.js';
 import { formatDuration } from '../format.js';
 import type { DownResult } from '../orchestrate/down.js';
 import type { StopReport } from '../orchestrate/events.js';
-import type { ServiceStatus } from '../orchestrate/status.js';
 import type { ServiceStopResult } from '../orchestrate/stop-service.js';
 import type { UpResult } from '../orchestrate/up.js';
+import type { ServiceStatus } from '../query/status.js';
 import type { Colors } from './color.js';
 import { formatTable } from './table.js';
 

@@ -76,6 +76,33 @@ describe('embedding: launch() in a host process, and the test-runner fixtures', 
       });
     }
 
+    for (const [how, code] of Object.entries({
+      'process.exit()': 'process.exit(0);',
+      SIGINT: "process.kill(process.pid, 'SIGINT');",
+    })) {
+      it(`when the host ends by ${how} while the services start`, async () => {
+        const config = await makeStack({
+          api: listenService('auto'),
+          slow: listenService('auto', { DELAY: '3000' }, { readyTimeout: 15_000 }),
+        });
+        install(config.root);
+        writeFiles(config.root, {
+          'host.mjs': `import { launch } from 'launchguard';
+await launch({ onEvent: (e) => { if (e.type === 'ready' && e.service === 'api') { console.log('api ready'); ${code} } } });
+console.log('all up');
+`,
+        });
+        const host = await node(['host.mjs'], config.root);
+        expect(host.out).to.include('api ready');
+        expect(host.out).not.to.include('all up');
+        await waitFor(() => markedPids(config).length === 0, 5000, 'the services to be stopped');
+        // Records may stay (an exit handler cannot wait for the end): they read as stale.
+        const status = await runCli(['status', '--json'], { cwd: config.root });
+        const states = (JSON.parse(status.stdout) as { state: string }[]).map((s) => s.state);
+        expect(states.filter((s) => s === 'running' || s === 'starting')).to.deep.equal([]);
+      });
+    }
+
     it('keepAlive: true leaves the stack running for later', async () => {
       const config = await makeStack({ api: listenService('auto') });
       install(config.root);

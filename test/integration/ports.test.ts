@@ -2,7 +2,7 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { expect } from 'chai';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import { bringUp } from '../../lib/orchestrate/bring-up.js';
-import { clearPort } from '../../lib/orchestrate/clear-port.js';
+import { clearPort } from '../../lib/ports/clear-port.js';
 import { systemScanner } from '../../lib/ports/scan.js';
 
 const scanPort = systemScanner();

@@ -11,13 +11,19 @@ import { project } from '../helpers/tmp.js';
  *
  * - base: `lib/*.ts` (errors, exit, fault, format, package-root, phase)
  * - os: process and socket inspection, one implementation per backend
- * - config, state, process, ports, probes: the engine's parts
- * - orchestrate: the engine (up, down, status, run, supervise)
+ * - config (with selection), state, process (with systemd detection), ports
+ *   (with the pre-flight and reservations), probes: the engine's parts
+ * - orchestrate: the lifecycle under locks (up, start, stop, release, down,
+ *   supervise, events)
+ * - query: read-only answers (status, wait, logs, reach): they change nothing
+ * - session: one run's life (start, lease, supervise or run a command,
+ *   release, the host's exit and interrupts), for every caller
  * - report: text and tables for the CLI; api: `launch()` and the package's exports;
  *   runners: the mocha and vitest fixtures (`launchguard/mocha`, `launchguard/vitest`);
  * - export: systemd units and Compose files from a stack
  * - cli: argv, signals, exit codes
  */
+const ENGINE = ['base', 'os', 'config', 'state', 'process', 'ports', 'probes'];
 const LAYERS: Readonly<Record<string, readonly string[]>> = {
   base: [],
   os: ['base'],
@@ -26,12 +32,14 @@ const LAYERS: Readonly<Record<string, readonly string[]>> = {
   process: ['base', 'os', 'config', 'state'],
   ports: ['base', 'os', 'config', 'state', 'process'],
   probes: ['base', 'os', 'config', 'state', 'process', 'ports'],
-  orchestrate: ['base', 'os', 'config', 'state', 'process', 'ports', 'probes'],
-  report: ['base', 'config', 'orchestrate'],
+  orchestrate: ENGINE,
+  query: ENGINE,
+  session: [...ENGINE, 'orchestrate'],
+  report: ['base', 'config', 'orchestrate', 'query'],
   export: ['base', 'config', 'state', 'process', 'ports'],
-  api: ['base', 'config', 'orchestrate'],
+  api: ['base', 'config', 'orchestrate', 'query', 'session'],
   runners: ['base', 'config', 'api'],
-  cli: ['base', 'config', 'orchestrate', 'report', 'api', 'export'],
+  cli: ['base', 'config', 'orchestrate', 'query', 'session', 'report', 'api', 'export'],
 };
 
 /** Files of `os/` that other layers may import: the inspector boundary. */

@@ -1,11 +1,11 @@
 import { endianness } from 'node:os';
 import { expect } from 'chai';
 import type { ResolvedService } from '../../lib/config/types.js';
-import { forceRefusal } from '../../lib/orchestrate/clear-port.js';
 import { systemInspector } from '../../lib/os/inspector.js';
 import { formatProcAddress, parseProcNetTcp } from '../../lib/os/net-linux.js';
 import { systemdUnit } from '../../lib/os/systemd.js';
 import { sameCommand } from '../../lib/ports/classify.js';
+import { forceRefusal } from '../../lib/ports/clear-port.js';
 import { loopbackHosts, statusAccepted } from '../../lib/probes/http.js';
 
 const LE = endianness() === 'LE';

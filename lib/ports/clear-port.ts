@@ -4,9 +4,9 @@ import { LaunchError } from '../errors.js';
 import { isProtectedPid } from '../os/identity.js';
 import type { ProcessInspector } from '../os/inspector.js';
 import { effectiveUid } from '../os/users.js';
-import { classifyHolder, type PortHolder } from '../ports/classify.js';
-import type { PortScanner } from '../ports/scan.js';
 import { type StopReport, stopInstance, stopOptionsFor } from '../process/stop.js';
+import { classifyHolder, type PortHolder } from './classify.js';
+import type { PortScanner } from './scan.js';
 
 /** Options of {@link clearPort}. */
 export interface ClearPortOptions {

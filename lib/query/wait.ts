@@ -1,21 +1,21 @@
+import { checkNames } from '../config/select.js';
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import { delay } from '../delay.js';
 import { LaunchError } from '../errors.js';
 import { formatDuration } from '../format.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import { classifyHolder } from '../ports/classify.js';
+import { describeHolder } from '../ports/clear-port.js';
 import { systemScanner } from '../ports/scan.js';
 import { LogFollower, type LogSource } from '../probes/log-follow.js';
 import { type ReadyResult, waitReady } from '../probes/runner.js';
 import { serviceEnv } from '../process/env.js';
+import { managedInstance } from '../process/managed.js';
 import type { StopTarget } from '../process/stop.js';
 import { stackOf } from '../state/marker.js';
 import { servicePaths } from '../state/paths.js';
 import type { ServiceRecord } from '../state/record.js';
 import { readServiceState } from '../state/service-state.js';
-import { describeHolder } from './clear-port.js';
-import { managedInstance } from './managed.js';
-import { checkNames } from './select.js';
 
 /** Options of {@link waitService}. */
 export interface WaitOptions {

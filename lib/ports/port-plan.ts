@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:net';
 import type { ResolvedConfig } from '../config/types.js';
 import type { ProcessInspector } from '../os/inspector.js';
-import { pickPort } from '../ports/auto.js';
 import { stackOf } from '../state/marker.js';
 import { readServiceState } from '../state/service-state.js';
+import { pickPort } from './auto.js';
 
 /**
  * `'auto'` ports picked before anything is spawned, each held by a listening

@@ -1,7 +1,7 @@
-import { withDependencies, withDependents } from '../config/graph.js';
-import { closest } from '../config/suggest.js';
-import type { ResolvedConfig } from '../config/types.js';
 import { LaunchError } from '../errors.js';
+import { withDependencies, withDependents } from './graph.js';
+import { closest } from './suggest.js';
+import type { ResolvedConfig } from './types.js';
 
 /** The dependency graph of a resolved config: service → its dependencies. */
 export function graphOf(config: ResolvedConfig): Record<string, string[]> {

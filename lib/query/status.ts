@@ -1,18 +1,18 @@
+import { selectForStart } from '../config/select.js';
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import type { Listener } from '../os/proc.js';
 import { effectiveUid, userName } from '../os/users.js';
 import { classifyHolder, type PortHolder, sameCommand } from '../ports/classify.js';
+import { describeHolder } from '../ports/clear-port.js';
 import { type PortUse, systemScanner } from '../ports/scan.js';
+import { type ManagedInstance, managedInstance, systemctlStop } from '../process/managed.js';
 import { findMarked, type MarkedProcess } from '../process/sweep.js';
 import { liveLeases } from '../state/lease.js';
 import { stackOf } from '../state/marker.js';
 import type { ServiceRecord } from '../state/record.js';
 import { otherStackNote, readServiceState, type ServiceState } from '../state/service-state.js';
 import { checkStateDir } from '../state/trust.js';
-import { describeHolder } from './clear-port.js';
-import { type ManagedInstance, managedInstance, systemctlStop } from './managed.js';
-import { selectForStart } from './select.js';
 
 /**
  * The state of a service, as `status` shows it.

@@ -1,8 +1,8 @@
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import type { ProcessInspector } from '../os/inspector.js';
 import type { SystemdUnit } from '../os/systemd.js';
-import { findMarked, foreignUnit, type MarkedProcess } from '../process/sweep.js';
 import { stackId } from '../state/marker.js';
+import { findMarked, foreignUnit, type MarkedProcess } from './sweep.js';
 
 /**
  * Services of this stack that systemd runs: the units `launchguard export

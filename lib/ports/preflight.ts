@@ -1,10 +1,10 @@
 import type { ResolvedService } from '../config/types.js';
 import { LaunchError } from '../errors.js';
 import type { ProcessInspector } from '../os/inspector.js';
-import { pickPort } from '../ports/auto.js';
-import { listenerScanner, type PortScanner } from '../ports/scan.js';
+import { pickPort } from './auto.js';
 import { type ClearPortReport, clearPort } from './clear-port.js';
 import type { PortReservations } from './port-plan.js';
+import { listenerScanner, type PortScanner } from './scan.js';
 
 /** What the pre-flight needs besides the service. */
 export interface PreflightOptions {

@@ -1,0 +1,148 @@
+import { onExit } from 'signal-exit';
+import { selectForStart } from '../config/select.js';
+import type { ResolvedConfig } from '../config/types.js';
+import type { DownResult } from '../orchestrate/down.js';
+import type { EventSink, StackEvent } from '../orchestrate/events.js';
+import { releaseNow, releaseStack } from '../orchestrate/release.js';
+import { supervise } from '../orchestrate/supervise.js';
+import { type ServiceUp, type UpOptions, type UpResult, upStack } from '../orchestrate/up.js';
+import { type ProcessInspector, systemInspector } from '../os/inspector.js';
+import { type LeaseHolder, newLeaseHolder } from '../state/lease.js';
+import { stackOf } from '../state/marker.js';
+
+/**
+ * A session: one run's life, the same for every caller (`launch()`,
+ * foreground `up`, `run`, `up -d` and `restart`):
+ *
+ * 1. {@link openSession} binds to the host's exit (when asked) *before* the
+ *    first spawn, then starts the services (`upStack`) holding a lease on
+ *    each, or pinning them (`detach`).
+ * 2. The caller supervises them ({@link Session.supervise}: the restart
+ *    policy) or runs its command meanwhile.
+ * 3. {@link Session.release} gives every lease back: the last live user of a
+ *    service stops it (what `down` took is gone already). It is idempotent,
+ *    and it unbinds from the host.
+ *
+ * An interrupt (`signal`) during the start rolls back what the start began;
+ * later, it ends supervision. A host that exits at any moment (the end of its
+ * work, `process.exit()`, an uncaught error, SIGINT, SIGTERM, SIGHUP) sends
+ * SIGTERM to what this session holds and no other live user holds, also while
+ * the services still start.
+ */
+
+/** Options of {@link openSession}. */
+export interface SessionOptions
+  extends Pick<UpOptions, 'services' | 'force' | 'replace' | 'tee' | 'onEvent' | 'detach'> {
+  /** Interrupts the start (everything it began is stopped again), then supervision. */
+  readonly signal?: AbortSignal;
+  /**
+   * Bind to the host process's exit (through signal-exit), from before the
+   * first spawn until {@link Session.release}. The CLI handles its own
+   * signals and leaves this off; `launch()` turns it on unless `keepAlive`.
+   * @default false
+   */
+  readonly bindToHost?: boolean;
+  readonly inspector?: ProcessInspector;
+}
+
+/** A started session: what it holds, and how to supervise and release it. */
+export interface Session {
+  readonly config: ResolvedConfig;
+  /** What the start brought up: services, ports, `<NAME>_PORT` env, the lease holder. */
+  readonly up: UpResult;
+  /**
+   * Applies the restart policy to the services this session started, until
+   * `signal` aborts or none is left running. Resolves to true if one failed
+   * for good. Services `launchguard down` took down are not given back later.
+   */
+  supervise(options: {
+    readonly signal: AbortSignal;
+    readonly onEvent?: EventSink;
+    readonly tee?: UpOptions['tee'];
+  }): Promise<boolean>;
+  /**
+   * Gives every service back (dependents first): each is stopped unless
+   * another live user holds it or `up -d` pinned it. `hurry` aborted:
+   * SIGKILL what is still stopping. Safe to call twice (the same promise).
+   */
+  release(options?: { readonly hurry?: AbortSignal }): Promise<DownResult>;
+}
+
+/** Binds `release` to the host's exit; returns the unbinding. */
+function bindExit(release: () => void): () => void {
+  return onExit(
+    () => {
+      release();
+    },
+    { alwaysLast: true },
+  );
+}
+
+/**
+ * Starts a session (see above). Throws what the start threw, after the
+ * rollback, with the host binding already removed.
+ */
+export async function openSession(
+  config: ResolvedConfig,
+  options: SessionOptions = {},
+): Promise<Session> {
+  const inspector = options.inspector ?? systemInspector();
+  const holder: LeaseHolder = newLeaseHolder(inspector, stackOf(config));
+  const names = selectForStart(config, options.services ?? []);
+  // Before the first spawn: a host that ends while services start leaves nothing behind.
+  const unbind =
+    options.bindToHost === true && options.detach !== true
+      ? bindExit(() => releaseNow(config, names, holder, inspector))
+      : () => undefined;
+  let up: UpResult;
+  try {
+    up = await upStack(config, {
+      ...pick(options),
+      holder,
+      inspector,
+    });
+  } catch (error) {
+    unbind();
+    throw error;
+  }
+  const takenDown = new Set<string>();
+  let releasing: Promise<DownResult> | undefined;
+  return {
+    config,
+    up,
+    supervise: ({ signal, onEvent, tee }) =>
+      supervise(config, up.services, {
+        signal,
+        holder,
+        inspector,
+        ...(tee === undefined ? {} : { tee }),
+        onEvent: (e: StackEvent) => {
+          if (e.type === 'taken-down') takenDown.add(e.service);
+          onEvent?.(e);
+        },
+      }),
+    release: ({ hurry } = {}) => {
+      releasing ??= releaseStack(
+        config,
+        up.services.map((s: ServiceUp) => s.name).filter((n) => !takenDown.has(n)),
+        holder,
+        { inspector, ...(hurry === undefined ? {} : { hurry }) },
+      ).finally(unbind);
+      return releasing;
+    },
+  };
+}
+
+/** The options `upStack` takes from a session's. */
+function pick(options: SessionOptions): UpOptions {
+  const { services, force, replace, tee, onEvent, detach, signal } = options;
+  return {
+    ...(services === undefined ? {} : { services }),
+    ...(force === undefined ? {} : { force }),
+    ...(replace === undefined ? {} : { replace }),
+    ...(tee === undefined ? {} : { tee }),
+    ...(onEvent === undefined ? {} : { onEvent }),
+    ...(detach === undefined ? {} : { detach }),
+    ...(signal === undefined ? {} : { signal }),
+  };
+}
