@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ROOT } from './util.js';
 
 /** The peer tools, pinned to versions that run on Node 20. */
-export const PEERS = {
+const PEERS = {
   'wait-on': '9.5.1',
   'start-server-and-test': '2.1.5',
   pm2: '7.0.4',

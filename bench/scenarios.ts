@@ -276,5 +276,3 @@ export async function stubbornDown(dir: string, stopTimeout: number) {
   if (up.code !== 0) throw new Error(up.out);
   return (await runNode(BIN, ['down'], { cwd: dir })).ms;
 }
-
-export { sleep };

@@ -7,7 +7,7 @@ import type { ServiceUp } from './orchestrate/up.js';
 import { reachableHost } from './query/reach.js';
 import { type ServiceStatus, stackStatus } from './query/status.js';
 import { openSession } from './session/session.js';
-import { checkSettings } from './settings.js';
+import { assertSettings } from './settings.js';
 
 /** Options of {@link launch}. */
 export interface LaunchOptions {
@@ -87,7 +87,7 @@ export interface StackHandle {
  * }
  */
 export async function launch(options: LaunchOptions = {}): Promise<StackHandle> {
-  checkSettings();
+  assertSettings();
   const config = await loadConfig({
     cwd: options.cwd ?? process.cwd(),
     command: 'api',

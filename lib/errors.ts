@@ -25,8 +25,10 @@ export type ErrorCode =
   | 'E_STATE'
   /** A stop left processes behind. Exit 1. */
   | 'E_STOP'
-  /** The operation was aborted through its AbortSignal. Exit 1. */
+  /** The operation was aborted through its AbortSignal (its `cause` is the signal's reason). Exit 1. */
   | 'E_ABORTED'
+  /** A service was not started because a service it depends on failed. Exit 1. */
+  | 'E_DEPENDENCY'
   /** Not possible on this platform (detached services on Windows). Exit 2. */
   | 'E_UNSUPPORTED';
 
@@ -42,6 +44,7 @@ export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = Object.freeze({
   E_STATE: 1,
   E_STOP: 1,
   E_ABORTED: 1,
+  E_DEPENDENCY: 1,
   E_UNSUPPORTED: 2,
 });
 
@@ -63,8 +66,14 @@ export interface LaunchErrorOptions {
  * and the hint, so a test runner that prints a failed global setup (mocha,
  * vitest, jest print the stack) shows who holds the port and what to do.
  */
+/**
+ * The brand every {@link LaunchError} carries: `isLaunchError` checks it, not
+ * `instanceof`, so an error from another copy of launchguard (two versions in
+ * one `node_modules`, the CLI bundle and the library) is still recognised.
+ */
+const BRAND = Symbol.for('launchguard.LaunchError');
+
 export class LaunchError extends Error {
-  override readonly name = 'LaunchError';
   readonly code: ErrorCode;
   readonly hint: string | undefined;
   readonly service: string | undefined;
@@ -94,10 +103,33 @@ export class LaunchError extends Error {
     return EXIT_CODES[this.code];
   }
 }
+// On the prototype, as Error's own `name` is: not an enumerable field of every instance.
+Object.defineProperty(LaunchError.prototype, 'name', {
+  value: 'LaunchError',
+  writable: true,
+  configurable: true,
+});
+Object.defineProperty(LaunchError.prototype, BRAND, { value: true });
 
-/** True when `error` is a {@link LaunchError}, optionally with the given code. */
+/**
+ * True when `error` is a {@link LaunchError} (of any copy of launchguard: a
+ * brand, not `instanceof`), optionally with the given code.
+ */
 export function isLaunchError(error: unknown, code?: ErrorCode): error is LaunchError {
-  return error instanceof LaunchError && (code === undefined || error.code === code);
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as Record<symbol, unknown>)[BRAND] === true &&
+    (code === undefined || (error as LaunchError).code === code)
+  );
+}
+
+/** The E_ABORTED error for `what`, with the signal's reason as its cause. */
+export function abortedError(what: string, signal?: AbortSignal, service?: string): LaunchError {
+  return new LaunchError('E_ABORTED', what, {
+    ...(service === undefined ? {} : { service }),
+    ...(signal?.reason === undefined ? {} : { cause: signal.reason }),
+  });
 }
 
 /** The `code` of a Node system error (`ENOENT`, `EPERM`...), or undefined. */

@@ -1,3 +1,5 @@
+import { constants } from 'node:os';
+
 /** How a process ended: its exit code, or the signal that killed it. */
 export interface ExitInfo {
   readonly code: number | null;
@@ -12,4 +14,9 @@ export function describeExit(exit: ExitInfo): string {
 /** True unless the process exited with code 0. */
 export function failedExit(exit: ExitInfo): boolean {
   return exit.code !== 0 || exit.signal !== null;
+}
+
+/** The exit code a shell reports for a process killed by `signal`: 128 + its number. */
+export function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + (constants.signals[signal] ?? 0);
 }

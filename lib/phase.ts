@@ -1,7 +1,7 @@
 import { channel } from 'node:diagnostics_channel';
 
 /** What is published on the `launchguard:phase` channel. */
-export interface PhaseMessage {
+interface PhaseMessage {
   /** `modules`, `config`, `preflight`, `spawned`, `ready`. */
   readonly phase: string;
   /** The service, for the phases of one service's start. */

@@ -48,7 +48,7 @@ export function heartbeatSetting(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 /** Checks every setting at once, so a bad one fails a command before it does anything. */
-export function checkSettings(env: NodeJS.ProcessEnv = process.env): void {
+export function assertSettings(env: NodeJS.ProcessEnv = process.env): void {
   backendSetting(env);
   configTimeoutSetting(env);
   heartbeatSetting(env);

@@ -1,8 +1,9 @@
 import { isLaunchError } from '../errors.js';
+import { signalExitCode } from '../exit.js';
 import { formatSummary } from '../report/views.js';
 import { openSession } from '../session/session.js';
 import type { CommandContext } from './context.js';
-import { onStopSignals, SIGNAL_EXIT } from './shutdown.js';
+import { onStopSignals } from './shutdown.js';
 
 /** `up -d` and `restart`: start detached, return once every selected service is ready. */
 export async function upDetached(ctx: CommandContext, replace: boolean): Promise<number> {
@@ -30,7 +31,7 @@ export async function upDetached(ctx: CommandContext, replace: boolean): Promise
     ctx.print(
       `${ctx.out.yellow('!')} interrupted (${sig}): everything this start began was stopped again`,
     );
-    return SIGNAL_EXIT[sig];
+    return signalExitCode(sig);
   } finally {
     progress.done();
     stop.dispose();

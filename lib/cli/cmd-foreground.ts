@@ -1,11 +1,13 @@
 import { selectForStart } from '../config/select.js';
+import { untilAborted } from '../delay.js';
 import { isLaunchError } from '../errors.js';
+import { signalExitCode } from '../exit.js';
 import { followLogs } from '../query/logs.js';
 import { LinePrefixer } from '../report/prefix.js';
 import { formatDown, formatSummary } from '../report/views.js';
 import { openSession, type Session } from '../session/session.js';
 import type { CommandContext } from './context.js';
-import { onStopSignals, SIGNAL_EXIT } from './shutdown.js';
+import { onStopSignals } from './shutdown.js';
 
 /**
  * Foreground `up`: starts the stack with each service's output streamed under
@@ -45,7 +47,7 @@ export async function upForeground(ctx: CommandContext): Promise<number> {
         ctx.print(
           `${ctx.out.yellow('!')} interrupted (${sig}): everything this start began was stopped again`,
         );
-        return SIGNAL_EXIT[sig];
+        return signalExitCode(sig);
       }
       throw error;
     }
@@ -71,7 +73,7 @@ export async function upForeground(ctx: CommandContext): Promise<number> {
       },
     });
     // Only services someone else started are left: keep streaming them until Ctrl-C.
-    if (!stop.graceful.aborted && kept.length > 0) await abortPromise(stop.graceful);
+    if (!stop.graceful.aborted && kept.length > 0) await untilAborted(stop.graceful).promise;
     following.abort();
     await streaming;
     prefixer.flush();
@@ -117,11 +119,4 @@ function lossyWriter(ctx: CommandContext, write: (line: string) => void): (line:
     }
     write(line);
   };
-}
-
-function abortPromise(signal: AbortSignal): Promise<null> {
-  if (signal.aborted) return Promise.resolve(null);
-  return new Promise((resolve) =>
-    signal.addEventListener('abort', () => resolve(null), { once: true }),
-  );
 }

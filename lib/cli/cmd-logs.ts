@@ -1,4 +1,4 @@
-import { checkNames } from '../config/select.js';
+import { assertNames } from '../config/select.js';
 import { LaunchError } from '../errors.js';
 import { followLogs, invalidLogError, logTails } from '../query/logs.js';
 import { LinePrefixer } from '../report/prefix.js';
@@ -8,7 +8,7 @@ import { onStopSignals } from './shutdown.js';
 /** `logs [-f] [-n N] [service...]`: the end of each log, prefixed; `-f` follows until Ctrl-C. */
 export async function logs(ctx: CommandContext): Promise<number> {
   const config = await ctx.load();
-  checkNames(config, ctx.args.positionals);
+  assertNames(config, ctx.args.positionals);
   const names =
     ctx.args.positionals.length > 0 ? ctx.args.positionals : Object.keys(config.services);
   const raw = ctx.args.values.lines;

@@ -1,9 +1,10 @@
 import { isLaunchError, LaunchError } from '../errors.js';
+import { signalExitCode } from '../exit.js';
 import { formatDown, formatSummary } from '../report/views.js';
 import { commandProblem, runCommand } from '../session/run-command.js';
 import { openSession, type Session } from '../session/session.js';
 import type { CommandContext } from './context.js';
-import { onStopSignals, SIGNAL_EXIT } from './shutdown.js';
+import { onStopSignals } from './shutdown.js';
 
 /**
  * `run [-s NAME] [--] command...`: brings up the stack (or the named services),
@@ -47,7 +48,7 @@ export async function run(ctx: CommandContext): Promise<number> {
         log(
           `${ctx.err.yellow('!')} interrupted (${sig}) before the stack was up; the command did not run`,
         );
-        return SIGNAL_EXIT[sig];
+        return signalExitCode(sig);
       }
       if (isLaunchError(error))
         throw new LaunchError(error.code, `${error.message}; the command did not run`, {

@@ -4,7 +4,7 @@ import { asStateError, isLaunchError, LaunchError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
 import { colorEnabled, createColors } from '../report/color.js';
 import { formatPlan } from '../report/plan.js';
-import { checkSettings } from '../settings.js';
+import { assertSettings } from '../settings.js';
 import { type ParsedArgs, parseCommandLine } from './args.js';
 import { type CliIO, commandContext } from './context.js';
 
@@ -76,7 +76,7 @@ async function dispatch(args: ParsedArgs, io: CliIO): Promise<number> {
     print(io.stdout, commandHelp(command));
     return 0;
   }
-  checkSettings(io.env); // help and version work whatever the environment says
+  assertSettings(io.env); // help and version work whatever the environment says
   const ctx = commandContext(args, io);
   switch (command.name) {
     case 'validate':

@@ -1,16 +1,9 @@
 /** The signals that ask a foreground launcher to stop. */
-export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 export type StopSignal = (typeof STOP_SIGNALS)[number];
 
 /** Signals closer together than this count once (npm and pnpm may forward one Ctrl-C twice). */
-export const DEBOUNCE_MS = 500;
-
-/** The exit code a shell reports for death by a signal: 128 + its number. */
-export const SIGNAL_EXIT: Readonly<Record<StopSignal, number>> = {
-  SIGINT: 130,
-  SIGTERM: 143,
-  SIGHUP: 129,
-};
+const DEBOUNCE_MS = 500;
 
 /**
  * Installs handlers for SIGINT, SIGTERM and SIGHUP: the first one aborts

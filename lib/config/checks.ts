@@ -69,7 +69,7 @@ export function join(path: string, key: string | number): string {
   return safe.startsWith('"') ? `${path}[${safe}]` : `${path}.${safe}`;
 }
 
-export function checkCommand(
+export function collectCommand(
   c: Collector,
   path: string,
   value: unknown,
@@ -97,7 +97,7 @@ export function checkCommand(
   }
 }
 
-export function checkEnv(c: Collector, path: string, value: unknown): undefined {
+export function collectEnv(c: Collector, path: string, value: unknown): undefined {
   if (value === undefined) return;
   if (!isPlainObject(value))
     return c.add(path, `expected an object of strings, received ${describe(value)}`);
@@ -111,7 +111,7 @@ export function checkEnv(c: Collector, path: string, value: unknown): undefined 
   }
 }
 
-export function checkEnvFile(c: Collector, path: string, value: unknown): undefined {
+export function collectEnvFile(c: Collector, path: string, value: unknown): undefined {
   if (value === undefined) return;
   const list = Array.isArray(value) ? value : [value];
   list.forEach((f, i) => {
@@ -122,7 +122,7 @@ export function checkEnvFile(c: Collector, path: string, value: unknown): undefi
   });
 }
 
-export function checkDuration(c: Collector, path: string, value: unknown): undefined {
+export function collectDuration(c: Collector, path: string, value: unknown): undefined {
   if (value === undefined) return;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_TIMER) {
     c.add(
@@ -132,13 +132,13 @@ export function checkDuration(c: Collector, path: string, value: unknown): undef
   }
 }
 
-export function checkPortNumber(c: Collector, path: string, value: unknown): undefined {
+export function collectPortNumber(c: Collector, path: string, value: unknown): undefined {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 65535) {
     c.add(path, `expected an integer port 1-65535, received ${describe(value)}`);
   }
 }
 
-export function checkReady(c: Collector, path: string, value: unknown, port: unknown): undefined {
+export function collectReady(c: Collector, path: string, value: unknown, port: unknown): undefined {
   if (value === undefined) return;
   if (!isPlainObject(value)) {
     return c.add(path, `expected a check such as { http: '/health' }, received ${describe(value)}`);
@@ -153,7 +153,7 @@ export function checkReady(c: Collector, path: string, value: unknown, port: unk
   }
   const kind = kinds[0] as ProbeKind;
   c.unknownKeys(value, path, PROBE_KEYS[kind]);
-  checkDuration(c, join(path, 'interval'), value.interval);
+  collectDuration(c, join(path, 'interval'), value.interval);
   PROBE_CHECKS[kind](c, path, value, port);
 }
 
@@ -169,26 +169,26 @@ type ProbeCheck = (
 const PROBE_CHECKS: Record<ProbeKind, ProbeCheck> = {
   tcp: (c, path, { tcp }, port) => {
     const p = join(path, 'tcp');
-    if (tcp !== true) return checkPortNumber(c, p, tcp);
+    if (tcp !== true) return collectPortNumber(c, p, tcp);
     if (port === undefined) c.add(p, 'tcp: true needs the service to have a port');
   },
   http: (c, path, { http, status }, port) => {
     const p = join(path, 'http');
     if (typeof http !== 'string' || http === '')
       c.add(p, `expected a path such as '/health' or a loopback URL, received ${describe(http)}`);
-    else if (!http.startsWith('/')) checkLoopbackUrl(c, p, http);
+    else if (!http.startsWith('/')) collectLoopbackUrl(c, p, http);
     else if (port === undefined)
       c.add(p, `a path needs the service to have a port; or give a full URL`);
-    checkStatus(c, join(path, 'status'), status);
+    collectStatus(c, join(path, 'status'), status);
   },
   log: (c, path, { log }) => {
     if (!(log instanceof RegExp) && (typeof log !== 'string' || log === ''))
       c.add(join(path, 'log'), `expected a string or a RegExp, received ${describe(log)}`);
   },
-  exec: (c, path, { exec }) => checkCommand(c, join(path, 'exec'), exec, false),
+  exec: (c, path, { exec }) => collectCommand(c, join(path, 'exec'), exec, false),
 };
 
-function checkStatus(c: Collector, path: string, status: unknown): undefined {
+function collectStatus(c: Collector, path: string, status: unknown): undefined {
   if (status === undefined) return;
   const list = Array.isArray(status) ? status : [status];
   if (list.length === 0) c.add(path, 'expected at least one status code');
@@ -198,7 +198,7 @@ function checkStatus(c: Collector, path: string, status: unknown): undefined {
   }
 }
 
-function checkLoopbackUrl(c: Collector, path: string, value: string): undefined {
+function collectLoopbackUrl(c: Collector, path: string, value: string): undefined {
   let url: URL;
   try {
     url = new URL(value);
@@ -215,7 +215,7 @@ function checkLoopbackUrl(c: Collector, path: string, value: string): undefined 
   }
 }
 
-export function checkEnum(
+export function collectEnum(
   c: Collector,
   path: string,
   value: unknown,

@@ -9,7 +9,7 @@ import { readTrustedFile } from './trusted-file.js';
 import type { ConfigEnv, ResolvedConfig } from './types.js';
 
 /** Config file names, in the order they are looked for in each folder. */
-export const CONFIG_NAMES = [
+const CONFIG_NAMES = [
   'launch.config.ts',
   'launch.config.mts',
   'launch.config.js',
@@ -85,7 +85,7 @@ function excerpt(source: string, line: number, col: number): string[] {
 }
 
 /** Turns whatever loading a config threw into one clear {@link LaunchError}. */
-export function loadError(file: string, error: unknown, source: string): LaunchError {
+function loadError(file: string, error: unknown, source: string): LaunchError {
   const message = error instanceof Error ? error.message : String(error);
   const parse = /^(?:ParseError|SyntaxError): ([^\n]*?)\s*\n\s*(\S+):(\d+):(\d+)/.exec(message);
   if (parse) {

@@ -30,7 +30,7 @@ export const DEFAULTS = Object.freeze({
 });
 
 /** Throws the one config error that lists every issue, each with its key path. */
-export function configError(file: string, issues: readonly ConfigIssue[]): LaunchError {
+function configError(file: string, issues: readonly ConfigIssue[]): LaunchError {
   const count = issues.length === 1 ? '1 problem' : `${issues.length} problems`;
   return new LaunchError('E_CONFIG', `${file}: ${count} in the config`, {
     details: issues.map((i) => (i.path === '' ? i.message : `${i.path}: ${i.message}`)),

@@ -4,14 +4,14 @@ import { closest } from './suggest.js';
 import type { ResolvedConfig } from './types.js';
 
 /** The dependency graph of a resolved config: service → its dependencies. */
-export function graphOf(config: ResolvedConfig): Record<string, string[]> {
+function graphOf(config: ResolvedConfig): Record<string, string[]> {
   return Object.fromEntries(
     Object.values(config.services).map((s) => [s.name, Object.keys(s.dependsOn)]),
   );
 }
 
 /** Throws E_USAGE for names that are not services of the config, with a suggestion. */
-export function checkNames(config: ResolvedConfig, names: readonly string[]): void {
+export function assertNames(config: ResolvedConfig, names: readonly string[]): void {
   const known = Object.keys(config.services);
   for (const name of names) {
     if (name in config.services) continue;
@@ -24,7 +24,7 @@ export function checkNames(config: ResolvedConfig, names: readonly string[]): vo
 
 /** Services to start for `names` (all when empty): the named ones and what they depend on. */
 export function selectForStart(config: ResolvedConfig, names: readonly string[]): string[] {
-  checkNames(config, names);
+  assertNames(config, names);
   if (names.length === 0) return Object.keys(config.services);
   return withDependencies(graphOf(config), names);
 }
@@ -35,7 +35,7 @@ export function selectForStop(
   names: readonly string[],
   noDeps = false,
 ): string[] {
-  checkNames(config, names);
+  assertNames(config, names);
   if (names.length === 0) return Object.keys(config.services);
   return noDeps ? [...new Set(names)] : withDependents(graphOf(config), names);
 }

@@ -14,38 +14,48 @@ export type SplitResult = { argv: string[] } | { error: string };
  */
 export function splitCommand(command: string): SplitResult {
   const argv: string[] = [];
-  let word = '';
-  let inWord = false;
+  let word: string | null = null; // null: between words
   let quote: "'" | '"' | null = null;
   for (let i = 0; i < command.length; i++) {
     const ch = command.charAt(i);
     if (quote !== null) {
       const step = insideQuote(quote, command, i);
       quote = step.quote;
-      word += step.text;
+      word = (word ?? '') + step.text;
       i = step.next;
-    } else if (ch === "'" || ch === '"') {
-      quote = ch;
-      inWord = true;
-    } else if (ch === '\\') {
-      if (i + 1 >= command.length) return { error: 'ends with a lone backslash' };
-      word += command.charAt(++i);
-      inWord = true;
-    } else if (/\s/.test(ch)) {
-      if (inWord) argv.push(word);
-      word = '';
-      inWord = false;
-    } else if (SHELL_OPERATORS.has(ch)) {
-      return { error: `uses the shell operator '${ch}'` };
+      continue;
+    }
+    const step = outsideQuote(command, i);
+    if ('error' in step) return step;
+    if (step.kind === 'space') {
+      if (word !== null) argv.push(word);
+      word = null;
     } else {
-      word += ch;
-      inWord = true;
+      if (step.kind === 'quote') quote = ch as "'" | '"';
+      word = (word ?? '') + step.text;
+      i = step.next;
     }
   }
   if (quote !== null) return { error: `has an unterminated ${quote} quote` };
-  if (inWord) argv.push(word);
+  if (word !== null) argv.push(word);
   if (argv.length === 0) return { error: 'is empty' };
   return { argv };
+}
+
+/** One character outside quotes at `i`: a word break, a quote opening, or text for the word. */
+function outsideQuote(
+  command: string,
+  i: number,
+): { kind: 'space' } | { kind: 'quote' | 'text'; text: string; next: number } | { error: string } {
+  const ch = command.charAt(i);
+  if (ch === "'" || ch === '"') return { kind: 'quote', text: '', next: i };
+  if (ch === '\\') {
+    if (i + 1 >= command.length) return { error: 'ends with a lone backslash' };
+    return { kind: 'text', text: command.charAt(i + 1), next: i + 1 };
+  }
+  if (/\s/.test(ch)) return { kind: 'space' };
+  if (SHELL_OPERATORS.has(ch)) return { error: `uses the shell operator '${ch}'` };
+  return { kind: 'text', text: ch, next: i };
 }
 
 /**

@@ -1,13 +1,13 @@
 import {
   Collector,
   type ConfigIssue,
-  checkCommand,
-  checkDuration,
-  checkEnum,
-  checkEnv,
-  checkEnvFile,
-  checkPortNumber,
-  checkReady,
+  collectCommand,
+  collectDuration,
+  collectEnum,
+  collectEnv,
+  collectEnvFile,
+  collectPortNumber,
+  collectReady,
   describe,
   isPlainObject,
   join,
@@ -38,9 +38,9 @@ const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGU
 const CONDITIONS = ['started', 'ready', 'completed'];
 const RESTART = ['no', 'on-failure', 'always'];
 /** Names that are safe as file names on every OS and in a marker. */
-export const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-function checkDependsOn(
+function collectDependsOn(
   c: Collector,
   path: string,
   value: unknown,
@@ -74,7 +74,7 @@ function checkDependsOn(
   }
 }
 
-function checkService(
+function collectService(
   c: Collector,
   name: string,
   value: unknown,
@@ -97,20 +97,20 @@ function checkService(
   if (value.shell !== undefined && typeof value.shell !== 'boolean') {
     c.add(join(path, 'shell'), `expected true or false, received ${describe(value.shell)}`);
   }
-  checkCommand(c, join(path, 'command'), value.command, value.shell === true);
+  collectCommand(c, join(path, 'command'), value.command, value.shell === true);
   if (value.cwd !== undefined && (typeof value.cwd !== 'string' || value.cwd === '')) {
     c.add(join(path, 'cwd'), `expected a folder path, received ${describe(value.cwd)}`);
   }
-  checkEnv(c, join(path, 'env'), value.env);
-  checkEnvFile(c, join(path, 'envFile'), value.envFile);
+  collectEnv(c, join(path, 'env'), value.env);
+  collectEnvFile(c, join(path, 'envFile'), value.envFile);
   if (value.port !== undefined && value.port !== 'auto')
-    checkPortNumber(c, join(path, 'port'), value.port);
-  checkReady(c, join(path, 'ready'), value.ready, value.port);
-  checkDuration(c, join(path, 'readyTimeout'), value.readyTimeout);
-  checkDuration(c, join(path, 'stopTimeout'), value.stopTimeout);
-  checkEnum(c, join(path, 'stopSignal'), value.stopSignal, STOP_SIGNALS);
-  checkDependsOn(c, join(path, 'dependsOn'), value.dependsOn, names);
-  checkEnum(c, join(path, 'restart'), value.restart, RESTART);
+    collectPortNumber(c, join(path, 'port'), value.port);
+  collectReady(c, join(path, 'ready'), value.ready, value.port);
+  collectDuration(c, join(path, 'readyTimeout'), value.readyTimeout);
+  collectDuration(c, join(path, 'stopTimeout'), value.stopTimeout);
+  collectEnum(c, join(path, 'stopSignal'), value.stopSignal, STOP_SIGNALS);
+  collectDependsOn(c, join(path, 'dependsOn'), value.dependsOn, names);
+  collectEnum(c, join(path, 'restart'), value.restart, RESTART);
   if (value.image !== undefined && (typeof value.image !== 'string' || value.image.trim() === ''))
     c.add(
       join(path, 'image'),
@@ -122,7 +122,7 @@ function checkService(
   }
 }
 
-function checkLogs(c: Collector, value: unknown): undefined {
+function collectLogs(c: Collector, value: unknown): undefined {
   if (value === undefined) return;
   if (!isPlainObject(value))
     return c.add('logs', `expected { maxSize?, keep? }, received ${describe(value)}`);
@@ -149,7 +149,7 @@ function dependencyNames(value: unknown): string[] {
   return [];
 }
 
-function checkAcrossServices(c: Collector, services: Record<string, unknown>): undefined {
+function collectAcrossServices(c: Collector, services: Record<string, unknown>): undefined {
   const lower = new Map<string, string>();
   for (const name of Object.keys(services)) {
     const other = lower.get(name.toLowerCase());
@@ -211,9 +211,9 @@ export function validateConfig(config: unknown): ConfigIssue[] {
       `expected a name of letters, digits, '.', '_', '-', received ${describe(config.name)}`,
     );
   }
-  checkEnv(c, 'env', config.env);
-  checkEnvFile(c, 'envFile', config.envFile);
-  checkLogs(c, config.logs);
+  collectEnv(c, 'env', config.env);
+  collectEnvFile(c, 'envFile', config.envFile);
+  collectLogs(c, config.logs);
   const services = config.services;
   if (services === undefined) {
     c.add('services', 'missing: a config needs at least one service');
@@ -223,8 +223,8 @@ export function validateConfig(config: unknown): ConfigIssue[] {
     c.add('services', 'empty: a config needs at least one service');
   } else {
     const names = Object.keys(services);
-    for (const name of names) checkService(c, name, services[name], names);
-    checkAcrossServices(c, services);
+    for (const name of names) collectService(c, name, services[name], names);
+    collectAcrossServices(c, services);
   }
   return c.issues;
 }

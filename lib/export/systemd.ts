@@ -52,7 +52,7 @@ function ms(value: number): string {
 }
 
 /** The unit name of a service of `stack`. */
-export function serviceUnit(stack: string, service: string): string {
+function serviceUnit(stack: string, service: string): string {
   return `${stack}-${service}.service`;
 }
 

@@ -1,8 +1,8 @@
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import { isLaunchError } from '../errors.js';
-import { systemInspector } from '../os/inspector.js';
+import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import { LogFollower } from '../probes/log-follow.js';
-import { type ReadyResult, waitReady } from '../probes/runner.js';
+import { type ReadyResult, saysPortTaken, waitReady } from '../probes/runner.js';
 import { serviceEnv } from '../process/env.js';
 import { stopInstance, stopOptionsFor } from '../process/stop.js';
 import { removeLease } from '../state/lease.js';
@@ -26,11 +26,7 @@ export interface BringUpOptions extends StartServiceOptions {
 const AUTO_PORT_TRIES = 3;
 
 function isBindRace(error: unknown): boolean {
-  return (
-    isLaunchError(error) &&
-    error.code === 'E_EXITED' &&
-    (error.details ?? []).some((l) => /EADDRINUSE|address already in use/i.test(l))
-  );
+  return isLaunchError(error) && error.code === 'E_EXITED' && saysPortTaken(error.details ?? []);
 }
 
 /**
@@ -60,43 +56,59 @@ export async function bringUp(
     options.onSpawned?.(record);
     // systemd runs it, and its unit's own ExecStartPost (`launchguard wait`) decides readiness.
     if (outcome.kind === 'managed') return { outcome, record, ready: { ms: 0, attempts: 0 } };
-    const follower = new LogFollower(record.logFile, record.logOffset ?? 0);
     try {
-      const ready = await waitReady({
-        service: name,
-        probe: svc.ready,
-        port: record.ports[name] ?? null,
-        target: record,
-        follower,
-        ...(outcome.kind === 'started' ? { exited: outcome.spawned.exit } : {}),
-        cwd: svc.cwd,
-        env: serviceEnv(svc, record.ports, record.instance, options.baseEnv),
-        timeout: svc.readyTimeout,
-        inspector,
-        logFile: record.logFile,
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-      });
-      return { outcome, record, ready };
+      return { outcome, record, ready: await readyOf(svc, outcome, options, inspector) };
     } catch (error) {
       if (options.holder) removeLease(config.pidDir, options.holder, name);
       // An instance another launcher started is its business; ours is rolled back.
       if (outcome.kind !== 'started') throw error;
       await stopInstance({ ...record, recorded: true }, stopOptionsFor(svc, inspector));
       removeRecord(config.pidDir, record, name);
-      const own = record.ports[name];
-      if (
-        svc.port === 'auto' &&
-        own !== undefined &&
-        isBindRace(error) &&
-        round < AUTO_PORT_TRIES
-      ) {
-        lostPorts.push(own);
-        delete ports[name];
-        continue;
-      }
-      throw error;
-    } finally {
-      follower.close();
+      const lost = lostAutoPort(svc, record, error, round);
+      if (lost === null) throw error;
+      lostPorts.push(lost);
+      delete ports[name];
     }
+  }
+}
+
+/** The `'auto'` port an instance lost to a bind race, if it should pick another one. */
+function lostAutoPort(
+  svc: ResolvedService,
+  record: ServiceRecord,
+  error: unknown,
+  round: number,
+): number | null {
+  const own = record.ports[svc.name];
+  if (svc.port !== 'auto' || own === undefined || round >= AUTO_PORT_TRIES) return null;
+  return isBindRace(error) ? own : null;
+}
+
+/** Waits until the instance `outcome` recorded is ready (its log followed meanwhile). */
+async function readyOf(
+  svc: ResolvedService,
+  outcome: Exclude<StartOutcome, { kind: 'managed' }>,
+  options: BringUpOptions,
+  inspector: ProcessInspector,
+): Promise<ReadyResult> {
+  const record = outcome.record;
+  const follower = new LogFollower(record.logFile, record.logOffset ?? 0);
+  try {
+    return await waitReady({
+      service: svc.name,
+      probe: svc.ready,
+      port: record.ports[svc.name] ?? null,
+      target: record,
+      follower,
+      ...(outcome.kind === 'started' ? { exited: outcome.spawned.exit } : {}),
+      cwd: svc.cwd,
+      env: serviceEnv(svc, record.ports, record.instance, options.baseEnv),
+      timeout: svc.readyTimeout,
+      inspector,
+      logFile: record.logFile,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+  } finally {
+    follower.close();
   }
 }

@@ -3,7 +3,8 @@ import type { ResolvedConfig } from '../config/types.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import { findMarked } from '../process/sweep.js';
 import { stackId } from '../state/marker.js';
-import { checkStateDir } from '../state/trust.js';
+import { assertStateDir } from '../state/trust.js';
+import { serviceHandle } from './handle.js';
 import { type ServiceStopResult, stopService } from './stop-service.js';
 
 /** Options of {@link downStack}. */
@@ -40,7 +41,7 @@ export async function downStack(
 ): Promise<DownResult> {
   const names = selectForStop(config, options.services ?? [], options.noDeps ?? false);
   const inspector = options.inspector ?? systemInspector();
-  const stateDir = checkStateDir(config.pidDir, { create: false });
+  const stateDir = assertStateDir(config.pidDir);
   const results: ServiceStopResult[] = [];
   // One scan of the process table for leftovers of every selected service (each
   // stop re-checks its own under its lock), instead of one scan per service.
@@ -48,7 +49,7 @@ export async function downStack(
   for (const level of levelsOf(config, names).reverse()) {
     const done = await Promise.all(
       level.map((name) =>
-        stopService(config, name, {
+        stopService(serviceHandle(config, name), {
           inspector,
           candidates,
           stateDir,

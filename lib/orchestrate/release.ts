@@ -9,6 +9,7 @@ import { servicePaths } from '../state/paths.js';
 import { updateRecord } from '../state/record.js';
 import { readServiceState } from '../state/service-state.js';
 import type { DownResult } from './down.js';
+import { type ServiceHandle, serviceHandle, stateOf } from './handle.js';
 import { type ServiceStopResult, stopLocked } from './stop-service.js';
 
 /** Options of {@link releaseStack}. */
@@ -24,23 +25,22 @@ export interface ReleaseOptions {
  * stay: the last one out stops it.
  */
 async function releaseService(
-  config: ResolvedConfig,
-  name: string,
+  h: ServiceHandle,
   holder: LeaseHolder,
   options: ReleaseOptions & { inspector: ProcessInspector },
 ): Promise<ServiceStopResult> {
   const { inspector } = options;
-  const lock = await acquireLock(servicePaths(config.pidDir, name).lock, name, { inspector });
+  const lock = await acquireLock(h.paths.lock, h.name, { inspector });
   try {
-    removeLease(config.pidDir, holder, name);
-    const state = readServiceState(config.pidDir, name, inspector, stackOf(config));
-    const kept = { service: name, orphans: [], cleaned: [], problems: [] };
+    removeLease(h.config.pidDir, holder, h.name);
+    const state = stateOf(h, inspector);
+    const kept = { service: h.name, orphans: [], cleaned: [], problems: [] };
     if (state.kind === 'running' && state.record.detached === true)
       return { ...kept, pinned: true };
-    const others = liveLeases(config.pidDir, name, inspector, { stack: stackOf(config) });
+    const others = liveLeases(h.config.pidDir, h.name, inspector, { stack: h.stack });
     if (state.kind === 'running' && others.length > 0)
       return { ...kept, keptFor: [...new Set(others.map((l) => l.pid))] };
-    return await stopLocked(config, name, options);
+    return await stopLocked(h, options, state);
   } finally {
     lock.release();
   }
@@ -64,7 +64,9 @@ export async function releaseStack(
   for (const level of levelsOf(config, names).reverse()) {
     results.push(
       ...(await Promise.all(
-        level.map((n) => releaseService(config, n, holder, { ...options, inspector })),
+        level.map((n) =>
+          releaseService(serviceHandle(config, n), holder, { ...options, inspector }),
+        ),
       )),
     );
   }

@@ -1,4 +1,3 @@
-import { renameSync } from 'node:fs';
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import { LaunchError } from '../errors.js';
 import { faultPoint } from '../fault.js';
@@ -17,8 +16,10 @@ import { type LeaseHolder, writeLease } from '../state/lease.js';
 import { acquireLock } from '../state/lock.js';
 import { newInstanceMarker, stackOf } from '../state/marker.js';
 import { servicePaths } from '../state/paths.js';
-import { ensureStateDir, removeRecord, type ServiceRecord, writeRecord } from '../state/record.js';
+import { removeRecord, type ServiceRecord, writeRecord } from '../state/record.js';
 import { otherStackNote, readServiceState, type ServiceState } from '../state/service-state.js';
+import { ensureStateDir } from '../state/trust.js';
+import { clearStale, serviceHandle } from './handle.js';
 
 /** Options of {@link startService}. */
 export interface StartServiceOptions extends PreflightOptions {
@@ -57,6 +58,8 @@ export interface StartServiceOptions extends PreflightOptions {
   readonly holder?: LeaseHolder;
   /** Writes the record (a seam for tests of the rollback). @default writeRecord */
   readonly writeRecord?: typeof writeRecord;
+  /** Spawns the service (a seam: unit tests spawn into a fake process table). @default spawnService */
+  readonly spawn?: typeof spawnService;
 }
 
 /** What {@link startService} did. */
@@ -112,20 +115,6 @@ function managedRecord(
 function clearState(config: ResolvedConfig, name: string, state: ServiceState): string | undefined {
   const paths = servicePaths(config.pidDir, name);
   switch (state.kind) {
-    case 'none':
-    case 'running':
-      return undefined;
-    case 'stale':
-      removeRecord(config.pidDir, state.record, name);
-      return `removed the stale record of ${name} (pid ${state.pid}, ${state.reason})`;
-    case 'reused':
-      removeRecord(config.pidDir, state.record, name);
-      return `removed the record of ${name}: pid ${state.record.pid} now belongs to another process (not signalled)`;
-    case 'corrupt': {
-      const aside = `${state.file}.corrupt`;
-      renameSync(state.file, aside); // kept for inspection, never deleted
-      return `moved the corrupt file ${state.file} aside to ${aside} (${state.reason})`;
-    }
     case 'other-stack':
       throw new LaunchError('E_STATE', `${name}: ${otherStackNote(name, state)}`, {
         service: name,
@@ -144,6 +133,8 @@ function clearState(config: ResolvedConfig, name: string, state: ServiceState): 
           hint: `if no such process runs, delete ${paths.pid} (and ${paths.record}); launchguard never signals a process it cannot verify`,
         },
       );
+    default:
+      return clearStale(serviceHandle(config, name), state);
   }
 }
 
@@ -206,7 +197,7 @@ async function spawnRecorded(
   const stack = stackOf(config);
   const paths = servicePaths(config.pidDir, svc.name);
   const marker = newInstanceMarker(stack, svc.name);
-  const spawned = await spawnService(svc, {
+  const spawned = await (options.spawn ?? spawnService)(svc, {
     marker,
     ports,
     logFile: paths.log,

@@ -1,7 +1,5 @@
-import { renameSync } from 'node:fs';
-import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import type { ProcessInspector } from '../os/inspector.js';
-import { managedInstance, systemctlStop } from '../process/managed.js';
+import { managedInstance, systemctl } from '../process/managed.js';
 import {
   describeUntouched,
   markedTarget,
@@ -13,10 +11,9 @@ import { leftoversOf, type MarkedProcess } from '../process/sweep.js';
 import { removeStaleTempFiles } from '../state/files.js';
 import { endLeases } from '../state/lease.js';
 import { acquireLock } from '../state/lock.js';
-import { stackOf } from '../state/marker.js';
-import { servicePaths } from '../state/paths.js';
 import { removeRecord } from '../state/record.js';
-import { otherStackNote, readServiceState } from '../state/service-state.js';
+import type { ServiceState } from '../state/service-state.js';
+import { clearStale, type ServiceHandle, stateOf } from './handle.js';
 
 /** What stopping one service did, for the report. */
 export interface ServiceStopResult {
@@ -52,43 +49,23 @@ export interface StopServiceOptions {
   readonly stateDir?: boolean;
 }
 
-/** The recorded instance: stopped, or its state file cleaned up. Adds to `result`. */
+/** The recorded instance (`state`): stopped, or its state file cleaned up. Adds to `result`. */
 async function stopRecorded(
-  config: ResolvedConfig,
-  name: string,
+  h: ServiceHandle,
+  state: ServiceState,
   options: StopServiceOptions,
   result: { cleaned: string[]; problems: string[] },
 ): Promise<StopReport | undefined> {
-  const { inspector } = options;
-  const state = readServiceState(config.pidDir, name, inspector, stackOf(config));
+  const { config, name } = h;
+  const ladder = stopOptionsFor(h.svc, options.inspector, options);
   switch (state.kind) {
     case 'running': {
-      const ladder = stopOptionsFor(config.services[name] as ResolvedService, inspector, options);
       const report = await stopInstance({ ...state.record, recorded: true }, ladder);
       removeRecord(config.pidDir, state.record, name);
       return report;
     }
-    case 'stale':
-      removeRecord(config.pidDir, state.record, name);
-      result.cleaned.push(
-        `removed the stale record of ${name} (pid ${state.pid}, ${state.reason})`,
-      );
-      return undefined;
-    case 'reused':
-      removeRecord(config.pidDir, state.record, name);
-      result.cleaned.push(
-        `removed the record of ${name}: pid ${state.record.pid} belongs to another process now (not signalled)`,
-      );
-      return undefined;
-    case 'corrupt':
-      renameSync(state.file, `${state.file}.corrupt`);
-      result.cleaned.push(
-        `moved the corrupt ${state.file} aside to ${state.file}.corrupt (${state.reason})`,
-      );
-      return undefined;
     case 'unverifiable': {
       // Only a child this launcher spawned and still holds can be stopped (see process/children.ts).
-      const ladder = stopOptionsFor(config.services[name] as ResolvedService, inspector, options);
       const report =
         state.record === null
           ? null
@@ -102,38 +79,38 @@ async function stopRecorded(
       );
       return undefined;
     }
-    case 'other-stack':
-      result.cleaned.push(otherStackNote(name, state));
+    default: {
+      const note = clearStale(h, state);
+      if (note !== undefined) result.cleaned.push(note);
       return undefined;
-    case 'none':
-      return undefined;
+    }
   }
 }
 
 /**
  * Stops one service whose lock the caller holds (or that has no state folder):
- * the recorded instance (identity verified, whole tree), then every process
- * still carrying one of its markers, and removes its record. Stale records
- * are removed, corrupt files moved aside to `.corrupt`, unverifiable ones left
- * alone and reported.
+ * the recorded instance (identity verified, whole tree; `state` as the caller
+ * just read it, else read here), then every process still carrying one of its
+ * markers, and removes its record. Stale records are removed, corrupt files
+ * moved aside to `.corrupt`, unverifiable ones left alone and reported.
  */
 export async function stopLocked(
-  config: ResolvedConfig,
-  name: string,
+  h: ServiceHandle,
   options: StopServiceOptions,
+  state?: ServiceState,
 ): Promise<ServiceStopResult> {
   const { inspector } = options;
+  const name = h.name;
   const cleaned: string[] = [];
   const problems: string[] = [];
   const stopped =
     options.stateDir === false
       ? undefined
-      : await stopRecorded(config, name, options, { cleaned, problems });
-  const ladder = stopOptionsFor(config.services[name] as ResolvedService, inspector, options);
+      : await stopRecorded(h, state ?? stateOf(h, inspector), options, { cleaned, problems });
+  const ladder = stopOptionsFor(h.svc, inspector, options);
   const orphans: StopReport[] = [];
   const seen = new Set<string>();
-  const stack = stackOf(config);
-  for (const m of leftoversOf({ stack, service: name }, inspector, options.candidates)) {
+  for (const m of leftoversOf({ stack: h.stack, service: name }, inspector, options.candidates)) {
     if (seen.has(m.marker)) continue;
     seen.add(m.marker);
     orphans.push(await stopInstance(markedTarget(m, name, inspector), ladder));
@@ -148,15 +125,13 @@ export async function stopLocked(
 
 /** Adds the systemd unit that runs the service, if one does: `down` leaves it to systemctl. */
 function withManaged(
-  config: ResolvedConfig,
-  name: string,
+  h: ServiceHandle,
   result: ServiceStopResult,
   options: StopServiceOptions,
 ): ServiceStopResult {
-  const svc = config.services[name] as ResolvedService;
-  const managed = managedInstance(config, svc, options.inspector, options.candidates);
+  const managed = managedInstance(h.config, h.svc, options.inspector, options.candidates);
   if (managed === null) return result;
-  const problem = `${name}: runs under systemd as ${managed.unit.unit} (pid ${managed.pid}); launchguard never stops it: ${systemctlStop(managed.unit)}`;
+  const problem = `${h.name}: runs under systemd as ${managed.unit.unit} (pid ${managed.pid}); launchguard never stops it: ${systemctl(managed.unit)}`;
   return { ...result, problems: [...result.problems, problem] };
 }
 
@@ -166,24 +141,20 @@ function withManaged(
  * folder, only processes carrying its marker are stopped.
  */
 export async function stopService(
-  config: ResolvedConfig,
-  name: string,
+  h: ServiceHandle,
   options: StopServiceOptions,
 ): Promise<ServiceStopResult> {
-  if (options.stateDir === false)
-    return withManaged(config, name, await stopLocked(config, name, options), options);
+  if (options.stateDir === false) return withManaged(h, await stopLocked(h, options), options);
   const { inspector } = options;
-  removeStaleTempFiles(config.pidDir);
+  const name = h.name;
+  removeStaleTempFiles(h.config.pidDir);
   // A full or read-only disk never keeps a service running: without a lock, go ahead.
-  const lock = await acquireLock(servicePaths(config.pidDir, name).lock, name, {
-    inspector,
-    unwritable: 'proceed',
-  });
+  const lock = await acquireLock(h.paths.lock, name, { inspector, unwritable: 'proceed' });
   try {
-    const holders = endLeases(config.pidDir, name, inspector, stackOf(config)).filter(
+    const holders = endLeases(h.config.pidDir, name, inspector, h.stack).filter(
       (p) => p !== process.pid,
     );
-    const result = withManaged(config, name, await stopLocked(config, name, options), options);
+    const result = withManaged(h, await stopLocked(h, options), options);
     const notes = [
       ...(lock.unlocked === undefined
         ? []

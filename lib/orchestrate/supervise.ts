@@ -1,5 +1,5 @@
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
-import { delay } from '../delay.js';
+import { delay, untilAborted } from '../delay.js';
 import { type ExitInfo, failedExit } from '../exit.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import type { SpawnedService } from '../process/spawn.js';
@@ -20,7 +20,7 @@ export function restartDelay(attempt: number): number {
 }
 
 /** Whether a service's restart policy asks for another start after this exit. */
-export function wantsRestart(svc: ResolvedService, exit: ExitInfo): boolean {
+function wantsRestart(svc: ResolvedService, exit: ExitInfo): boolean {
   if (svc.restart === 'always') return true;
   return svc.restart === 'on-failure' && failedExit(exit);
 }
@@ -46,21 +46,6 @@ export interface SuperviseOptions {
 }
 
 /**
- * A promise that settles (to null) when `signal` aborts, and the removal of
- * its one listener: every watched service races its exit against it, so 20
- * services add one listener to the caller's signal, not 20.
- */
-function stopped(signal: AbortSignal): { promise: Promise<null>; dispose: () => void } {
-  if (signal.aborted) return { promise: Promise.resolve(null), dispose: () => undefined };
-  let onAbort: () => void = () => undefined;
-  const promise = new Promise<null>((resolve) => {
-    onAbort = () => resolve(null);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  return { promise, dispose: () => signal.removeEventListener('abort', onAbort) };
-}
-
-/**
  * Watches the services this launcher spawned until `signal` aborts or none is
  * left running, and applies each service's restart policy: after an exit the
  * policy asks to restart, the service is started again after a back-off of
@@ -81,50 +66,64 @@ export async function supervise(
   const emit = options.onEvent ?? (() => undefined);
   const start = options.bringUp ?? bringUp;
   const inspector = options.inspector ?? systemInspector();
-  let failed = false;
-  const stop = stopped(signal);
-  const watch = async (first: ServiceUp): Promise<void> => {
-    const name = first.name;
-    const svc = config.services[name] as ResolvedService;
-    let spawned = first.spawned;
-    let restarts = 0;
-    while (spawned !== undefined) {
-      const exit = await Promise.race([spawned.exit, stop.promise]);
-      if (exit === null) return;
-      const end = await endOf(config, name, exit, restarts, {
-        marker: spawned.marker,
-        inspector,
-        signal,
-        ...(options.holder === undefined ? {} : { holder: options.holder }),
-      });
-      if (signal.aborted) return; // stopping: the exit is the stop's business
-      if (end !== null) {
-        if (end.failed) failed = true;
-        emit(end.event);
-        return;
-      }
-      const delayMs = restartDelay(restarts);
-      restarts++;
-      emit({
-        type: 'restarting',
-        service: name,
-        exit,
-        attempt: restarts,
-        max: svc.maxRestarts,
-        delayMs,
-      });
-      await delay(delayMs, signal);
-      if (signal.aborted) return;
-      spawned = await restartOnce(config, name, restarts, start, { ...options, inspector }, emit);
-      if (spawned === undefined && !signal.aborted) failed = true;
-    }
-  };
+  const stop = untilAborted(signal);
+  const watching: Watching = { ...options, inspector, emit, start, stop: stop.promise };
   try {
-    await Promise.all(services.filter((s) => s.outcome === 'started').map(watch));
+    const failures = await Promise.all(
+      services.filter((s) => s.outcome === 'started').map((s) => watch(config, s, watching)),
+    );
+    return failures.includes(true);
   } finally {
     stop.dispose();
   }
-  return failed;
+}
+
+/** What {@link watch} needs: the options, resolved, and the stop as a promise. */
+interface Watching extends SuperviseOptions {
+  readonly inspector: ProcessInspector;
+  readonly emit: EventSink;
+  readonly start: NonNullable<SuperviseOptions['bringUp']>;
+  /** Settles (to null) when supervision ends. */
+  readonly stop: Promise<null>;
+}
+
+/** Watches one service until it ends for good or supervision stops; true if it failed. */
+async function watch(config: ResolvedConfig, first: ServiceUp, w: Watching): Promise<boolean> {
+  const { signal, emit } = w;
+  const name = first.name;
+  const svc = config.services[name] as ResolvedService;
+  let spawned = first.spawned;
+  let restarts = 0;
+  while (spawned !== undefined) {
+    const exit = await Promise.race([spawned.exit, w.stop]);
+    if (exit === null) return false;
+    const end = await endOf(config, name, exit, restarts, {
+      marker: spawned.marker,
+      inspector: w.inspector,
+      signal,
+      ...(w.holder === undefined ? {} : { holder: w.holder }),
+    });
+    if (signal.aborted) return false; // stopping: the exit is the stop's business
+    if (end !== null) {
+      emit(end.event);
+      return end.failed;
+    }
+    const delayMs = restartDelay(restarts);
+    restarts++;
+    emit({
+      type: 'restarting',
+      service: name,
+      exit,
+      attempt: restarts,
+      max: svc.maxRestarts,
+      delayMs,
+    });
+    await delay(delayMs, signal);
+    if (signal.aborted) return false;
+    spawned = await restartOnce(config, name, restarts, w.start, w, emit);
+    if (spawned === undefined && !signal.aborted) return true;
+  }
+  return false;
 }
 
 /**

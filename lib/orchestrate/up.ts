@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { selectForStart } from '../config/select.js';
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import { delay } from '../delay.js';
-import { isLaunchError, LaunchError } from '../errors.js';
+import { abortedError, isLaunchError, LaunchError } from '../errors.js';
 import { describeExit, type ExitInfo } from '../exit.js';
 import { verifyIdentity } from '../os/identity.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
@@ -10,14 +10,14 @@ import { phase } from '../phase.js';
 import { describeHolder } from '../ports/clear-port.js';
 import { PortReservations, planPorts } from '../ports/port-plan.js';
 import { portEnv } from '../process/env.js';
-import { systemctlStop } from '../process/managed.js';
+import { systemctl } from '../process/managed.js';
 import type { SpawnedService } from '../process/spawn.js';
 import { describeUntouched } from '../process/stop.js';
 import { findMarked, type MarkedProcess } from '../process/sweep.js';
 import { type LeaseHolder, newLeaseHolder } from '../state/lease.js';
 import { stackOf } from '../state/marker.js';
 import { removeRecord, type ServiceRecord } from '../state/record.js';
-import { type BringUpResult, bringUp } from './bring-up.js';
+import { type BringUpOptions, type BringUpResult, bringUp } from './bring-up.js';
 import type { EventSink } from './events.js';
 import { markReady } from './mark-ready.js';
 import { pinServices, releaseStack } from './release.js';
@@ -47,6 +47,8 @@ export interface UpOptions {
   readonly holder?: LeaseHolder;
   /** The process table (a fake in unit tests). @default the system's */
   readonly inspector?: ProcessInspector;
+  /** Spawns a service (a seam for unit tests, with a fake `inspector`). @default spawnService */
+  readonly spawn?: BringUpOptions['spawn'];
 }
 
 /** One service after {@link upStack}. */
@@ -125,6 +127,11 @@ function startNotes(outcome: StartOutcome): string[] {
       notes.push(`replaced the earlier instance (pid ${r.pid})`);
   }
   return notes;
+}
+
+/** A dependency that failed, or an abort: a consequence of another failure, never the cause. */
+function isConsequence(error: unknown): boolean {
+  return isLaunchError(error, 'E_ABORTED') || isLaunchError(error, 'E_DEPENDENCY');
 }
 
 /** One `upStack` call: the selected services, their gates, and what this call started. */
@@ -214,15 +221,17 @@ class StackStart {
         await Promise.all(deps.map(([d, cond]) => this.#gates.get(d)?.[cond].promise));
       } catch {
         const failed = deps.map(([d]) => d).filter((d) => !this.results.has(d));
-        this.#skip(name, `${failed.join(', ')} did not come up`);
+        const reason = `${failed.join(', ')} did not come up`;
+        this.#emit({ type: 'skipped', service: name, reason });
+        throw new LaunchError('E_DEPENDENCY', `${name}: not started: ${reason}`, {
+          service: name,
+        });
       }
     }
-    if (this.signal.aborted) this.#skip(name, 'the start was aborted');
-  }
-
-  #skip(name: string, reason: string): never {
-    this.#emit({ type: 'skipped', service: name, reason });
-    throw new LaunchError('E_ABORTED', `${name}: not started`);
+    if (this.signal.aborted) {
+      this.#emit({ type: 'skipped', service: name, reason: 'the start was aborted' });
+      throw abortedError(`${name}: not started`, this.signal, name);
+    }
   }
 
   async #start(name: string, g: Gates): Promise<BringUpResult> {
@@ -237,6 +246,7 @@ class StackStart {
       signal: this.signal,
       holder: this.holder,
       reservations: this.#reservations,
+      ...(this.#options.spawn === undefined ? {} : { spawn: this.#options.spawn }),
       ...(tee
         ? { tee: (chunk: Buffer, stream: 'stdout' | 'stderr') => tee(name, chunk, stream) }
         : {}),
@@ -250,7 +260,7 @@ class StackStart {
     if (up.outcome.kind === 'managed') {
       const unit = up.outcome.unit;
       const replace = this.#options.replace && this.#named.has(name);
-      const ctl = systemctlStop(unit).replace(' stop ', ' restart ');
+      const ctl = systemctl(unit, 'restart');
       this.#emit({
         type: 'note',
         service: name,
@@ -282,9 +292,10 @@ class StackStart {
     g.started.reject(error);
     g.ready.reject(error);
     g.completed.reject(error);
-    const aborted = isLaunchError(error, 'E_ABORTED');
+    // A dependency that failed, or an abort, is a consequence of another failure.
+    const aborted = isConsequence(error);
     // The first real failure wins over the aborts it causes in the others.
-    if (this.firstError === undefined || (isLaunchError(this.firstError, 'E_ABORTED') && !aborted))
+    if (this.firstError === undefined || (isConsequence(this.firstError) && !aborted))
       this.firstError = error;
     if (!aborted) this.#emit({ type: 'failed', service: name, error });
     this.abort();

@@ -4,7 +4,7 @@ import { backendSetting } from '../settings.js';
 import { holdersLinux, listenersLinux } from './net-linux.js';
 import { parseNetstatListeners } from './net-lsof.js';
 import { portableInspector } from './portable.js';
-import { type Listener, type ProcLookup, pidExists } from './proc.js';
+import { type Listener, type ProcLookup, pidExists, sendSignal } from './proc.js';
 import {
   bootIdLinux,
   cmdlineLinux,
@@ -48,6 +48,12 @@ export interface ProcessInspector {
    * moment ago.
    */
   exists(pid: number): boolean;
+  /**
+   * Sends `signal` (0: only checks) to a process, or to a group with a
+   * negative PID: `process.kill`, the one way launchguard signals anything
+   * (a fake in unit tests). Throws ESRCH or EPERM as `process.kill` does.
+   */
+  kill(pid: number, signal: NodeJS.Signals | 0): void;
   cmdline(pid: number): string[] | null;
   cwd(pid: number): string | null;
   /** One variable of a process's environment as it was at exec. */
@@ -84,6 +90,7 @@ const linux: ProcessInspector = {
   completeListeners: true,
   lookup: lookupLinux,
   exists: pidExists,
+  kill: sendSignal,
   cmdline: cmdlineLinux,
   cwd: cwdLinux,
   environ: environLinux,
@@ -129,6 +136,7 @@ function unverified(platform: NodeJS.Platform): ProcessInspector {
     completeListeners: true,
     lookup: () => ({ kind: 'denied' }),
     exists: pidExists,
+    kill: sendSignal,
     cmdline: () => null,
     cwd: () => null,
     environ: () => null,

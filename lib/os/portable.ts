@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import type { ProcessInspector } from './inspector.js';
 import { parseLsofListeners } from './net-lsof.js';
-import { type Listener, type ProcLookup, pidExists } from './proc.js';
+import { type Listener, type ProcLookup, pidExists, sendSignal } from './proc.js';
 import {
   envFromPsLine,
   type PsRow,
@@ -29,7 +29,7 @@ import { systemdUnit } from './systemd.js';
  */
 
 /** How long a snapshot answers questions, in ms: a stop's polling reads the table anew. */
-export const SNAPSHOT_MS = 20;
+const SNAPSHOT_MS = 20;
 
 /** Output of a command run with a fixed locale; what it printed even if it exited non-zero (lsof: 1 when nothing matched). */
 function run(file: string, args: readonly string[]): string {
@@ -94,6 +94,7 @@ export function portableInspector(platform: NodeJS.Platform): ProcessInspector {
       return found === undefined ? { kind: 'gone' } : { kind: 'alive', info: found.info };
     },
     exists: pidExists,
+    kill: sendSignal,
     cmdline: (pid) => row(pid)?.argv ?? null,
     cwd: (pid) => {
       // One lsof per process and snapshot: a status next to another checkout of the

@@ -69,10 +69,18 @@ export interface Listener {
   readonly uid: number | null;
 }
 
-/** `kill(pid, 0)`: sends nothing; ESRCH means gone, EPERM means alive (not ours). */
+/** Sends a signal to a process (or a group: a negative PID); see `ProcessInspector.kill`. */
+export function sendSignal(pid: number, signal: NodeJS.Signals | 0): void {
+  process.kill(pid, signal);
+}
+
+/**
+ * `kill(pid, 0)`: sends nothing; ESRCH means gone, EPERM means alive (not
+ * ours). The one place that asks whether a PID exists without an identity.
+ */
 export function pidExists(pid: number): boolean {
   try {
-    process.kill(pid, 0);
+    sendSignal(pid, 0);
     return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';

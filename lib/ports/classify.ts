@@ -20,7 +20,7 @@ import type { PortUse } from './scan.js';
  *   stack's `down` stops.
  * - `unknown`: a process launchguard may not inspect (another user's).
  */
-export type HolderKind =
+type HolderKind =
   | 'earlier-instance'
   | 'stack-service'
   | 'systemd'

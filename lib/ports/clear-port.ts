@@ -4,6 +4,7 @@ import { LaunchError } from '../errors.js';
 import { isProtectedPid } from '../os/identity.js';
 import type { ProcessInspector } from '../os/inspector.js';
 import { effectiveUid } from '../os/users.js';
+import { systemctl } from '../process/managed.js';
 import { type StopReport, stopInstance, stopOptionsFor } from '../process/stop.js';
 import { classifyHolder, type PortHolder } from './classify.js';
 import type { PortScanner } from './scan.js';
@@ -69,13 +70,13 @@ function refuse(
   const service = svc.name;
   switch (h.kind) {
     case 'systemd': {
-      const ctl = h.userUnit ? 'systemctl --user' : 'sudo systemctl';
+      const ctl = systemctl({ unit: h.unit ?? '', user: h.userUnit === true });
       return new LaunchError(
         'E_PORT_IN_USE',
         `${service}: port ${port} is held by the systemd unit ${h.unit} (${describeHolder(h)})`,
         {
           service,
-          hint: `stop it with '${ctl} stop ${h.unit}' or give ${service} another port; launchguard never stops a systemd-managed process`,
+          hint: `stop it with '${ctl}' or give ${service} another port; launchguard never stops a systemd-managed process`,
         },
       );
     }
@@ -133,10 +134,11 @@ async function waitFree(port: number, scanner: PortScanner, ms: number): Promise
 }
 
 /**
- * The port pre-flight of one service: finds who listens on `port` (IPv4 and
- * IPv6, every address), stops earlier instances of the service (and, with
- * `force`, a foreign holder the user may signal), and throws E_PORT_IN_USE
- * for anything else, naming the holder.
+ * Frees a fixed port for a service, one step of the pre-flight (see
+ * `preparePort`): finds who listens on `port` (IPv4 and IPv6, every address),
+ * stops earlier instances of the service (and, with `force`, a foreign holder
+ * the user may signal), and throws E_PORT_IN_USE for anything else, naming
+ * the holder.
  */
 export async function clearPort(
   svc: ResolvedService,

@@ -1,9 +1,10 @@
-import { createServer, type Server } from 'node:net';
+import type { Server } from 'node:net';
 import type { ResolvedConfig } from '../config/types.js';
 import type { ProcessInspector } from '../os/inspector.js';
 import { stackOf } from '../state/marker.js';
 import { readServiceState } from '../state/service-state.js';
 import { pickPort } from './auto.js';
+import { bindPort } from './scan.js';
 
 /**
  * `'auto'` ports picked before anything is spawned, each held by a listening
@@ -16,23 +17,13 @@ export class PortReservations {
 
   /** Holds `port` for `service`; false if it cannot be bound (already taken). */
   async reserve(service: string, port: number): Promise<boolean> {
+    // `::` without ipv6Only covers IPv4 too (dual stack); `0.0.0.0` where there is no IPv6.
     for (const host of ['::', '0.0.0.0']) {
-      const server = createServer();
-      server.unref();
-      const bound = await new Promise<boolean | 'no-address'>((resolve) => {
-        server.once('error', (error: NodeJS.ErrnoException) =>
-          resolve(
-            error.code === 'EADDRNOTAVAIL' || error.code === 'EAFNOSUPPORT' ? 'no-address' : false,
-          ),
-        );
-        // `::` without ipv6Only covers IPv4 too (dual stack); `0.0.0.0` where there is no IPv6.
-        server.listen({ host, port, exclusive: true }, () => resolve(true));
-      });
-      if (bound === true) {
-        this.#held.set(service, server);
-        return true;
-      }
+      const bound = await bindPort(host, port, false);
       if (bound === false) return false;
+      if (bound === 'no-address') continue;
+      this.#held.set(service, bound);
+      return true;
     }
     return false;
   }

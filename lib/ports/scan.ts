@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 
 /** One process (or an unknown one) listening on a port, at one address. */
@@ -15,7 +15,7 @@ export interface PortUse {
 export type PortScanner = (port: number) => Promise<PortUse[]>;
 
 /** The addresses a service may bind; `localhost` can resolve to either family. */
-export const CHECKED_HOSTS = ['0.0.0.0', '127.0.0.1', '::', '::1'] as const;
+const CHECKED_HOSTS = ['0.0.0.0', '127.0.0.1', '::', '::1'] as const;
 
 /**
  * Who listens on `port`, through the inspector (Linux: /proc/net/tcp{,6} and
@@ -52,20 +52,36 @@ export function listenerScanner(inspector: ProcessInspector, bindFirst = false):
   };
 }
 
-/** True if `port` can be bound on `host` right now (false on EADDRINUSE/EACCES). */
-export function canBind(host: string, port: number): Promise<boolean | 'no-address'> {
+/**
+ * Binds `port` on `host` (exclusively; `ipv6Only` false: `::` covers IPv4
+ * too) and resolves with the listening server, `false` if the port is taken
+ * or not ours (EADDRINUSE, EACCES), or `'no-address'` where the address
+ * family does not exist. The one bind test: the caller closes the server, or
+ * keeps it to hold the port.
+ */
+export function bindPort(
+  host: string,
+  port: number,
+  ipv6Only: boolean,
+): Promise<Server | false | 'no-address'> {
   return new Promise((resolve) => {
     const server = createServer();
     server.unref();
-    server.once('error', (error: NodeJS.ErrnoException) => {
+    server.once('error', (error: NodeJS.ErrnoException) =>
       resolve(
         error.code === 'EADDRNOTAVAIL' || error.code === 'EAFNOSUPPORT' ? 'no-address' : false,
-      );
-    });
-    server.listen({ host, port, exclusive: true, ipv6Only: host.includes(':') }, () => {
-      server.close(() => resolve(true));
-    });
+      ),
+    );
+    server.listen({ host, port, exclusive: true, ipv6Only }, () => resolve(server));
   });
+}
+
+/** True if `port` can be bound on `host` right now (false on EADDRINUSE/EACCES). */
+async function canBind(host: string, port: number): Promise<boolean | 'no-address'> {
+  const bound = await bindPort(host, port, host.includes(':'));
+  if (typeof bound !== 'object') return bound;
+  await new Promise((resolve) => bound.close(resolve));
+  return true;
 }
 
 /**
@@ -77,19 +93,11 @@ export function canBind(host: string, port: number): Promise<boolean | 'no-addre
  * accepts nothing.
  */
 export async function portIsFree(port: number): Promise<boolean> {
-  const dual = await new Promise<boolean | 'no-address'>((resolve) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', (error: NodeJS.ErrnoException) =>
-      resolve(
-        error.code === 'EAFNOSUPPORT' || error.code === 'EADDRNOTAVAIL' ? 'no-address' : false,
-      ),
-    );
-    server.listen({ host: '::', port, exclusive: true, ipv6Only: false }, () =>
-      server.close(() => resolve(true)),
-    );
-  });
-  return dual === 'no-address' ? (await canBind('0.0.0.0', port)) === true : dual;
+  const dual = await bindPort('::', port, false);
+  if (dual === 'no-address') return (await canBind('0.0.0.0', port)) === true;
+  if (dual === false) return false;
+  await new Promise((resolve) => dual.close(resolve));
+  return true;
 }
 
 /** The checked addresses on which `port` cannot be bound right now. */

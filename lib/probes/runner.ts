@@ -1,15 +1,15 @@
 import type { ResolvedProbe } from '../config/types.js';
-import { LaunchError } from '../errors.js';
+import { abortedError, LaunchError } from '../errors.js';
 import { describeExit, type ExitInfo } from '../exit.js';
 import { faultPoint } from '../fault.js';
 import { formatDuration } from '../format.js';
 import { verifyIdentity } from '../os/identity.js';
 import type { ProcessInspector } from '../os/inspector.js';
-import { listenerOwnership } from '../ports/owner.js';
 import type { StopTarget } from '../process/stop.js';
 import { execAttempt } from './exec.js';
 import { httpAttempt } from './http.js';
 import type { LogSource } from './log-follow.js';
+import { listenerOwnership } from './owner.js';
 import { onPaceChange, pacePending, SLOT, tcpPause } from './pace.js';
 import { type Attempt, LOOPBACK, tcpLoopbackAttempt } from './tcp.js';
 
@@ -59,9 +59,11 @@ function stillWaiting(
   last: string,
 ): number {
   if (o.signal?.aborted)
-    throw new LaunchError('E_ABORTED', `${o.service}: interrupted while waiting for readiness`, {
-      service: o.service,
-    });
+    throw abortedError(
+      `${o.service}: interrupted while waiting for readiness`,
+      o.signal,
+      o.service,
+    );
   if (exit !== undefined) throw exitedError(o, exit);
   if (
     o.exited === undefined &&
@@ -160,12 +162,7 @@ export async function waitReady(o: WaitReadyOptions): Promise<ReadyResult> {
       woken = false;
       if (result.ok) return { ms: performance.now() - started, attempts };
       faultPoint('during-ready-wait');
-      // An attempt cut short by the deadline says less than the one before it, and a
-      // refusal on one loopback family less than a foreign answer on the other.
-      if (
-        attempts === 1 ||
-        (result.cut !== true && performance.now() < deadline && !(foreign && !result.foreign))
-      ) {
+      if (attempts === 1 || tellsMore(result, foreign, deadline)) {
         last = result.error;
         foreign = result.foreign === true;
       }
@@ -182,6 +179,20 @@ export async function waitReady(o: WaitReadyOptions): Promise<ReadyResult> {
     removeWatch();
     o.signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/**
+ * Whether a failed attempt's cause replaces the one before it: an attempt cut
+ * short by the deadline says less than the one before it, and a refusal on one
+ * loopback family less than a foreign answer on the other.
+ */
+function tellsMore(
+  result: Extract<Attempt, { ok: false }>,
+  foreignBefore: boolean,
+  deadline: number,
+): boolean {
+  if (result.cut === true || performance.now() >= deadline) return false;
+  return !foreignBefore || result.foreign === true;
 }
 
 /**
@@ -230,21 +241,12 @@ async function attempt(
   tick: number | 'both',
   signal: AbortSignal,
 ): Promise<Attempt> {
+  if (probe.kind === 'log') return logAttempt(o.follower, probe.pattern);
+  if (tick === 'both') o.follower.read(); // keep the tail current; tail() catches up anyway
   switch (probe.kind) {
-    case 'log': {
-      const lines = o.follower.read();
-      const hit = lines.some((line) =>
-        typeof probe.pattern === 'string' ? line.includes(probe.pattern) : probe.pattern.test(line),
-      );
-      return hit
-        ? { ok: true }
-        : { ok: false, error: `no log line matched ${String(probe.pattern)}` };
-    }
     case 'exec':
-      if (tick === 'both') o.follower.read(); // keep the tail current; tail() catches up anyway
       return execAttempt(probe.argv, probe.shell, { cwd: o.cwd, env: o.env, timeout, signal });
     case 'tcp': {
-      if (tick === 'both') o.follower.read();
       const port = portOf(probe.port);
       if (port === null) return { ok: false, error: 'no port to probe' };
       const hosts = tick === 'both' || tick % 2 === 0 ? LOOPBACK : LOOPBACK.slice(0, 1);
@@ -252,14 +254,20 @@ async function attempt(
       return got.ok ? owned(port, o, got.family) : got;
     }
     case 'http': {
-      if (tick === 'both') o.follower.read();
       const url = o.port === null ? probe.url : probe.url.replace(':auto/', `:${o.port}/`);
       const got = await httpAttempt(url, probe.status, timeout, signal);
       if (!got.ok) return got;
-      const port = Number(new URL(url).port || 80);
-      return owned(port, o);
+      return owned(Number(new URL(url).port || 80), o);
     }
   }
+}
+
+/** A log check: a line of the service's output matches. */
+function logAttempt(follower: LogSource, pattern: string | RegExp): Attempt {
+  const hit = follower
+    .read()
+    .some((line) => (typeof pattern === 'string' ? line.includes(pattern) : pattern.test(line)));
+  return hit ? { ok: true } : { ok: false, error: `no log line matched ${String(pattern)}` };
 }
 
 function owned(port: number, o: WaitReadyOptions, family?: 4 | 6): Attempt {
@@ -281,9 +289,14 @@ function tailDetails(o: WaitReadyOptions): string[] {
     : [`last ${tail.length} line(s) of ${o.logFile}:`, ...tail.map((l) => `  ${l}`)];
 }
 
+/** True if a service's output says its port was taken when it tried to listen. */
+export function saysPortTaken(lines: readonly string[]): boolean {
+  return lines.some((l) => /EADDRINUSE|address already in use/i.test(l));
+}
+
 function exitedError(o: WaitReadyOptions, exit: ExitInfo | null): LaunchError {
   const tail = o.follower.tail(20);
-  const busy = tail.some((l) => /EADDRINUSE|address already in use/i.test(l));
+  const busy = saysPortTaken(tail);
   return new LaunchError('E_EXITED', `${o.service}: ${exitPhrase(exit)} before it was ready`, {
     service: o.service,
     hint: busy

@@ -25,7 +25,7 @@ export interface ManagedInstance {
 }
 
 /** The unit name `export systemd` gives a service: `<stack>-<service>.service`. */
-export function unitName(config: ResolvedConfig, service: string): string {
+function unitName(config: ResolvedConfig, service: string): string {
   return `${config.name}-${service}.service`;
 }
 
@@ -68,12 +68,15 @@ export function managedInstance(
   return null;
 }
 
-/** How to stop a unit: `systemctl [--user] stop <unit>` (root's system units without sudo). */
-export function systemctlStop(unit: SystemdUnit): string {
+/**
+ * How to act on a unit: `systemctl [--user] <verb> <unit>`, with `sudo` for a
+ * system unit unless the user is root already. The one place that says it.
+ */
+export function systemctl(unit: SystemdUnit, verb: 'stop' | 'restart' = 'stop'): string {
   const ctl = unit.user
     ? 'systemctl --user'
     : process.geteuid?.() === 0
       ? 'systemctl'
       : 'sudo systemctl';
-  return `${ctl} stop ${unit.unit}`;
+  return `${ctl} ${verb} ${unit.unit}`;
 }

@@ -8,7 +8,7 @@ import { errnoCode, LaunchError } from '../errors.js';
  * and that the program exists and is executable. Throws E_SPAWN naming the
  * real culprit. Windows is left to cross-spawn (PATHEXT rules).
  */
-export function checkSpawnable(
+export function assertSpawnable(
   service: string,
   program: string,
   cwd: string,
@@ -36,7 +36,7 @@ export function checkSpawnable(
   if (process.platform === 'win32') return;
   if (program.includes('/')) {
     const path = isAbsolute(program) ? program : resolve(cwd, program);
-    checkExecutable(service, program, path);
+    assertExecutable(service, program, path);
     return;
   }
   const dirs = (env.PATH ?? '').split(delimiter).filter((d) => d !== '');
@@ -44,7 +44,7 @@ export function checkSpawnable(
     const path = join(isAbsolute(dir) ? dir : resolve(cwd, dir), program);
     try {
       if (statSync(path).isFile()) {
-        checkExecutable(service, program, path);
+        assertExecutable(service, program, path);
         return;
       }
     } catch {
@@ -58,7 +58,7 @@ export function checkSpawnable(
   });
 }
 
-function checkExecutable(service: string, program: string, path: string): void {
+function assertExecutable(service: string, program: string, path: string): void {
   try {
     if (!statSync(path).isFile()) {
       throw new LaunchError('E_SPAWN', `${service}: command ${program} (${path}) is not a file`, {

@@ -8,7 +8,7 @@ import { openLogForAppend, rotateLog } from '../state/logfile.js';
 import { adoptChild } from './children.js';
 import { serviceEnv } from './env.js';
 import { platformSpawn, type SpawnFn } from './platform-spawn.js';
-import { checkSpawnable } from './resolve-command.js';
+import { assertSpawnable } from './resolve-command.js';
 
 /** Options of {@link spawnService}. */
 export interface SpawnServiceOptions {
@@ -61,7 +61,7 @@ export async function spawnService(
 ): Promise<SpawnedService> {
   const env = serviceEnv(svc, options.ports, options.marker, options.baseEnv);
   const [program, ...args] = svc.argv as [string, ...string[]];
-  checkSpawnable(
+  assertSpawnable(
     svc.name,
     svc.shell ? (process.platform === 'win32' ? 'cmd.exe' : '/bin/sh') : program,
     svc.cwd,

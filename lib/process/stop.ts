@@ -1,4 +1,5 @@
 import { type ChildProcess, spawnSync } from 'node:child_process';
+import { DEFAULTS } from '../config/resolve.js';
 import type { ResolvedService } from '../config/types.js';
 import { delay } from '../delay.js';
 import { faultPoint } from '../fault.js';
@@ -11,7 +12,7 @@ import {
 import type { ProcessInspector } from '../os/inspector.js';
 import { isDeadState, type ProcInfo } from '../os/proc.js';
 import { effectiveUid, userName } from '../os/users.js';
-import { MARKER_ENV } from '../state/marker.js';
+import { MARKER_ENV, parseMarker } from '../state/marker.js';
 import { ownChild } from './children.js';
 import { findMarked, groupMembers, type MarkedProcess } from './sweep.js';
 
@@ -90,7 +91,7 @@ export interface StopOptions {
   readonly timeout?: number;
   /** When aborted, stop waiting for a polite exit and send SIGKILL at once (a second Ctrl-C). */
   readonly hurry?: AbortSignal;
-  /** The kill function (a seam for tests). @default process.kill */
+  /** The kill function (a seam for tests). @default the inspector's `kill` */
   readonly kill?: KillFn;
 }
 
@@ -168,20 +169,37 @@ function census(target: StopTarget, inspector: ProcessInspector, proven: boolean
   const group =
     groupable &&
     ((leaderOk && leader.pgid === target.pgid) ||
-      (proven &&
-        target.instance !== '' &&
-        members.some((m) => inspector.environ(m.pid, MARKER_ENV) === target.instance)));
+      (proven && carriesMarker(members, target, inspector)));
   const pids = new Set(group ? members.map((m) => m.pid) : []);
   if (leaderOk) pids.add(target.pid);
-  if (target.instance !== '') {
-    const stack = target.instance.split('/')[0] ?? '';
-    for (const marked of findMarked({ stack, instance: target.instance }, inspector)) {
-      if (pids.has(marked.info.pid)) continue;
-      if (mayTouch(marked.info, target)) pids.add(marked.info.pid);
-      else refused.push(untouched(marked.info, inspector));
-    }
+  for (const info of markedOutside(target, pids, inspector)) {
+    if (mayTouch(info, target)) pids.add(info.pid);
+    else refused.push(untouched(info, inspector));
   }
   return { group, pids: [...pids].sort((a, b) => a - b), refused };
+}
+
+/** True if one of `members` still carries the instance's marker. */
+function carriesMarker(
+  members: readonly ProcInfo[],
+  target: StopTarget,
+  inspector: ProcessInspector,
+): boolean {
+  if (target.instance === '') return false;
+  return members.some((m) => inspector.environ(m.pid, MARKER_ENV) === target.instance);
+}
+
+/** Processes carrying the instance's marker that are not among `counted` (setsid, re-parented). */
+function markedOutside(
+  target: StopTarget,
+  counted: ReadonlySet<number>,
+  inspector: ProcessInspector,
+): ProcInfo[] {
+  const stack = parseMarker(target.instance)?.stack;
+  if (stack === undefined) return [];
+  return findMarked({ stack, instance: target.instance }, inspector)
+    .map((m) => m.info)
+    .filter((info) => !counted.has(info.pid));
 }
 
 function send(
@@ -285,7 +303,7 @@ async function waitEmpty(
  */
 export async function stopInstance(target: StopTarget, options: StopOptions): Promise<StopReport> {
   const { inspector } = options;
-  const kill: KillFn = options.kill ?? ((pid, sig) => process.kill(pid, sig));
+  const kill: KillFn = options.kill ?? ((pid, sig) => inspector.kill(pid, sig));
   const started = Date.now();
   let refused: Untouched[] = [];
   const report = (
@@ -317,14 +335,14 @@ export async function stopInstance(target: StopTarget, options: StopOptions): Pr
   const first = census(target, inspector, false);
   refused = first.refused;
   if (first.pids.length === 0) return report(refused.length > 0 ? 'refused' : 'gone', false, []);
-  send(target, options.killSignal ?? 'SIGTERM', inspector, kill, first);
+  send(target, options.killSignal ?? DEFAULTS.stopSignal, inspector, kill, first);
   faultPoint('after-stop-signal');
   const proven = first.group;
   let left = await waitEmpty(
     target,
     inspector,
     kill,
-    options.timeout ?? 10_000,
+    options.timeout ?? DEFAULTS.stopTimeout,
     proven,
     options.hurry,
   );
@@ -351,7 +369,7 @@ export function signalInstance(
   }
   const counted = census(target, inspector, false);
   if (counted.pids.length > 0)
-    send(target, signal, inspector, (pid, sig) => process.kill(pid, sig), counted);
+    send(target, signal, inspector, (pid, sig) => inspector.kill(pid, sig), counted);
   return counted.pids.length;
 }
 
@@ -390,8 +408,8 @@ async function stopOwnChild(child: ChildProcess, options: StopOptions): Promise<
       // already gone
     }
   };
-  kill(options.killSignal ?? 'SIGTERM');
-  if (await exitedWithin(child, options.timeout ?? 10_000)) return false;
+  kill(options.killSignal ?? DEFAULTS.stopSignal);
+  if (await exitedWithin(child, options.timeout ?? DEFAULTS.stopTimeout)) return false;
   kill('SIGKILL');
   await exitedWithin(child, KILL_GRACE);
   return true;

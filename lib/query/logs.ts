@@ -1,10 +1,11 @@
 import { closeSync, fstatSync, readSync } from 'node:fs';
 import type { ResolvedConfig } from '../config/types.js';
+import { untilAborted } from '../delay.js';
 import { LaunchError } from '../errors.js';
 import { LogFollower } from '../probes/log-follow.js';
 import { openLogForRead } from '../state/logfile.js';
 import { servicePaths } from '../state/paths.js';
-import { checkStateDir } from '../state/trust.js';
+import { assertStateDir } from '../state/trust.js';
 
 /** The end of one service's log, as `logs` shows it. */
 export type LogTail =
@@ -35,8 +36,7 @@ function lastLines(fd: number, n: number): string[] {
 
 /** The last `n` lines of each named service's log, read safely (see `state/logfile.ts`). */
 export function logTails(config: ResolvedConfig, names: readonly string[], n: number): LogTail[] {
-  if (!checkStateDir(config.pidDir, { create: false }))
-    return names.map((service) => ({ service, kind: 'missing' }));
+  if (!assertStateDir(config.pidDir)) return names.map((service) => ({ service, kind: 'missing' }));
   return names.map((service): LogTail => {
     const file = servicePaths(config.pidDir, service).log;
     const opened = openLogForRead(file);
@@ -97,8 +97,7 @@ export async function followLogs(
   for (const name of names) open(name);
   const timer = setInterval(tick, 200);
   try {
-    if (!signal.aborted)
-      await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+    await untilAborted(signal).promise;
   } finally {
     clearInterval(timer);
     for (const f of followers.values()) f.close();

@@ -6,13 +6,13 @@ import { effectiveUid, userName } from '../os/users.js';
 import { classifyHolder, type PortHolder, sameCommand } from '../ports/classify.js';
 import { describeHolder } from '../ports/clear-port.js';
 import { type PortUse, systemScanner } from '../ports/scan.js';
-import { type ManagedInstance, managedInstance, systemctlStop } from '../process/managed.js';
+import { type ManagedInstance, managedInstance, systemctl } from '../process/managed.js';
 import { findMarked, type MarkedProcess } from '../process/sweep.js';
 import { liveLeases } from '../state/lease.js';
 import { stackOf } from '../state/marker.js';
 import type { ServiceRecord } from '../state/record.js';
 import { otherStackNote, readServiceState, type ServiceState } from '../state/service-state.js';
-import { checkStateDir } from '../state/trust.js';
+import { assertStateDir } from '../state/trust.js';
 
 /**
  * The state of a service, as `status` shows it.
@@ -178,11 +178,12 @@ function holderWarning(name: string, port: number, h: PortHolder): string {
 
 async function portView(
   svc: ResolvedService,
-  port: number,
+  port: number | null,
   tree: ReadonlySet<number>,
   scan: ProcessScan,
   inspector: ProcessInspector,
 ): Promise<PortView> {
+  if (port === null) return { owner: null, listening: false };
   const onPort = scan.listeners?.filter((l) => l.port === port) ?? null;
   if (onPort !== null && onPort.length === 0) return { owner: null, listening: false };
   if (onPort !== null && inspector.holders(onPort, tree).length > 0)
@@ -229,28 +230,22 @@ async function serviceStatus(
     ? null
     : managedInstance(config, svc, inspector, scan.marked.get(name) ?? []);
   if (managed !== null) return managedStatus(svc, managed, scan, inspector);
-  const instance = running ? state.record.instance : null;
+  const live = running ? state.record : null;
   const marked = scan.marked.get(name) ?? [];
-  const tree = new Set([
-    ...(record && instance ? [record.pid] : []),
-    ...marked.filter((m) => m.marker === instance).map((m) => m.info.pid),
-  ]);
+  const tree = treeOf(live, marked);
   const warnings = [
     ...strayWarnings(
       name,
-      marked.filter((m) => m.marker !== instance),
+      marked.filter((m) => m.marker !== live?.instance),
     ),
     ...copyWarnings(svc, scan, tree, inspector),
     ...stateWarnings(name, state),
   ];
   const port = svc.port === 'auto' ? (record?.ports[name] ?? null) : svc.port;
-  const view: PortView =
-    port === null
-      ? { owner: null, listening: false }
-      : await portView(svc, port, tree, scan, inspector);
+  const view = await portView(svc, port, tree, scan, inspector);
   if (view.warning !== undefined) warnings.push(view.warning);
   const verifiable = scan.listeners !== null; // whether "its tree listens" can be checked here
-  const readyAt = running ? record?.readyAt : undefined;
+  const readyAt = live?.readyAt;
   if (readyAt !== undefined && port !== null && verifiable && !view.listening)
     warnings.push(`running, but its process tree does not listen on port ${port} (any more)`);
   return {
@@ -273,6 +268,15 @@ async function serviceStatus(
     logFile: record?.logFile ?? null,
     warnings,
   };
+}
+
+/** The PIDs of a running instance's tree: its leader and the processes with its marker. */
+function treeOf(live: ServiceRecord | null, marked: readonly MarkedProcess[]): Set<number> {
+  if (live === null) return new Set();
+  return new Set([
+    live.pid,
+    ...marked.filter((m) => m.marker === live.instance).map((m) => m.info.pid),
+  ]);
 }
 
 /** When a running instance started, how long ago, and its restarts (none for anything else). */
@@ -298,10 +302,7 @@ async function managedStatus(
     ...marked.filter((m) => m.marker === managed.marker).map((m) => m.info.pid),
   ]);
   const port = typeof svc.port === 'number' ? svc.port : null;
-  const view: PortView =
-    port === null
-      ? { owner: null, listening: false }
-      : await portView(svc, port, tree, scan, inspector);
+  const view = await portView(svc, port, tree, scan, inspector);
   const ready = port === null || view.listening || scan.listeners === null;
   return {
     name: svc.name,
@@ -317,9 +318,7 @@ async function managedStatus(
     detached: false,
     managedBy: managed.unit.unit,
     logFile: null,
-    warnings: [
-      `runs under systemd as ${managed.unit.unit}: '${systemctlStop(managed.unit)}' stops it`,
-    ],
+    warnings: [`runs under systemd as ${managed.unit.unit}: '${systemctl(managed.unit)}' stops it`],
   };
 }
 
@@ -336,7 +335,7 @@ export async function stackStatus(
     (n) => !options.services?.length || options.services.includes(n),
   );
   const inspector = options.inspector ?? systemInspector();
-  checkStateDir(config.pidDir, { create: false }); // records others could write are not shown as truth
+  assertStateDir(config.pidDir); // records others could write are not shown as truth
   const pass = async () => {
     const scan = scanProcesses(config, inspector);
     const out: ServiceStatus[] = [];

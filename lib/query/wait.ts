@@ -1,7 +1,7 @@
-import { checkNames } from '../config/select.js';
+import { assertNames } from '../config/select.js';
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import { delay } from '../delay.js';
-import { LaunchError } from '../errors.js';
+import { abortedError, LaunchError } from '../errors.js';
 import { formatDuration } from '../format.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import { classifyHolder } from '../ports/classify.js';
@@ -27,6 +27,8 @@ export interface WaitOptions {
    */
   readonly port?: number;
   readonly signal?: AbortSignal;
+  /** The process table (a fake in unit tests). @default the system's */
+  readonly inspector?: ProcessInspector;
 }
 
 /** No output to read: for checks that do not read it. */
@@ -48,23 +50,12 @@ export async function waitService(
   name: string,
   options: WaitOptions = {},
 ): Promise<ReadyResult> {
-  checkNames(config, [name]);
+  assertNames(config, [name]);
   const svc = config.services[name] as ResolvedService;
-  const inspector = systemInspector();
+  const inspector = options.inspector ?? systemInspector();
   const started = performance.now();
   const timeout = options.timeout ?? svc.readyTimeout;
-  let record = runningRecord(config, name, inspector);
-  const managed = record === null ? managedInstance(config, svc, inspector) : null;
-  const portKnown = typeof svc.port === 'number' || options.port !== undefined;
-  if (record === null && managed === null) {
-    // Nothing of the service's runs yet, and an answer from anyone else proves nothing:
-    // wait for a launcher to start it, e.g. an `up -d` in the background.
-    record = await recordFromLauncher(config, name, inspector, started + timeout, options.signal);
-    if (record === null) {
-      const port = typeof svc.port === 'number' ? svc.port : (options.port ?? null);
-      throw notStarted(name, timeout, portKnown, await portHolders(config, svc, port, inspector));
-    }
-  }
+  const { record, managed } = await instanceOf(config, svc, inspector, timeout, options);
   const target = targetOf(name, record, managed, inspector);
   if (svc.ready?.kind === 'log' && record === null) {
     throw new LaunchError(
@@ -80,8 +71,7 @@ export async function waitService(
     record === null
       ? null
       : new LogFollower(servicePaths(config.pidDir, name).log, record.logOffset ?? 0);
-  const port =
-    record?.ports[name] ?? (typeof svc.port === 'number' ? svc.port : (options.port ?? null));
+  const port = record?.ports[name] ?? fixedPort(svc, options);
   try {
     const ready = await waitReady({
       service: name,
@@ -105,6 +95,36 @@ export async function waitService(
   } finally {
     follower?.close();
   }
+}
+
+/** The port to check for a service no launcher recorded: its own, or `--port`'s. */
+function fixedPort(svc: ResolvedService, options: WaitOptions): number | null {
+  return typeof svc.port === 'number' ? svc.port : (options.port ?? null);
+}
+
+/**
+ * The instance to wait for: the recorded one, or the one its systemd unit
+ * runs. With neither yet (an answer from anyone else proves nothing), waits
+ * for a launcher to start it, e.g. an `up -d` in the background; throws
+ * E_NOT_READY at the timeout, naming who holds the port.
+ */
+async function instanceOf(
+  config: ResolvedConfig,
+  svc: ResolvedService,
+  inspector: ProcessInspector,
+  timeout: number,
+  options: WaitOptions,
+): Promise<{ record: ServiceRecord | null; managed: ReturnType<typeof managedInstance> }> {
+  const name = svc.name;
+  const record = runningRecord(config, name, inspector);
+  const managed = record === null ? managedInstance(config, svc, inspector) : null;
+  if (record !== null || managed !== null) return { record, managed };
+  const deadline = performance.now() + timeout;
+  const started = await recordFromLauncher(config, name, inspector, deadline, options.signal);
+  if (started !== null) return { record: started, managed: null };
+  const port = fixedPort(svc, options);
+  const autoPort = svc.port === 'auto' && options.port === undefined;
+  throw notStarted(name, timeout, autoPort, await portHolders(config, svc, port, inspector));
 }
 
 function runningRecord(
@@ -131,8 +151,7 @@ async function recordFromLauncher(
     const left = deadline - performance.now();
     if (left <= 0) return null;
     await delay(Math.min(RECORD_POLL, left));
-    if (signal?.aborted)
-      throw new LaunchError('E_ABORTED', `${name}: wait aborted`, { service: name });
+    if (signal?.aborted) throw abortedError(`${name}: wait interrupted`, signal, name);
     const record = runningRecord(config, name, inspector);
     if (record !== null) return record;
   }
@@ -155,10 +174,10 @@ async function portHolders(
 function notStarted(
   name: string,
   timeout: number,
-  portKnown: boolean,
+  autoPort: boolean,
   holders: readonly string[],
 ): LaunchError {
-  const why = !portKnown
+  const why = autoPort
     ? "its port is 'auto', known only once a launcher starts it"
     : holders.length > 0
       ? `its port is held by ${holders.join('; ')}, which is not ${name}`

@@ -5,7 +5,7 @@ import type { Colors } from './color.js';
 import { formatTable } from './table.js';
 
 /** A readiness check in one phrase, for the plan and status views. */
-export function describeProbe(probe: ResolvedProbe | null): string {
+function describeProbe(probe: ResolvedProbe | null): string {
   if (probe === null) return 'when started';
   switch (probe.kind) {
     case 'tcp':

@@ -1,7 +1,7 @@
 import type { Colors } from './color.js';
 
 /** Longest partial line held for a service before it is shown anyway (bounded memory). */
-export const MAX_PARTIAL = 64 * 1024;
+const MAX_PARTIAL = 64 * 1024;
 
 /**
  * Turns output chunks of several services into whole lines with an aligned,

@@ -1,5 +1,5 @@
 /** Visible width of a string, ignoring ANSI colour codes. */
-export function visibleWidth(text: string): number {
+function visibleWidth(text: string): number {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI escapes
   return text.replace(/\u001b\[[0-9;]*m/g, '').length;
 }

@@ -1,4 +1,4 @@
-import { constants } from 'node:os';
+import { signalExitCode } from '../exit.js';
 import { platformSpawn } from '../process/platform-spawn.js';
 import { locateProgram } from '../process/resolve-command.js';
 
@@ -51,11 +51,6 @@ export function commandProblem(
   return found.kind === 'missing'
     ? { code: 127, message: `cannot run '${program}': command not found`, hint }
     : { code: 126, message: `cannot run '${program}': ${found.path} is not executable`, hint };
-}
-
-/** The exit code a shell reports for a process killed by `signal`: 128 + its number. */
-export function signalExitCode(signal: NodeJS.Signals): number {
-  return 128 + (constants.signals[signal] ?? 0);
 }
 
 /**

@@ -8,11 +8,13 @@ import {
   readdirSync,
   readSync,
   renameSync,
+  type Stats,
   unlinkSync,
   writeSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { errnoCode } from '../errors.js';
+import { pidExists } from '../os/proc.js';
 import { fileTrustProblem } from './trust.js';
 
 /**
@@ -30,15 +32,9 @@ export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}-${nonce}.tmp`);
 }
 
-/** True unless `pid` is certainly gone (`kill(pid, 0)` sends nothing; EPERM means alive). */
+/** True unless `pid` is certainly gone. */
 function mayBeAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return errnoCode(error) !== 'ESRCH';
-  }
+  return pid === process.pid || pidExists(pid);
 }
 
 /** True for names of temp files left by an interrupted write. */
@@ -122,25 +118,11 @@ export function readFileSafe(
   options: { readonly maxBytes?: number; readonly links?: boolean } = {},
 ): SafeRead {
   const maxBytes = options.maxBytes ?? MAX_STATE_FILE;
-  let fd: number;
+  const fd = openNoFollow(path);
+  if (typeof fd !== 'number') return fd;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (error) {
-    const code = errnoCode(error);
-    if (code === 'ENOENT') return { kind: 'missing' };
-    if (code === 'ELOOP') return { kind: 'invalid', reason: 'it is a symbolic link' };
-    if (code === 'EISDIR') return { kind: 'invalid', reason: 'it is a directory' };
-    return { kind: 'invalid', reason: `cannot open it (${code ?? String(error)})` };
-  }
-  try {
-    const stat = fstatSync(fd);
-    if (stat.isDirectory()) return { kind: 'invalid', reason: 'it is a directory' };
-    if (stat.isFIFO()) return { kind: 'invalid', reason: 'it is a FIFO' };
-    if (!stat.isFile()) return { kind: 'invalid', reason: 'it is not a regular file' };
-    if (stat.size > maxBytes)
-      return { kind: 'invalid', reason: `it is too large (${stat.size} bytes)` };
-    const untrusted = fileTrustProblem(stat, options.links);
-    if (untrusted !== null) return { kind: 'invalid', reason: untrusted };
+    const problem = statProblem(fstatSync(fd), maxBytes, options.links);
+    if (problem !== null) return { kind: 'invalid', reason: problem };
     const buffer = Buffer.alloc(maxBytes + 1);
     let length = 0;
     for (;;) {
@@ -155,6 +137,28 @@ export function readFileSafe(
   } finally {
     closeSync(fd);
   }
+}
+
+/** Opens `path` for reading, never through a link, never blocking: the fd, or why not. */
+function openNoFollow(path: string): number | Exclude<SafeRead, { kind: 'ok' }> {
+  try {
+    return openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'ENOENT') return { kind: 'missing' };
+    if (code === 'ELOOP') return { kind: 'invalid', reason: 'it is a symbolic link' };
+    if (code === 'EISDIR') return { kind: 'invalid', reason: 'it is a directory' };
+    return { kind: 'invalid', reason: `cannot open it (${code ?? String(error)})` };
+  }
+}
+
+/** Why an opened state file may not be read (kind, size, owner, mode, links), or null. */
+function statProblem(stat: Stats, maxBytes: number, links?: boolean): string | null {
+  if (stat.isDirectory()) return 'it is a directory';
+  if (stat.isFIFO()) return 'it is a FIFO';
+  if (!stat.isFile()) return 'it is not a regular file';
+  if (stat.size > maxBytes) return `it is too large (${stat.size} bytes)`;
+  return fileTrustProblem(stat, links);
 }
 
 /** Removes temp files left in `dir` by writers that died between write and rename. */

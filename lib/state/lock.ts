@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { linkSync, renameSync } from 'node:fs';
 import { delay } from '../delay.js';
-import { errnoCode, LaunchError, stateError, UNWRITABLE } from '../errors.js';
+import { abortedError, errnoCode, LaunchError, stateError, UNWRITABLE } from '../errors.js';
 import { identityOf, type ProcessIdentity, verifyIdentity } from '../os/identity.js';
 import type { ProcessInspector } from '../os/inspector.js';
 import { readFileSafe, unlinkQuiet, writeTempFile } from './files.js';
@@ -24,7 +24,7 @@ import { readFileSafe, unlinkQuiet, writeTempFile } from './files.js';
  */
 
 /** Who holds a lock. */
-export interface LockOwner extends ProcessIdentity {
+interface LockOwner extends ProcessIdentity {
   readonly nonce: string;
   readonly service: string;
   readonly acquiredAt: string;
@@ -156,6 +156,30 @@ function releaseIfOurs(path: string, nonce: string): void {
 }
 
 /**
+ * When the lock file cannot be written: a handle without the lock if the disk
+ * refuses and the caller goes ahead anyway (see {@link LockOptions.unwritable}),
+ * else an E_STATE error.
+ */
+function unlockedOr(
+  path: string,
+  owner: LockOwner,
+  error: unknown,
+  options: LockOptions,
+): LockHandle {
+  const code = errnoCode(error);
+  if (options.unwritable !== 'proceed' || code === undefined || !UNWRITABLE.has(code))
+    throw stateError(path, 'cannot take the lock', error, owner.service);
+  return {
+    path,
+    owner,
+    fresh: false,
+    isHeld: () => true,
+    release: () => undefined,
+    unlocked: `cannot write its lock ${path} (${code})`,
+  };
+}
+
+/**
  * Acquires the lock at `path` for `service`, waiting (bounded by `timeout`)
  * while another live launcher holds it. Throws E_BUSY naming the holder when
  * the wait runs out, E_ABORTED when `signal` aborts.
@@ -185,18 +209,7 @@ export async function acquireLock(
     try {
       result = attempt(path, text, owner.nonce, inspector, seen);
     } catch (error) {
-      const code = errnoCode(error);
-      if (options.unwritable === 'proceed' && code !== undefined && UNWRITABLE.has(code)) {
-        return {
-          path,
-          owner,
-          fresh: false,
-          isHeld: () => true,
-          release: () => undefined,
-          unlocked: `cannot write its lock ${path} (${code})`,
-        };
-      }
-      throw stateError(path, 'cannot take the lock', error, service);
+      return unlockedOr(path, owner, error, options);
     }
     if (result.kind === 'acquired') {
       return {
@@ -211,9 +224,7 @@ export async function acquireLock(
       };
     }
     if (options.signal?.aborted) {
-      throw new LaunchError('E_ABORTED', `${service}: aborted while waiting for the lock`, {
-        service,
-      });
+      throw abortedError(`${service}: aborted while waiting for the lock`, options.signal, service);
     }
     if (Date.now() >= deadline) {
       const who =

@@ -5,7 +5,6 @@ import { readFileSafe, unlinkQuiet, writeFileAtomic } from './files.js';
 import { parseMarker } from './marker.js';
 import { servicePaths } from './paths.js';
 import { formatPid } from './pidfile.js';
-import { checkStateDir } from './trust.js';
 
 /** What launchguard keeps about a running service, beside its PID file. */
 export interface ServiceRecord extends ProcessIdentity {
@@ -39,14 +38,6 @@ export interface ServiceRecord extends ProcessIdentity {
    * live lease holder to finish stops it (see `lease.ts`).
    */
   readonly detached?: boolean;
-}
-
-/**
- * Creates the state folder (0700) if needed and checks that only this user
- * can write it, or throws E_STATE naming the path and the fix (see `trust.ts`).
- */
-export function ensureStateDir(pidDir: string): void {
-  checkStateDir(pidDir, { create: true });
 }
 
 /**
@@ -94,7 +85,7 @@ const RECORD_FIELDS: Record<string, 'string' | 'number' | 'object'> = {
 };
 
 /** Parses and checks a record file's text; a string is the reason it is corrupt. */
-export function parseRecord(text: string, service: string, pidMax: number): ServiceRecord | string {
+function parseRecord(text: string, service: string, pidMax: number): ServiceRecord | string {
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -88,37 +88,8 @@ export function readServiceState(
   if (record !== null && record.stack !== stack) {
     return { kind: 'other-stack', file: paths.record, stack: record.stack, pid: record.pid };
   }
-  const pidRead = readFileSafe(paths.pid);
-  let pidProblem: string | undefined;
-  let filePid: number | undefined;
-  if (pidRead.kind === 'invalid') pidProblem = pidRead.reason;
-  else if (pidRead.kind === 'ok') {
-    const parsed = parsePidText(pidRead.text, pidMax);
-    if ('error' in parsed) pidProblem = parsed.error;
-    else filePid = parsed.pid;
-  }
-  if (record === null) {
-    if (pidRead.kind === 'missing') return { kind: 'none' };
-    if (pidProblem !== undefined) return { kind: 'corrupt', file: paths.pid, reason: pidProblem };
-    const pid = filePid as number;
-    if (isProtectedPid(pid, inspector)) {
-      return {
-        kind: 'corrupt',
-        file: paths.pid,
-        reason: `PID ${pid} is launchguard itself or one of its ancestors`,
-      };
-    }
-    const found = inspector.lookup(pid);
-    if (found.kind === 'gone' || (found.kind === 'alive' && found.info.state === 'Z')) {
-      return { kind: 'stale', record: null, pid, reason: 'exited' };
-    }
-    return {
-      kind: 'unverifiable',
-      record: null,
-      pid,
-      reason: 'the PID file has no record beside it (written by another tool?)',
-    };
-  }
+  const pidFile = readPidFile(paths.pid, pidMax);
+  if (record === null) return withoutRecord(paths.pid, pidFile, inspector);
   if (isProtectedPid(record.pid, inspector)) {
     return {
       kind: 'corrupt',
@@ -127,10 +98,43 @@ export function readServiceState(
     };
   }
   const warning =
-    pidProblem !== undefined
-      ? `the PID file is corrupt (${pidProblem}); the record is used`
-      : filePid !== undefined && filePid !== record.pid
-        ? `the PID file says ${filePid} but the record says ${record.pid}; the record is used`
+    'problem' in pidFile
+      ? `the PID file is corrupt (${pidFile.problem}); the record is used`
+      : 'pid' in pidFile && pidFile.pid !== record.pid
+        ? `the PID file says ${pidFile.pid} but the record says ${record.pid}; the record is used`
         : undefined;
   return fromVerdict(record, verifyIdentity(record, inspector), warning);
+}
+
+/** What the PID file says: nothing (missing), a PID, or why it is corrupt. */
+type PidFile = { readonly missing: true } | { readonly pid: number } | { readonly problem: string };
+
+function readPidFile(path: string, pidMax: number): PidFile {
+  const read = readFileSafe(path);
+  if (read.kind === 'missing') return { missing: true };
+  if (read.kind === 'invalid') return { problem: read.reason };
+  const parsed = parsePidText(read.text, pidMax);
+  return 'error' in parsed ? { problem: parsed.error } : { pid: parsed.pid };
+}
+
+/** The state of a PID file with no record beside it (another tool's, or a torn start). */
+function withoutRecord(file: string, pidFile: PidFile, inspector: ProcessInspector): ServiceState {
+  if ('missing' in pidFile) return { kind: 'none' };
+  if ('problem' in pidFile) return { kind: 'corrupt', file, reason: pidFile.problem };
+  const pid = pidFile.pid;
+  if (isProtectedPid(pid, inspector))
+    return {
+      kind: 'corrupt',
+      file,
+      reason: `PID ${pid} is launchguard itself or one of its ancestors`,
+    };
+  const found = inspector.lookup(pid);
+  if (found.kind === 'gone' || (found.kind === 'alive' && found.info.state === 'Z'))
+    return { kind: 'stale', record: null, pid, reason: 'exited' };
+  return {
+    kind: 'unverifiable',
+    record: null,
+    pid,
+    reason: 'the PID file has no record beside it (written by another tool?)',
+  };
 }

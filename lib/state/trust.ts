@@ -91,11 +91,25 @@ function lstatOrNull(path: string): Stats | null {
 }
 
 /**
- * Checks the state folder before anything in it is read or written, and
- * creates it (0700) when `create` is set. Returns false if it does not exist
- * (and was not to be created). Throws E_STATE naming the folder and the fix.
+ * Checks the state folder before anything in it is read: nothing is written
+ * (no folder is created, no mode changed). Returns false if it does not
+ * exist. Throws E_STATE naming the folder and the fix.
  */
-export function checkStateDir(pidDir: string, options: { create: boolean }): boolean {
+export function assertStateDir(pidDir: string): boolean {
+  return inspectStateDir(pidDir, false);
+}
+
+/**
+ * Creates the state folder (0700) if needed and checks it, as
+ * {@link assertStateDir} does; an older launchguard's folder readable by
+ * others is tightened to 0700. For commands that write records.
+ */
+export function ensureStateDir(pidDir: string): void {
+  inspectStateDir(pidDir, true);
+}
+
+function inspectStateDir(pidDir: string, create: boolean): boolean {
+  const options = { create };
   let link: Stats | null;
   try {
     link = lstatOrNull(pidDir);
@@ -143,8 +157,8 @@ export function checkStateDir(pidDir: string, options: { create: boolean }): boo
       `if you trust what is in it: chmod 700 ${pidDir}; otherwise remove it (launchguard recreates it, 0700)`,
     );
   }
-  checkParent(pidDir);
-  if ((stat.mode & 0o077) !== 0 && holdsOnlyState(pidDir)) {
+  assertParents(pidDir);
+  if (create && (stat.mode & 0o077) !== 0 && holdsOnlyState(pidDir)) {
     try {
       chmodSync(pidDir, 0o700); // an older launchguard made it 0755: logs are private
     } catch {
@@ -220,7 +234,7 @@ function holdsOnlyState(dir: string): boolean {
  * a link to one of their choosing between the check and its use, and root
  * would then write records and logs where they say.
  */
-function checkParent(pidDir: string): void {
+function assertParents(pidDir: string): void {
   let real: string;
   try {
     real = realpathSync(pidDir);

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResolvedConfig } from '../../lib/config/types.js';
@@ -6,7 +6,8 @@ import { systemInspector } from '../../lib/os/inspector.js';
 import { findMarked } from '../../lib/process/sweep.js';
 import { stackId } from '../../lib/state/marker.js';
 import { BIN } from './paths.js';
-import { track, waitFor } from './procs.js';
+import { waitFor } from './procs.js';
+import { startProcess } from './run.js';
 
 const inspector = systemInspector();
 
@@ -37,23 +38,12 @@ export function startCli(
   cwd: string,
   env: NodeJS.ProcessEnv = {},
 ): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    cwd,
-    env: { ...process.env, NO_COLOR: '1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  track(child.pid as number);
-  let text = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    text += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    text += d.toString();
-  });
-  const exited = new Promise<number | null>((resolve) =>
-    child.on('close', (code) => resolve(code)),
-  );
-  return { child, output: () => text, exited };
+  const started = startProcess([process.execPath, BIN, ...args], { cwd, env, timeout: 120_000 });
+  return {
+    child: started.child,
+    output: started.output,
+    exited: started.ended.then((r) => r.code),
+  };
 }
 
 /** Waits until every named service's record says it is ready. */

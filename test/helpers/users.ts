@@ -2,7 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { track } from './procs.js';
 
 /** The second user the hostile-state tests act as (created by the tests when running as root). */
-export const OTHER_USER = 'lg-other';
+const OTHER_USER = 'lg-other';
 
 /** A user's ids. */
 export interface UserIds {

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,7 +7,8 @@ import { runCli } from '../helpers/cli.js';
 import { markedPids, recordOf } from '../helpers/e2e.js';
 import { fixture, ROOT } from '../helpers/paths.js';
 import { freePort, holdPort, listenersOn } from '../helpers/ports.js';
-import { track, waitFor } from '../helpers/procs.js';
+import { waitFor } from '../helpers/procs.js';
+import { runProcess } from '../helpers/run.js';
 import { failure, listenService, makeStack, nodeFixture } from '../helpers/stack.js';
 import { tempDir, writeFiles } from '../helpers/tmp.js';
 
@@ -30,26 +30,7 @@ function install(dir: string, all = false): void {
 
 /** Runs `node <args>` in `dir` (tracked); resolves with its exit code and output. */
 function node(args: readonly string[], dir: string, timeout = 20_000) {
-  return new Promise<{ code: number | null; signal: string | null; out: string }>((resolve) => {
-    const child = spawn(process.execPath, args, {
-      cwd: dir,
-      env: { ...process.env, NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    track(child.pid as number);
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d;
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      out += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, out });
-    });
-  });
+  return runProcess([process.execPath, ...args], { cwd: dir, timeout });
 }
 
 const HOST_ENDINGS: Record<string, string> = {

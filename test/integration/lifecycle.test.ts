@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,6 +8,7 @@ import { markedPids, recordOf, startCli, waitReady } from '../helpers/e2e.js';
 import { BIN, fixture } from '../helpers/paths.js';
 import { freePort, listenersOn } from '../helpers/ports.js';
 import { isAlive, pidsIn, SLACK_MS, track, waitFor } from '../helpers/procs.js';
+import { startProcess } from '../helpers/run.js';
 import { listenService, makeStack, nodeFixture } from '../helpers/stack.js';
 import { project, tempDir } from '../helpers/tmp.js';
 
@@ -17,23 +17,13 @@ const CLI = `${NODE} ${JSON.stringify(BIN)}`;
 
 /** Runs a shell pipeline in its own process group, tracked; resolves with its output and code. */
 function pipeline(script: string, cwd: string, env: NodeJS.ProcessEnv = {}) {
-  const child = spawn('sh', ['-c', script], {
-    cwd,
-    env: { ...process.env, NO_COLOR: '1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  track(child.pid as number);
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d;
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    err += d;
-  });
-  const done = new Promise<number | null>((resolve) => child.on('close', resolve));
-  return { child, out: () => out, err: () => err, done };
+  const run = startProcess(['sh', '-c', script], { cwd, env, detached: true, timeout: 60_000 });
+  return {
+    child: run.child,
+    out: run.stdout,
+    err: run.stderr,
+    done: run.ended.then((r) => r.code),
+  };
 }
 
 /** Run by `run`'s command: connects to the api's port (API_PORT), exits 0 if it answers. */

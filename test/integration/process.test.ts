@@ -11,6 +11,7 @@ import { stackId } from '../../lib/state/marker.js';
 import { servicePaths } from '../../lib/state/paths.js';
 import { fixture, ROOT } from '../helpers/paths.js';
 import { isAlive, pidsIn, SLACK_MS, track, waitFor } from '../helpers/procs.js';
+import { runProcess } from '../helpers/run.js';
 import { failure, makeStack, nodeFixture, spawnPlain } from '../helpers/stack.js';
 import { project } from '../helpers/tmp.js';
 
@@ -28,20 +29,8 @@ async function mustStart(
 }
 
 /** Runs a fixture script with node and resolves with its stdout. */
-function runNode(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    track(child.pid as number);
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.on('error', reject);
-    child.on('close', () => resolve(out));
-  });
+async function runNode(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  return (await runProcess([process.execPath, ...args], { env, timeout: 60_000 })).stdout;
 }
 
 describe('process: spawning, the stop ladder and the sweep', () => {
@@ -75,7 +64,7 @@ describe('process: spawning, the stop ladder and the sweep', () => {
     expect(looked.info.sid).to.equal(outcome.record.pid);
   });
 
-  it('no lock or record descriptor leaks into the service (item 18)', async () => {
+  it('no lock or record descriptor leaks into the service', async () => {
     const config = await makeStack({ svc: { command: nodeFixture('sleep.mjs') } });
     const outcome = await mustStart(config, 'svc');
     track(outcome.record.pid);
@@ -93,7 +82,7 @@ describe('process: spawning, the stop ladder and the sweep', () => {
     ]);
   });
 
-  it('names the real culprit of a failed spawn (item 24)', async () => {
+  it('names the real culprit of a failed spawn', async () => {
     const dir = project({ 'script.sh': '#!/bin/sh\necho hi\n' });
     const cases: [unknown, RegExp][] = [
       [{ command: 'no-such-program-xyz' }, /svc: command 'no-such-program-xyz' not found in PATH/],
@@ -115,7 +104,7 @@ describe('process: spawning, the stop ladder and the sweep', () => {
     }
   });
 
-  it('stops a whole tree (node -> node -> node) and waits until the group is empty (item 29)', async () => {
+  it('stops a whole tree (node -> node -> node) and waits until the group is empty', async () => {
     const dir = project({});
     const pidFile = join(dir, 'pids');
     const config = await makeStack({
@@ -131,7 +120,7 @@ describe('process: spawning, the stop ladder and the sweep', () => {
     for (const pid of pids) expect(isAlive(pid), `pid ${pid}`).to.equal(false);
   });
 
-  it('SIGKILLs a service that ignores SIGTERM at the stop timeout (item 28)', async () => {
+  it('SIGKILLs a service that ignores SIGTERM at the stop timeout', async () => {
     const config = await makeStack({ stubborn: { command: nodeFixture('ignore-term.mjs') } });
     const outcome = await mustStart(config, 'stubborn');
     track(outcome.record.pid);
@@ -147,7 +136,7 @@ describe('process: spawning, the stop ladder and the sweep', () => {
     expect(readFileSync(outcome.record.logFile, 'utf8')).to.include('ignoring SIGTERM');
   });
 
-  it("item 30: finds a setsid'd grandchild by its marker and stops it too", async () => {
+  it("finds a setsid'd grandchild by its marker and stops it too", async () => {
     const dir = project({});
     const pidFile = join(dir, 'pids');
     const config = await makeStack({
@@ -170,7 +159,7 @@ describe('process: spawning, the stop ladder and the sweep', () => {
     expect(isAlive(escaped)).to.equal(false);
   });
 
-  it("item 31: never signals a group that is not provably the service's", async () => {
+  it("never signals a group that is not provably the service's", async () => {
     const config = await makeStack({ svc: { command: nodeFixture('sleep.mjs') } });
     const outcome = await mustStart(config, 'svc');
     track(outcome.record.pid);
@@ -192,7 +181,7 @@ describe('process: spawning, the stop ladder and the sweep', () => {
     expect(report.outcome).to.equal('gone');
   });
 
-  it('a leftover of a killed launcher (marker, no record) is stopped before the next start (item 32)', async () => {
+  it('a leftover of a killed launcher (marker, no record) is stopped before the next start', async () => {
     const config = await makeStack({ svc: { command: nodeFixture('sleep.mjs') } });
     const orphan = spawnPlain(nodeFixture('sleep.mjs'), {
       LAUNCHGUARD_INSTANCE: `${stackId(config.name, config.file)}/svc/0badc0ffee00`,
@@ -209,7 +198,7 @@ describe('process: spawning, the stop ladder and the sweep', () => {
     expect(marked).to.deep.equal([outcome.record.pid]);
   });
 
-  it('50 concurrent starts through the library spawn exactly one instance (item 15)', async function () {
+  it('50 concurrent starts through the library spawn exactly one instance', async function () {
     this.timeout(60_000);
     const config = await makeStack({ svc: { command: nodeFixture('sleep.mjs') } });
     const runs = await Promise.all(
@@ -231,7 +220,7 @@ describe('process: spawning, the stop ladder and the sweep', () => {
     expect(marked.map((m) => m.info.pid)).to.deep.equal([pid]);
   });
 
-  it('a stale lock of a killed launcher is taken over, one contender at a time (item 17)', async function () {
+  it('a stale lock of a killed launcher is taken over, one contender at a time', async function () {
     this.timeout(30_000);
     const dir = project({});
     const lockPath = join(dir, 'svc.lock');

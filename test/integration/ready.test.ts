@@ -85,7 +85,7 @@ describe('readiness', () => {
     expect(error.message).to.include('exited with code 1');
   });
 
-  it('a never-ready service fails at its timeout, its tree stopped and no record left (item 25)', async () => {
+  it('a never-ready service fails at its timeout, its tree stopped and no record left', async () => {
     const pidFile = join(tempDir(), 'pids');
     // A shell tree (sh -> sh -> sleep) is complete within milliseconds, long before the
     // timeout, even on a loaded machine (a tree of node processes may not be).
@@ -111,7 +111,7 @@ describe('readiness', () => {
     expect(existsSync(servicePaths(config.pidDir, 'api').record)).to.equal(false);
   });
 
-  it('a service that exits before it is ready fails at once with its code and output tail (item 23)', async () => {
+  it('a service that exits before it is ready fails at once with its code and output tail', async () => {
     const config = await makeStack({
       api: { command: nodeFixture('exit-early.mjs'), port: await freePort(), readyTimeout: 20_000 },
     });
@@ -139,7 +139,7 @@ describe('readiness', () => {
     expect(error.message).to.include('was killed by SIGKILL');
   });
 
-  it('a stale foreign server on the checked port does not make a start look ready (item 26)', async () => {
+  it('a stale foreign server on the checked port does not make a start look ready', async () => {
     const port = await freePort();
     const holder = await holdPort(port);
     const config = await makeStack({

@@ -64,7 +64,7 @@ describe('stack: up, down, status, run (the CLI end to end)', () => {
     expect(isAlive(first)).to.equal(false);
   });
 
-  it('parallel up -d from 12 processes gives one instance per service and port (item 15)', async () => {
+  it('parallel up -d from 12 processes gives one instance per service and port', async () => {
     const config = await makeStack({
       api: listen(await freePort(), { DELAY: '200' }),
       web: listen(await freePort(), {}, { dependsOn: ['api'] }),
@@ -242,7 +242,7 @@ describe('stack: up, down, status, run (the CLI end to end)', () => {
     expect(recordOf(bad, 'api')).to.equal(null);
   });
 
-  it('Ctrl-C in the foreground stops everything and leaves nothing (item 33)', async () => {
+  it('Ctrl-C in the foreground stops everything and leaves nothing', async () => {
     const pidFile = join(tempDir(), 'pids');
     const config = await makeStack({
       api: listen(await freePort()),
@@ -260,7 +260,7 @@ describe('stack: up, down, status, run (the CLI end to end)', () => {
     expect(recordOf(config, 'api')).to.equal(null);
   });
 
-  it('a second Ctrl-C after a pause forces a stubborn service; a doubled one is debounced (item 33)', async () => {
+  it('a second Ctrl-C after a pause forces a stubborn service; a doubled one is debounced', async () => {
     const config = await makeStack({
       stubborn: {
         command: nodeFixture('ignore-term.mjs'),
@@ -283,7 +283,7 @@ describe('stack: up, down, status, run (the CLI end to end)', () => {
     expect(up.output()).to.include('killed stubborn');
   });
 
-  it('kill -9 of a foreground up, then up -d and down: one instance, then nothing (item 32)', async () => {
+  it('kill -9 of a foreground up, then up -d and down: one instance, then nothing', async () => {
     const config = await makeStack({
       api: listen(await freePort()),
       web: listen(await freePort(), {}, { dependsOn: ['api'] }),

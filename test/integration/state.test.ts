@@ -54,7 +54,7 @@ describe('state: records and PID files', () => {
     );
   });
 
-  it('a stale record (process gone) reads as stale and is replaced by the next start (item 1)', async () => {
+  it('a stale record (process gone) reads as stale and is replaced by the next start', async () => {
     const { config, record } = await started();
     process.kill(record.pid, 'SIGKILL');
     await waitFor(() => !isAlive(record.pid), 3000, 'the service to die');
@@ -70,7 +70,7 @@ describe('state: records and PID files', () => {
     );
   });
 
-  it('a PID reused by an unrelated process is reported as reused and never signalled (item 2)', async () => {
+  it('a PID reused by an unrelated process is reported as reused and never signalled', async () => {
     const { config, record } = await started();
     process.kill(record.pid, 'SIGKILL');
     const decoy = spawnPlain(nodeFixture('sleep.mjs'));
@@ -92,7 +92,7 @@ describe('state: records and PID files', () => {
     expect(isAlive(decoy.pid as number), 'decoy survives').to.equal(true);
   });
 
-  it('a zombie counts as dead (item 3)', async () => {
+  it('a zombie counts as dead', async () => {
     const dir = project({});
     const pidFile = join(dir, 'zombie.pid');
     // The background sleep exits after its parent has exec'd into a sleep that never reaps it.
@@ -120,7 +120,7 @@ describe('state: records and PID files', () => {
     parent.kill('SIGKILL');
   });
 
-  it('no permission to inspect (EPERM) means alive but unverifiable, never dead (item 4)', async () => {
+  it('no permission to inspect (EPERM) means alive but unverifiable, never dead', async () => {
     const { config } = await started();
     const denied = { ...inspector, lookup: () => ({ kind: 'denied' as const }) };
     const state = readServiceState(config.pidDir, 'svc', denied, stackOf(config));
@@ -128,7 +128,7 @@ describe('state: records and PID files', () => {
     if (state.kind === 'unverifiable') expect(state.reason).to.match(/EPERM/);
   });
 
-  describe('items 5-6: bad PID file contents are corrupt, never signalled', () => {
+  describe('bad PID file contents are corrupt, never signalled', () => {
     const contents: [string, () => string][] = [
       ['empty', () => ''],
       ['0', () => '0\n'],
@@ -162,7 +162,7 @@ describe('state: records and PID files', () => {
     }
   });
 
-  it('a FIFO, a folder, /dev/zero through a link, or 50 MB in place of the PID file: no hang (item 7)', async () => {
+  it('a FIFO, a folder, /dev/zero through a link, or 50 MB in place of the PID file: no hang', async () => {
     const config = await makeStack({ svc: { command: 'x' } });
     mkdirSync(config.pidDir);
     const pidFile = servicePaths(config.pidDir, 'svc').pid;
@@ -191,7 +191,7 @@ describe('state: records and PID files', () => {
     if (state.kind === 'corrupt') expect(state.reason).to.match(/too large/);
   });
 
-  it('a symlinked PID file is replaced, never written through; its target stays byte-identical (item 8)', async () => {
+  it('a symlinked PID file is replaced, never written through; its target stays byte-identical', async () => {
     const config = await makeStack({ svc: { command: nodeFixture('sleep.mjs') } });
     mkdirSync(config.pidDir);
     const victim = join(config.root, 'victim.txt');
@@ -205,7 +205,7 @@ describe('state: records and PID files', () => {
     expect(readFileSync(servicePaths(config.pidDir, 'svc').pid, 'utf8')).to.match(/^\d+\n$/);
   });
 
-  it('a record from another boot is unverifiable and nothing is signalled (item 9)', async () => {
+  it('a record from another boot is unverifiable and nothing is signalled', async () => {
     const { config, record } = await started();
     writeRecordFile(config.pidDir, { ...record, bootId: 'another-boot' });
     const state = readServiceState(config.pidDir, 'svc', inspector, stackOf(config));
@@ -221,7 +221,7 @@ describe('state: records and PID files', () => {
     expect(isAlive(record.pid)).to.equal(true);
   });
 
-  it('a process whose comm has spaces and parentheses is read correctly from /proc (item 10)', async () => {
+  it('a process whose comm has spaces and parentheses is read correctly from /proc', async () => {
     // The /proc parser itself, whatever LAUNCHGUARD_BACKEND says (ps output: unit tests).
     const inspector = systemInspector('linux', 'linux');
     const dir = project({});
@@ -244,7 +244,7 @@ describe('state: records and PID files', () => {
     child.kill('SIGKILL');
   });
 
-  it('a reader never sees a torn record while writers replace it (item 11)', async () => {
+  it('a reader never sees a torn record while writers replace it', async () => {
     const dir = project({});
     const file = join(dir, 'r.json');
     writeFileAtomic(file, JSON.stringify({ n: 0, pad: 'x'.repeat(20_000) }));
@@ -275,7 +275,7 @@ describe('state: records and PID files', () => {
     expect(readdirSync(dir).filter((n) => n.endsWith('.tmp'))).to.deep.equal([]);
   });
 
-  it('temp files of a writer killed between write and rename are removed (item 12)', async () => {
+  it('temp files of a writer killed between write and rename are removed', async () => {
     const dir = project({ '.svc.pid.99999999-0123456789ab.tmp': '123', 'keep.txt': 'x' });
     const old = new Date(Date.now() - 60_000);
     utimesSync(join(dir, '.svc.pid.99999999-0123456789ab.tmp'), old, old);
@@ -285,7 +285,7 @@ describe('state: records and PID files', () => {
     expect(readdirSync(dir)).to.deep.equal(['keep.txt']);
   });
 
-  it('an unusable state folder is a clear E_STATE error, and a spawned service is rolled back (item 13)', async () => {
+  it('an unusable state folder is a clear E_STATE error, and a spawned service is rolled back', async () => {
     const config = await makeStack(
       { svc: { command: nodeFixture('sleep.mjs') } },
       { pidDir: 'state-file' },
@@ -312,7 +312,7 @@ describe('state: records and PID files', () => {
     expect(isAlive(spawnedPid), 'the spawned service was stopped').to.equal(false);
   });
 
-  it('a record is not deleted once another instance has replaced it (item 19)', async () => {
+  it('a record is not deleted once another instance has replaced it', async () => {
     const { config, record } = await started();
     const other = { ...record, instance: record.instance.replace(/[0-9a-f]{12}$/, '0123456789ab') };
     writeRecordFile(config.pidDir, other);

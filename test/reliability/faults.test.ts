@@ -18,7 +18,7 @@ async function recovers(
   return [...problems, ...leftovers(config)];
 }
 
-describe('reliability: the launcher killed at any point (item 32)', function () {
+describe('reliability: the launcher killed at any point', function () {
   this.timeout(600_000);
 
   it('every fault point: the next up gives one instance per service, the next down nothing', async () => {

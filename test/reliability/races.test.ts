@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
-import { runCli } from '../helpers/cli.js';
+import { type CliResult, runCli } from '../helpers/cli.js';
 import { instances, markedPids, recordOf } from '../helpers/e2e.js';
 import { exactlyOnce, leftovers, ratio, twoServices } from './kit.js';
 import { count, score } from './scorecard.js';
@@ -19,7 +19,18 @@ function logsOf(config: Awaited<ReturnType<typeof twoServices>>): string {
     .join('\n');
 }
 
-describe('reliability: races (items 15, 16)', function () {
+/** Calls that were busy (exit 1, documented), and every other failure in a line. */
+function tallyCalls(results: readonly CliResult[]): { busy: number; failures: string[] } {
+  let busy = 0;
+  const failures: string[] = [];
+  for (const res of results) {
+    if (res.code === 1 && /busy: another launchguard/.test(res.stderr)) busy++;
+    else if (res.code !== 0) failures.push(`exit ${res.code}: ${res.stderr.split('\n')[0]}`);
+  }
+  return { busy, failures };
+}
+
+describe('reliability: races', function () {
   this.timeout(900_000);
 
   it('parallel up -d: one instance per service, one listener per port, no EADDRINUSE', async () => {
@@ -37,10 +48,9 @@ describe('reliability: races (items 15, 16)', function () {
         ),
       );
       calls += results.length;
-      for (const res of results) {
-        if (res.code === 1 && /busy: another launchguard/.test(res.stderr)) busy++;
-        else if (res.code !== 0) failures.push(`exit ${res.code}: ${res.stderr.split('\n')[0]}`);
-      }
+      const tally = tallyCalls(results);
+      busy += tally.busy;
+      failures.push(...tally.failures);
       const problems = exactlyOnce(config);
       if (/EADDRINUSE/.test(logsOf(config))) problems.push('EADDRINUSE in a service log');
       if (problems.length === 0) good++;

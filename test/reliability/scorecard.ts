@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ROOT } from '../helpers/paths.js';
 
 /** `RELIABILITY=full` runs the published counts; otherwise the fast CI subset. */
-export const FULL = process.env.RELIABILITY === 'full';
+const FULL = process.env.RELIABILITY === 'full';
 
 /** A count for the CI subset or the full run. */
 export function count(ci: number, full: number): number {

@@ -1,6 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import { importConfigModule } from '../../lib/config/import.js';
 import { loadConfig } from '../../lib/config/load.js';
 import type { LaunchError } from '../../lib/errors.js';
 import { failure } from '../helpers/stack.js';
@@ -192,4 +193,31 @@ export default defineConfig(async ({ command, cwd }) => ({
       'services.a.command: missing: every service needs a command',
     ]);
   });
+});
+
+describe('importConfigModule: what runs is the source it is given', () => {
+  // The file on disk says one thing; the bytes read (and checked) say another. Only the
+  // bytes may run, on every path: native from the cache, a data: URL, jiti.
+  const onDisk = "export default { from: 'disk' };\n";
+  const read = "export default { from: 'bytes' };\n";
+  const cases: Record<string, Record<string, string>> = {
+    'an .mjs config, cached': { 'launch.config.mjs': onDisk, 'node_modules/.keep': '' },
+    'a .ts config, cached': { 'launch.config.ts': onDisk, 'node_modules/.keep': '' },
+    'an .mjs config without node_modules (data: URL)': { 'launch.config.mjs': onDisk },
+    'a config with a relative import (jiti)': {
+      'launch.config.ts': onDisk,
+      'part.ts': "export const from = 'part';\n",
+    },
+  };
+  for (const [name, files] of Object.entries(cases)) {
+    it(name, async () => {
+      const dir = project(files);
+      const file = join(dir, Object.keys(files)[0] as string);
+      const source = name.includes('relative')
+        ? "import { from } from './part';\nexport default { from: 'bytes+' + from };\n"
+        : read;
+      const exported = (await importConfigModule(file, source)) as { from: string };
+      expect(exported.from).to.match(/^bytes/);
+    });
+  }
 });

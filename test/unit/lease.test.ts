@@ -1,0 +1,70 @@
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { identityOf } from '../../lib/os/identity.js';
+import {
+  endLeases,
+  type LeaseHolder,
+  liveLeases,
+  removeLease,
+  writeLease,
+} from '../../lib/state/lease.js';
+import { FakeOs } from '../helpers/fake-os.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const STACK = 'app-0123abcd';
+
+function holder(os: FakeOs, pid: number, nonce: string, stack = STACK): LeaseHolder {
+  const identity = identityOf(pid, os);
+  if (identity === null) throw new Error(`no fake process ${pid}`);
+  return { nonce: nonce.padEnd(16, '0'), identity, stack };
+}
+
+describe('leases: who holds a service', () => {
+  const os = new FakeOs([
+    { pid: 1, argv: ['/sbin/init'] },
+    { pid: 200, argv: ['node', '/usr/bin/launchguard', 'up'] },
+    { pid: 300, argv: ['/usr/bin/node', 'node_modules/.bin/mocha'] },
+    { pid: 400, argv: ['sh', '-c', 'sleep 60'] },
+  ]);
+
+  it('counts the leases of live launchers of this stack, and removes the rest', () => {
+    const dir = tempDir();
+    for (const [pid, nonce] of [
+      [1, 'a1'],
+      [200, 'b2'],
+      [300, 'c3'],
+      [400, 'd4'],
+    ] as const)
+      writeLease(dir, holder(os, pid, nonce), 'api');
+    const live = liveLeases(dir, 'api', os, { stack: STACK });
+    expect(live.map((l) => l.pid).sort()).to.deep.equal([200, 300]);
+    expect(readdirSync(dir), 'PID 1 and the shell are not launchers').to.have.length(2);
+  });
+
+  it("neither counts nor removes another stack's leases; down ends only this stack's", () => {
+    const dir = tempDir();
+    writeLease(dir, holder(os, 200, 'e5'), 'api');
+    writeLease(dir, holder(os, 300, 'f6', 'other-89abcdef'), 'api');
+    expect(liveLeases(dir, 'api', os, { stack: STACK }).map((l) => l.pid)).to.deep.equal([200]);
+    expect(endLeases(dir, 'api', os, STACK)).to.deep.equal([200]);
+    expect(readdirSync(dir)).to.deep.equal([`api.${'f6'.padEnd(16, '0')}.lease`]);
+  });
+
+  it('a holder gives its lease back; a dead holder and an unreadable lease count for nothing', () => {
+    const dir = tempDir();
+    const h = holder(os, 200, 'a7');
+    writeLease(dir, h, 'api');
+    removeLease(dir, h, 'api');
+    writeFileSync(join(dir, `api.${'b8'.padEnd(16, '0')}.lease`), 'not json', { mode: 0o600 });
+    const gone = {
+      ...holder(os, 300, 'c9'),
+      identity: { ...holder(os, 300, 'c9').identity, pid: 999 },
+    };
+    writeLease(dir, gone, 'api');
+    expect(liveLeases(dir, 'api', os, { stack: STACK, clean: false })).to.deep.equal([]);
+    expect(readdirSync(dir), 'status only reads').to.have.length(2);
+    liveLeases(dir, 'api', os, { stack: STACK });
+    expect(readdirSync(dir)).to.deep.equal([]);
+  });
+});
