@@ -8,7 +8,9 @@ export interface ExitInfo {
 
 /** `exited with code 3` or `was killed by SIGSEGV`. */
 export function describeExit(exit: ExitInfo): string {
-  return exit.signal !== null ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+  if (exit.signal !== null) return `was killed by ${exit.signal}`;
+  // A daemon is not our child: its code is unknown.
+  return exit.code === null ? 'exited' : `exited with code ${exit.code}`;
 }
 
 /** True unless the process exited with code 0. */

@@ -9,12 +9,13 @@ export async function down(ctx: CommandContext): Promise<number> {
   const result = await downStack(config, {
     services: ctx.args.positionals,
     noDeps: ctx.args.values['no-deps'] === true,
+    force: ctx.args.values.force === true,
   });
   const lines = formatDown(result, ctx.out);
   if (lines.length > 0) ctx.print(lines);
   if (!result.clean) {
     throw new LaunchError('E_STOP', 'some processes could not be stopped (see above)', {
-      hint: 'stop them by hand (they are listed with their PIDs), then run down again',
+      hint: 'stop them by hand (they are listed with their PIDs), or run down --force to stop a process of yours that holds a port; then run down again',
     });
   }
   return 0;

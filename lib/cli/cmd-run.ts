@@ -38,6 +38,7 @@ export async function run(ctx: CommandContext): Promise<number> {
     try {
       session = await openSession(config, {
         services,
+        rerunTasks: true,
         signal: stop.graceful,
         onEvent: (e) => progress.event(e),
       });

@@ -51,13 +51,17 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'down',
-    usage: 'down [--no-deps] [service...]',
+    usage: 'down [--no-deps] [--force] [service...]',
     summary: 'stop services (dependents first) and remove their records',
     positionals: true,
     options: {
       'no-deps': {
         type: 'boolean',
         description: 'stop only the named services, not the services that depend on them',
+      },
+      force: {
+        type: 'boolean',
+        description: "also stop a process of yours still holding a stopped service's port",
       },
     },
   },

@@ -146,6 +146,7 @@ function resolveService(
     restart: svc.restart ?? DEFAULTS.restart,
     maxRestarts: svc.maxRestarts ?? DEFAULTS.maxRestarts,
     image: svc.image ?? null,
+    pidFile: svc.pidFile === undefined ? null : resolvePath(cwd, svc.pidFile),
   };
   const configHash = hashOf({
     argv,
@@ -155,6 +156,7 @@ function resolveService(
     port,
     ready,
     stopSignal: resolved.stopSignal,
+    pidFile: resolved.pidFile,
   });
   return Object.freeze({ ...resolved, configHash });
 }

@@ -45,3 +45,8 @@ export function levelsOf(config: ResolvedConfig, names: readonly string[]): stri
   const wanted = new Set(names);
   return config.levels.map((level) => level.filter((n) => wanted.has(n))).filter((l) => l.length);
 }
+
+/** True if `name` is a one-shot task: some service waits for it with `'completed'`. */
+export function isTask(config: ResolvedConfig, name: string): boolean {
+  return Object.values(config.services).some((s) => s.dependsOn[name] === 'completed');
+}

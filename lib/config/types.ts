@@ -154,6 +154,17 @@ export interface ServiceConfig {
    */
   maxRestarts?: number;
   /**
+   * The command forks a daemon and writes the daemon's PID to this file
+   * (relative to `cwd`; systemd's `PIDFile=`, start-stop-daemon's
+   * `--pidfile`). launchguard waits for the command to exit 0, reads the PID
+   * (its first line, as in postgres's `postmaster.pid`), verifies it (your
+   * user, started after the command, alive), and from then on that process is
+   * the service: readiness, status and stop follow it.
+   * @example 'redis.pid' // redis-server --daemonize yes --pidfile redis.pid
+   * @example 'data/postmaster.pid' // pg_ctl -D data -w start
+   */
+  pidFile?: string;
+  /**
    * The container image for `launchguard export compose` (used by the export
    * only; `up` runs the command on this machine).
    * @default `node:<the running Node major>`, e.g. 'node:20'
@@ -246,6 +257,8 @@ export interface ResolvedService {
   readonly maxRestarts: number;
   /** The image for `export compose`, or null for the default (`node:<major>`). */
   readonly image: string | null;
+  /** Where a daemonizing command writes its daemon's PID (absolute), or null. */
+  readonly pidFile: string | null;
   /** A hash of everything that decides how the service runs, to detect config changes. */
   readonly configHash: string;
 }

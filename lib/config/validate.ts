@@ -32,6 +32,7 @@ export const SERVICE_KEYS = [
   'dependsOn',
   'restart',
   'maxRestarts',
+  'pidFile',
   'image',
 ] as const;
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
@@ -116,6 +117,8 @@ function collectService(
       join(path, 'image'),
       `expected an image name such as 'postgres:16', received ${describe(value.image)}`,
     );
+  if (value.pidFile !== undefined && (typeof value.pidFile !== 'string' || value.pidFile === ''))
+    c.add(join(path, 'pidFile'), `expected a file path, received ${describe(value.pidFile)}`);
   const max = value.maxRestarts;
   if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max) || max < 0)) {
     c.add(join(path, 'maxRestarts'), `expected a whole number >= 0, received ${describe(max)}`);

@@ -1,12 +1,15 @@
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
-import { isLaunchError } from '../errors.js';
+import { isLaunchError, LaunchError } from '../errors.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import { LogFollower } from '../probes/log-follow.js';
 import { type ReadyResult, saysPortTaken, waitReady } from '../probes/runner.js';
+import { adoptDaemon, awaitEscapedDaemon, daemonGone } from '../process/daemon.js';
 import { serviceEnv } from '../process/env.js';
 import { stopInstance, stopOptionsFor } from '../process/stop.js';
 import { removeLease } from '../state/lease.js';
 import { removeRecord, type ServiceRecord } from '../state/record.js';
+import { serviceHandle, successorOf } from './handle.js';
+import { rerecord } from './mark-ready.js';
 import { type StartOutcome, type StartServiceOptions, startService } from './start-service.js';
 
 /** What {@link bringUp} did. */
@@ -20,6 +23,8 @@ export interface BringUpResult {
 export interface BringUpOptions extends StartServiceOptions {
   /** Called once the instance is spawned, before readiness (for 'started' conditions). */
   readonly onSpawned?: (record: ServiceRecord) => void;
+  /** Called when another launcher replaced the instance this start spawned (its successor). */
+  readonly onReplaced?: (record: ServiceRecord) => void;
 }
 
 /** Bind races lost in a row before an `'auto'` service gives up. */
@@ -46,30 +51,148 @@ export async function bringUp(
   const ports = options.ports ?? {};
   const lostPorts: number[] = [];
   for (let round = 1; ; round++) {
-    const outcome = await startService(config, name, {
+    const started = await startService(config, name, {
       ...options,
       ports,
       inspector,
       avoidPorts: lostPorts,
     });
-    const record = outcome.record;
-    options.onSpawned?.(record);
+    options.onSpawned?.(started.record);
     // systemd runs it, and its unit's own ExecStartPost (`launchguard wait`) decides readiness.
-    if (outcome.kind === 'managed') return { outcome, record, ready: { ms: 0, attempts: 0 } };
-    try {
-      return { outcome, record, ready: await readyOf(svc, outcome, options, inspector) };
-    } catch (error) {
-      if (options.holder) removeLease(config.pidDir, options.holder, name);
-      // An instance another launcher started is its business; ours is rolled back.
-      if (outcome.kind !== 'started') throw error;
-      await stopInstance({ ...record, recorded: true }, stopOptionsFor(svc, inspector));
-      removeRecord(config.pidDir, record, name);
-      const lost = lostAutoPort(svc, record, error, round);
-      if (lost === null) throw error;
-      lostPorts.push(lost);
-      delete ports[name];
-    }
+    if (started.kind === 'managed')
+      return { outcome: started, record: started.record, ready: { ms: 0, attempts: 0 } };
+    const done = await readyOrRolledBack(config, svc, started, round, inspector, options);
+    if (!('lostPort' in done)) return done;
+    lostPorts.push(done.lostPort);
+    delete ports[name];
   }
+}
+
+/**
+ * Follows the daemon (with `pidFile`) and waits for readiness; on failure,
+ * rolls back what this start spawned and throws, unless another launcher's
+ * instance replaced it (then that one is waited for) or an `'auto'` port was
+ * lost to a bind race (then it is returned, to pick another).
+ */
+async function readyOrRolledBack(
+  config: ResolvedConfig,
+  svc: ResolvedService,
+  started: Exclude<StartOutcome, { kind: 'managed' }>,
+  round: number,
+  inspector: ProcessInspector,
+  options: BringUpOptions,
+): Promise<BringUpResult | { lostPort: number }> {
+  let outcome = started;
+  try {
+    if (outcome.kind === 'started' && svc.pidFile !== null)
+      outcome = await followDaemon(config, svc, outcome, inspector, options);
+    return {
+      outcome,
+      record: outcome.record,
+      ready: await readyOf(svc, outcome, options, inspector),
+    };
+  } catch (error) {
+    const replaced = await successorResult(config, svc, outcome, error, inspector, options);
+    if (replaced !== null) return replaced;
+    if (options.holder) removeLease(config.pidDir, options.holder, svc.name);
+    // An instance another launcher started is its business; ours is rolled back.
+    if (outcome.kind !== 'started') throw error;
+    await rollBack(config, svc, outcome, error, inspector);
+    const lost = lostAutoPort(svc, outcome.record, error, round);
+    if (lost === null) throw error;
+    return { lostPort: lost };
+  }
+}
+
+/**
+ * Stops the instance this start spawned and removes its record. A command
+ * that exited 0 before it was ready while a process of this user, started
+ * after it, holds the service's port left a daemon behind: that is thrown
+ * instead, naming it (it is not stopped: nothing proves it is the service's).
+ */
+async function rollBack(
+  config: ResolvedConfig,
+  svc: ResolvedService,
+  outcome: Extract<StartOutcome, { kind: 'started' }>,
+  error: unknown,
+  inspector: ProcessInspector,
+): Promise<void> {
+  const record = outcome.record;
+  await stopInstance({ ...record, recorded: true }, stopOptionsFor(svc, inspector));
+  removeRecord(config.pidDir, record, svc.name);
+  if (svc.pidFile !== null || !isLaunchError(error, 'E_EXITED')) return;
+  const exit = await outcome.spawned.exit;
+  if (exit.code !== 0) return;
+  const port = record.ports[svc.name] ?? null;
+  const daemon = await awaitEscapedDaemon(port, record.startTime, inspector);
+  if (daemon === null) return;
+  const command = inspector.cmdline(daemon.pid)?.join(' ') ?? daemon.comm;
+  throw new LaunchError(
+    'E_EXITED',
+    `${svc.name}: its command exited 0 and left a daemon behind: pid ${daemon.pid} (${command}) holds port ${port}; it was not stopped`,
+    {
+      service: svc.name,
+      hint: `launchguard can only follow a daemon it knows: set services.${svc.name}.pidFile to the file the daemon writes its PID to, or run it in the foreground (redis-server --daemonize no; nginx -g 'daemon off;'); stop pid ${daemon.pid} yourself first`,
+    },
+  );
+}
+
+/**
+ * With `pidFile`: waits for the command to exit 0 and adopts the daemon whose
+ * PID it wrote (see `adoptDaemon`) as the instance: the record names the
+ * daemon from then on, readiness is checked against it, and its end is
+ * watched by its identity (it is not our child).
+ */
+async function followDaemon(
+  config: ResolvedConfig,
+  svc: ResolvedService,
+  outcome: Extract<StartOutcome, { kind: 'started' }>,
+  inspector: ProcessInspector,
+  options: BringUpOptions,
+): Promise<Extract<StartOutcome, { kind: 'started' }>> {
+  const deadline = performance.now() + svc.readyTimeout;
+  const spawned = outcome.spawned;
+  const daemon = await adoptDaemon(
+    svc,
+    spawned.exit,
+    outcome.record.startTime,
+    inspector,
+    deadline,
+    options.signal,
+  );
+  const record = {
+    ...outcome.record,
+    pid: daemon.pid,
+    pgid: daemon.pid,
+    startTime: daemon.startTime,
+  };
+  await rerecord(config, outcome.record, record, inspector);
+  const exit = daemonGone(daemon, inspector);
+  return { ...outcome, record, spawned: { ...spawned, pid: daemon.pid, pgid: daemon.pid, exit } };
+}
+
+/**
+ * If another launcher (`restart`, a parallel `up --replace`) replaced the
+ * instance this start spawned, its instance is the service now: waits for
+ * that one, as for an instance found running. Null if none did.
+ */
+async function successorResult(
+  config: ResolvedConfig,
+  svc: ResolvedService,
+  outcome: StartOutcome,
+  error: unknown,
+  inspector: ProcessInspector,
+  options: BringUpOptions,
+): Promise<BringUpResult | null> {
+  if (outcome.kind !== 'started' || !isLaunchError(error, 'E_EXITED')) return null;
+  const successor = await successorOf(serviceHandle(config, svc.name), outcome.record.instance, {
+    inspector,
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  });
+  if (successor === null) return null;
+  options.onReplaced?.(successor);
+  const kept = { kind: 'already-running', record: successor } as const;
+  return { outcome: kept, record: successor, ready: await readyOf(svc, kept, options, inspector) };
 }
 
 /** The `'auto'` port an instance lost to a bind race, if it should pick another one. */

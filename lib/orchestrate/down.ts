@@ -1,10 +1,13 @@
 import { levelsOf, selectForStop } from '../config/select.js';
 import type { ResolvedConfig } from '../config/types.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
+import { classifyHolder } from '../ports/classify.js';
+import { describeHolder, stopHolder } from '../ports/clear-port.js';
+import { listenerScanner } from '../ports/scan.js';
 import { findMarked } from '../process/sweep.js';
 import { stackId } from '../state/marker.js';
 import { assertStateDir } from '../state/trust.js';
-import { serviceHandle } from './handle.js';
+import { type ServiceHandle, serviceHandle } from './handle.js';
 import { type ServiceStopResult, stopService } from './stop-service.js';
 
 /** Options of {@link downStack}. */
@@ -16,6 +19,12 @@ export interface DownOptions {
    * exported unit's `ExecStartPre=` takes its service over this way).
    */
   readonly noDeps?: boolean;
+  /**
+   * Also stop a process of this user that still holds a stopped service's
+   * fixed port (a daemon whose marker is gone): named first, never another
+   * user's, another stack's or systemd's. @default false
+   */
+  readonly force?: boolean;
   readonly inspector?: ProcessInspector;
 }
 
@@ -58,5 +67,53 @@ export async function downStack(
     );
     results.push(...done);
   }
-  return { services: results, clean: results.every((r) => r.problems.length === 0) };
+  const checked = await Promise.all(
+    results.map((r) => portLeftHeld(serviceHandle(config, r.service), r, inspector, options)),
+  );
+  return { services: checked, clean: checked.every((r) => r.problems.length === 0) };
+}
+
+/**
+ * After the stop, the service's fixed port must be free: a process of this
+ * user still holding it (one that lost its marker, such as a daemon that
+ * rewrote its environment, or a copy started by hand) is named as a problem,
+ * or with `force` stopped. The seed's "stop every leftover", made safe: this
+ * user's processes only, named first. Another user's, another stack's or
+ * systemd's holders are left to the start's pre-flight to report.
+ */
+async function portLeftHeld(
+  h: ServiceHandle,
+  result: ServiceStopResult,
+  inspector: ProcessInspector,
+  options: DownOptions,
+): Promise<ServiceStopResult> {
+  const port = h.svc.port;
+  if (typeof port !== 'number') return result;
+  const holders = (await listenerScanner(inspector)(port))
+    .map((use) => classifyHolder(use, { stack: h.stack, service: h.svc, inspector }))
+    .filter(
+      (holder) =>
+        holder.kind === 'earlier-instance' ||
+        (holder.kind === 'foreign' && holder.otherStack === undefined),
+    );
+  const problems: string[] = [];
+  const cleaned: string[] = [];
+  for (const holder of holders) {
+    if (options.force !== true) {
+      problems.push(
+        `${h.name}: port ${port} is still held by ${describeHolder(holder)} after the stop; 'launchguard down --force ${h.name}' stops it`,
+      );
+      continue;
+    }
+    const stopped = await stopHolder(h.svc, holder, inspector);
+    if (stopped !== null && stopped.outcome !== 'survivors')
+      cleaned.push(`stopped ${describeHolder(holder)}, which still held port ${port}`);
+    else problems.push(`${h.name}: port ${port} is still held by ${describeHolder(holder)}`);
+  }
+  if (problems.length === 0 && cleaned.length === 0) return result;
+  return {
+    ...result,
+    cleaned: [...result.cleaned, ...cleaned],
+    problems: [...result.problems, ...problems],
+  };
 }

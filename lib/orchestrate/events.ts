@@ -28,7 +28,8 @@ export type StackEvent =
       readonly kept: boolean;
     }
   /** A one-shot task exited 0. */
-  | { readonly type: 'completed'; readonly service: string }
+  /** A one-shot task exited 0 (`earlier`: it had, with this config, and was not run again). */
+  | { readonly type: 'completed'; readonly service: string; readonly earlier?: boolean }
   | { readonly type: 'failed'; readonly service: string; readonly error: unknown }
   /** Not started because a dependency failed (or the start was aborted). */
   | { readonly type: 'skipped'; readonly service: string; readonly reason: string }

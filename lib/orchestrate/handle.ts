@@ -1,9 +1,10 @@
 import { renameSync } from 'node:fs';
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import type { ProcessInspector } from '../os/inspector.js';
+import { acquireLock, type LockHandle } from '../state/lock.js';
 import { stackOf } from '../state/marker.js';
 import { type ServicePaths, servicePaths } from '../state/paths.js';
-import { removeRecord } from '../state/record.js';
+import { removeRecord, type ServiceRecord } from '../state/record.js';
 import { otherStackNote, readServiceState, type ServiceState } from '../state/service-state.js';
 
 /**
@@ -59,5 +60,35 @@ export function clearStale(h: ServiceHandle, state: ServiceState): string | unde
       return otherStackNote(h.name, state);
     default:
       return undefined;
+  }
+}
+
+/**
+ * The instance that replaced the one with `marker`, if another launcher
+ * replaced it (`restart`, `up --replace`). Such a launcher stops the old
+ * instance under the service's lock and records the new one before it lets
+ * go, so the answer is read under the lock, once that launcher is done. Null
+ * if none did (or the lock cannot be had: the caller goes on as it would).
+ */
+export async function successorOf(
+  h: ServiceHandle,
+  marker: string,
+  options: { readonly inspector: ProcessInspector; readonly signal?: AbortSignal },
+): Promise<ServiceRecord | null> {
+  const { inspector } = options;
+  let lock: LockHandle;
+  try {
+    lock = await acquireLock(h.paths.lock, h.name, {
+      inspector,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+  } catch {
+    return null;
+  }
+  try {
+    const now = stateOf(h, inspector);
+    return now.kind === 'running' && now.record.instance !== marker ? now.record : null;
+  } finally {
+    lock.release();
   }
 }

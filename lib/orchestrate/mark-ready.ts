@@ -3,7 +3,7 @@ import type { ProcessInspector } from '../os/inspector.js';
 import { acquireLock } from '../state/lock.js';
 import { stackOf } from '../state/marker.js';
 import { servicePaths } from '../state/paths.js';
-import { type ServiceRecord, updateRecord } from '../state/record.js';
+import { readRecord, type ServiceRecord, updateRecord, writeRecord } from '../state/record.js';
 import { readServiceState } from '../state/service-state.js';
 
 /**
@@ -28,6 +28,29 @@ export async function markReady(
       updateRecord(config.pidDir, ready);
     }
     return ready;
+  } finally {
+    lock.release();
+  }
+}
+
+/**
+ * Replaces the record of `was` by `now` (the daemon a command left, see
+ * `pidFile`), under the service's lock and only while the record on disk is
+ * still that instance's: another launcher's newer record is never overwritten.
+ */
+export async function rerecord(
+  config: ResolvedConfig,
+  was: ServiceRecord,
+  now: ServiceRecord,
+  inspector: ProcessInspector,
+): Promise<void> {
+  const lock = await acquireLock(servicePaths(config.pidDir, was.service).lock, was.service, {
+    inspector,
+  });
+  try {
+    const current = readRecord(config.pidDir, was.service, inspector.pidMax());
+    if (current !== null && !('corrupt' in current) && current.instance === was.instance)
+      writeRecord(config.pidDir, now);
   } finally {
     lock.release();
   }

@@ -1,3 +1,4 @@
+import { isTask } from '../config/select.js';
 import type { ProcessInspector } from '../os/inspector.js';
 import { managedInstance, systemctl } from '../process/managed.js';
 import {
@@ -8,6 +9,7 @@ import {
   stopOptionsFor,
 } from '../process/stop.js';
 import { leftoversOf, type MarkedProcess } from '../process/sweep.js';
+import { removeCompletion } from '../state/completion.js';
 import { removeStaleTempFiles } from '../state/files.js';
 import { endLeases } from '../state/lease.js';
 import { acquireLock } from '../state/lock.js';
@@ -32,6 +34,8 @@ export interface ServiceStopResult {
    */
   readonly keptFor?: readonly number[];
   readonly pinned?: boolean;
+  /** A one-shot task: nothing to say when it did not run (it is not a service that stopped). */
+  readonly task?: boolean;
 }
 
 /** Options of {@link stopService}. */
@@ -120,7 +124,17 @@ export async function stopLocked(
       problems.push(`${name}: pids ${r.survivors.join(', ')} survived SIGKILL`);
     for (const u of r.refused) problems.push(`${name}: ${describeUntouched(name, u)}`);
   }
-  return { service: name, ...(stopped ? { stopped } : {}), orphans, cleaned, problems };
+  const task = isTask(h.config, name);
+  // A stopped stack starts afresh: its tasks run again at the next start.
+  if (task && options.stateDir !== false) removeCompletion(h.config.pidDir, name, h.stack);
+  return {
+    service: name,
+    ...(stopped ? { stopped } : {}),
+    orphans,
+    cleaned,
+    problems,
+    ...(task ? { task } : {}),
+  };
 }
 
 /** Adds the systemd unit that runs the service, if one does: `down` leaves it to systemctl. */

@@ -4,13 +4,9 @@ import { type ExitInfo, failedExit } from '../exit.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import type { SpawnedService } from '../process/spawn.js';
 import { holdsLease, type LeaseHolder } from '../state/lease.js';
-import { acquireLock, type LockHandle } from '../state/lock.js';
-import { stackOf } from '../state/marker.js';
-import { servicePaths } from '../state/paths.js';
-import type { ServiceRecord } from '../state/record.js';
-import { readServiceState } from '../state/service-state.js';
 import { type BringUpOptions, type BringUpResult, bringUp } from './bring-up.js';
 import type { EventSink, StackEvent } from './events.js';
+import { serviceHandle, successorOf } from './handle.js';
 import { markReady } from './mark-ready.js';
 import type { ServiceUp } from './up.js';
 
@@ -148,7 +144,10 @@ async function endOf(
   const svc = config.services[name] as ResolvedService;
   if (watched.holder !== undefined && !holdsLease(config.pidDir, watched.holder, name))
     return { event: { type: 'taken-down', service: name }, failed: false };
-  const successor = await replacedBy(config, name, watched);
+  const successor = await successorOf(serviceHandle(config, name), watched.marker, {
+    inspector: watched.inspector,
+    signal: watched.signal,
+  });
   if (successor !== null)
     return { event: { type: 'replaced', service: name, record: successor }, failed: false };
   if (!wantsRestart(svc, exit))
@@ -156,36 +155,6 @@ async function endOf(
   if (restarts >= svc.maxRestarts)
     return { event: { type: 'crash-loop', service: name, exit, restarts }, failed: true };
   return null;
-}
-
-/**
- * The instance that replaced the watched one, if another launcher replaced it
- * (`restart`, `up --replace`). Such a launcher stops the old instance under
- * the service's lock and records the new one before it lets go, so the answer
- * is read under the lock, once that launcher is done. Null if none did.
- */
-async function replacedBy(
-  config: ResolvedConfig,
-  name: string,
-  watched: {
-    readonly marker: string;
-    readonly inspector: ProcessInspector;
-    readonly signal: AbortSignal;
-  },
-): Promise<ServiceRecord | null> {
-  const { marker, inspector, signal } = watched;
-  let lock: LockHandle;
-  try {
-    lock = await acquireLock(servicePaths(config.pidDir, name).lock, name, { inspector, signal });
-  } catch {
-    return null; // busy, aborted or unusable: the restart policy decides, and its start says why
-  }
-  try {
-    const now = readServiceState(config.pidDir, name, inspector, stackOf(config));
-    return now.kind === 'running' && now.record.instance !== marker ? now.record : null;
-  } finally {
-    lock.release();
-  }
 }
 
 async function restartOnce(

@@ -7,16 +7,21 @@ import { describeExit, type ExitInfo } from '../exit.js';
 import { verifyIdentity } from '../os/identity.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import { phase } from '../phase.js';
-import { describeHolder } from '../ports/clear-port.js';
+import { assertPortClearable, describeHolder } from '../ports/clear-port.js';
 import { PortReservations, planPorts } from '../ports/port-plan.js';
+import { listenerScanner } from '../ports/scan.js';
 import { portEnv } from '../process/env.js';
-import { systemctl } from '../process/managed.js';
+import { managedInstance, systemctl } from '../process/managed.js';
 import type { SpawnedService } from '../process/spawn.js';
 import { describeUntouched } from '../process/stop.js';
 import { findMarked, type MarkedProcess } from '../process/sweep.js';
+import { readCompletion, writeCompletion } from '../state/completion.js';
 import { type LeaseHolder, newLeaseHolder } from '../state/lease.js';
+import { lockHeld } from '../state/lock.js';
 import { stackOf } from '../state/marker.js';
+import { servicePaths } from '../state/paths.js';
 import { removeRecord, type ServiceRecord } from '../state/record.js';
+import { readServiceState } from '../state/service-state.js';
 import { type BringUpOptions, type BringUpResult, bringUp } from './bring-up.js';
 import type { EventSink } from './events.js';
 import { markReady } from './mark-ready.js';
@@ -47,6 +52,12 @@ export interface UpOptions {
   readonly holder?: LeaseHolder;
   /** The process table (a fake in unit tests). @default the system's */
   readonly inspector?: ProcessInspector;
+  /**
+   * Run one-shot tasks again even if they completed with the same config
+   * while their dependents run (`run`: a test run starts from a known state).
+   * @default false
+   */
+  readonly rerunTasks?: boolean;
   /** Spawns a service (a seam for unit tests, with a fake `inspector`). @default spawnService */
   readonly spawn?: BringUpOptions['spawn'];
 }
@@ -56,7 +67,8 @@ export interface ServiceUp {
   readonly name: string;
   /** `started` by this call, `kept` (already running, same config), or a `completed` task. */
   readonly outcome: 'started' | 'kept' | 'completed';
-  readonly record: ServiceRecord;
+  /** Its record (absent for a task that completed earlier and was not run again). */
+  readonly record?: ServiceRecord;
   readonly readyMs: number;
   /** The child, when this call spawned it. */
   readonly spawned?: SpawnedService;
@@ -179,6 +191,32 @@ class StackStart {
     this.ports = await planPorts(this.#config, names, this.#inspector, this.#reservations);
   }
 
+  /**
+   * The whole stack's port pre-flight, before the first spawn: every fixed
+   * port of the services about to start must be free, or held by what their
+   * start may stop (an earlier instance; with `--force`, a foreign process).
+   * Otherwise the `up` fails here: nothing started, nothing stopped. Services
+   * systemd runs are left to it. Each start checks its port again, under its lock.
+   */
+  async preflight(names: readonly string[]): Promise<void> {
+    const scanner = listenerScanner(this.#inspector);
+    const stack = stackOf(this.#config);
+    for (const name of names) {
+      const svc = this.#config.services[name] as ResolvedService;
+      if (typeof svc.port !== 'number') continue;
+      if (managedInstance(this.#config, svc, this.#inspector, this.#candidates) !== null) continue;
+      // Another launcher is starting or stopping it: its port is in flux, and the start's
+      // own check under the lock decides.
+      if (lockHeld(servicePaths(this.#config.pidDir, name).lock, this.#inspector)) continue;
+      await assertPortClearable(svc, svc.port, {
+        stack,
+        inspector: this.#inspector,
+        scanner,
+        force: this.#options.force ?? false,
+      });
+    }
+  }
+
   /** Lets go of ports reserved for services that did not start. */
   releasePorts(): Promise<void> {
     return this.#reservations.releaseAll();
@@ -193,11 +231,20 @@ class StackStart {
     const g = this.#gates.get(name) as Gates;
     try {
       await this.#waitForDependencies(name);
+      if (this.#completedEarlier(name)) {
+        // Not run again: it completed with this config, and what waits on it still runs.
+        this.results.set(name, { name, outcome: 'completed', readyMs: 0 });
+        this.#emit({ type: 'completed', service: name, earlier: true });
+        for (const gate of [g.started, g.ready, g.completed]) gate.resolve();
+        return;
+      }
       const up = await this.#start(name, g);
       phase('ready', name);
       const record = await markReady(this.#config, up.record, this.#inspector);
       const kept = up.outcome.kind !== 'started';
-      this.#emit({ type: 'ready', service: name, ms: up.ready.ms, kept });
+      // A task is reported when it completes: "ready in 0 ms" would say nothing.
+      if (!this.#tasks.has(name))
+        this.#emit({ type: 'ready', service: name, ms: up.ready.ms, kept });
       g.ready.resolve();
       const spawned = up.outcome.kind === 'started' ? up.outcome.spawned : undefined;
       this.results.set(name, {
@@ -211,6 +258,25 @@ class StackStart {
     } catch (error) {
       this.#fail(name, error, g);
     }
+  }
+
+  /**
+   * True if `name` is a task that completed (exit 0) with its current config
+   * and a service that waits on it still runs: `up -d` on a running stack and
+   * `restart` of a dependent do not run a migration again. `run`
+   * (`rerunTasks`) and a fresh start (`down` forgets completions) do.
+   */
+  #completedEarlier(name: string): boolean {
+    if (!this.#tasks.has(name) || this.#options.rerunTasks === true) return false;
+    const stack = stackOf(this.#config);
+    const done = readCompletion(this.#config.pidDir, name, stack);
+    const svc = this.#config.services[name] as ResolvedService;
+    if (done === null || done.code !== 0 || done.configHash !== svc.configHash) return false;
+    return Object.values(this.#config.services).some(
+      (s) =>
+        s.dependsOn[name] !== undefined &&
+        readServiceState(this.#config.pidDir, s.name, this.#inspector, stack).kind === 'running',
+    );
   }
 
   async #waitForDependencies(name: string): Promise<void> {
@@ -254,6 +320,7 @@ class StackStart {
         g.started.resolve();
         this.#emit({ type: 'spawned', service: name, record, kept: false });
       },
+      onReplaced: (record) => this.#emit({ type: 'replaced', service: name, record }),
     });
     if (up.outcome.kind === 'started') this.mine.push(name);
     for (const text of startNotes(up.outcome)) this.#emit({ type: 'note', service: name, text });
@@ -282,6 +349,18 @@ class StackStart {
     spawned?.child.ref(); // a detached child is unref'd: keep the launcher alive for its exit
     const exit = spawned ? await spawned.exit : await untilGone(record, this.#inspector);
     removeRecord(this.#config.pidDir, record, name);
+    if (spawned) {
+      const svc = this.#config.services[name] as ResolvedService;
+      writeCompletion(this.#config.pidDir, {
+        version: 1,
+        service: name,
+        stack: record.stack,
+        configHash: svc.configHash,
+        code: exit.code,
+        signal: exit.signal,
+        at: new Date().toISOString(),
+      });
+    }
     if (exit.code !== 0) throw taskError(name, exit, record);
     this.results.set(name, { ...(this.results.get(name) as ServiceUp), outcome: 'completed' });
     this.#emit({ type: 'completed', service: name });
@@ -339,6 +418,7 @@ export async function upStack(config: ResolvedConfig, options: UpOptions = {}): 
   if (options.signal?.aborted) run.abort();
   try {
     await run.planPorts(names);
+    await run.preflight(names);
     await Promise.all(names.map((n) => run.run(n)));
   } finally {
     options.signal?.removeEventListener('abort', onOuterAbort);

@@ -128,3 +128,15 @@ export function isProtectedPid(pid: number, inspector: ProcessInspector): boolea
 export function isProtectedGroup(pgid: number, inspector: ProcessInspector): boolean {
   return isProtectedPid(pgid, inspector) || selfView(inspector).groups.has(pgid);
 }
+
+/**
+ * True if start time `a` is not earlier than `b`, both as the same backend
+ * reads them (/proc: clock ticks since boot; ps: `lstart:` dates, to the
+ * second). False if they cannot be compared.
+ */
+export function startedNoEarlier(a: string, b: string): boolean {
+  if (/^\d+$/.test(a) && /^\d+$/.test(b)) return Number(a) >= Number(b);
+  const at = (t: string) => (t.startsWith('lstart:') ? Date.parse(t.slice(7)) : Number.NaN);
+  const [x, y] = [at(a), at(b)];
+  return !Number.isNaN(x) && !Number.isNaN(y) && x >= y;
+}

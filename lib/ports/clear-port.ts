@@ -3,11 +3,12 @@ import { delay } from '../delay.js';
 import { LaunchError } from '../errors.js';
 import { isProtectedPid } from '../os/identity.js';
 import type { ProcessInspector } from '../os/inspector.js';
+import { isDeadState } from '../os/proc.js';
 import { effectiveUid } from '../os/users.js';
 import { systemctl } from '../process/managed.js';
 import { type StopReport, stopInstance, stopOptionsFor } from '../process/stop.js';
 import { classifyHolder, type PortHolder } from './classify.js';
-import type { PortScanner } from './scan.js';
+import type { PortScanner, PortUse } from './scan.js';
 
 /** Options of {@link clearPort}. */
 export interface ClearPortOptions {
@@ -134,6 +135,86 @@ async function waitFree(port: number, scanner: PortScanner, ms: number): Promise
 }
 
 /**
+ * Stops one holder of a service's port (identity verified, as any stop): a
+ * marked process with its group (the instance's), an unmarked one alone
+ * unless it leads its group. Null if it is gone already or may not be
+ * stopped (see {@link forceRefusal}).
+ */
+export async function stopHolder(
+  svc: ResolvedService,
+  holder: PortHolder,
+  inspector: ProcessInspector,
+): Promise<StopReport | null> {
+  const pid = holder.pid;
+  if (pid === null || forceRefusal(holder, inspector) !== null) return null;
+  const looked = inspector.lookup(pid);
+  if (looked.kind !== 'alive') return null;
+  return stopInstance(
+    {
+      service: svc.name,
+      pid,
+      // A marked process's group is the instance's; an unmarked one's only if it leads it.
+      pgid: holder.instance !== undefined ? looked.info.pgid : pid,
+      instance: holder.instance ?? '',
+      startTime: looked.info.startTime,
+      bootId: inspector.bootId(),
+      pidNamespace: inspector.pidNamespace(),
+    },
+    stopOptionsFor(svc, inspector),
+  );
+}
+
+/**
+ * The holders of a service's port, classified; throws E_PORT_IN_USE for the
+ * first one the start may not stop (anything but an earlier instance of the
+ * service, or with `force` a foreign process the user may signal).
+ */
+function stoppableHolders(
+  svc: ResolvedService,
+  uses: readonly PortUse[],
+  options: ClearPortOptions,
+): PortHolder[] {
+  const { inspector } = options;
+  const holders = uses.map((use) =>
+    classifyHolder(use, { stack: options.stack, service: svc, inspector }),
+  );
+  for (const h of holders) {
+    const stoppable =
+      h.kind === 'earlier-instance' ||
+      (h.kind === 'foreign' && options.force && forceRefusal(h, inspector) === null);
+    if (!stoppable) throw refuse(svc, h, options.force, inspector);
+  }
+  return holders;
+}
+
+/**
+ * The whole stack's pre-flight, before the first spawn: throws E_PORT_IN_USE
+ * if a holder of `port` is one the start of `svc` could not stop, so a
+ * foreign process on the last service's port fails the `up` before anything
+ * starts and before any earlier instance is stopped. Stops nothing.
+ */
+export async function assertPortClearable(
+  svc: ResolvedService,
+  port: number,
+  options: ClearPortOptions,
+): Promise<void> {
+  const uses = await options.scanner(port);
+  // A holder that is just exiting (no process, a zombie, no command line left: an
+  // instance another launcher is stopping) is left to the start's own check, under
+  // the service's lock.
+  const settled = uses.filter((u) => {
+    if (u.pid === null) return false;
+    const looked = options.inspector.lookup(u.pid);
+    return (
+      looked.kind !== 'gone' &&
+      !(looked.kind === 'alive' && isDeadState(looked.info.state)) &&
+      options.inspector.cmdline(u.pid) !== null
+    );
+  });
+  stoppableHolders(svc, settled, options);
+}
+
+/**
  * Frees a fixed port for a service, one step of the pre-flight (see
  * `preparePort`): finds who listens on `port` (IPv4 and IPv6, every address),
  * stops earlier instances of the service (and, with `force`, a foreign holder
@@ -148,47 +229,21 @@ export async function clearPort(
   const { inspector, scanner } = options;
   let uses = await scanner(port);
   // A socket whose owner is just exiting shows up for an instant without a
-  // process: look again before calling it someone else's.
-  for (let i = 0; i < 10 && uses.some((u) => u.pid === null); i++) {
+  // process, or with no command line left: look again before calling it someone else's.
+  const exiting = (u: PortUse) => u.pid === null || inspector.cmdline(u.pid) === null;
+  for (let i = 0; i < 10 && uses.some(exiting); i++) {
     await delay(20);
     uses = await scanner(port);
   }
   if (uses.length === 0) return { stopped: [] };
-  const holders = uses.map((use) =>
-    classifyHolder(use, {
-      stack: options.stack,
-      service: svc,
-      inspector,
-    }),
-  );
-  for (const h of holders) {
-    const stoppable =
-      h.kind === 'earlier-instance' ||
-      (h.kind === 'foreign' && options.force && forceRefusal(h, inspector) === null);
-    if (!stoppable) throw refuse(svc, h, options.force, inspector);
-  }
+  const holders = stoppableHolders(svc, uses, options);
   const stopped: { holder: PortHolder; report: StopReport }[] = [];
   const seen = new Set<number>();
   for (const holder of holders) {
-    const pid = holder.pid as number;
-    if (seen.has(pid)) continue;
-    seen.add(pid);
-    const looked = inspector.lookup(pid);
-    if (looked.kind !== 'alive') continue;
-    const report = await stopInstance(
-      {
-        service: svc.name,
-        pid,
-        // A marked process's group is the instance's; an unmarked one's only if it leads it.
-        pgid: holder.instance !== undefined ? looked.info.pgid : pid,
-        instance: holder.instance ?? '',
-        startTime: looked.info.startTime,
-        bootId: inspector.bootId(),
-        pidNamespace: inspector.pidNamespace(),
-      },
-      stopOptionsFor(svc, inspector),
-    );
-    stopped.push({ holder, report });
+    if (seen.has(holder.pid as number)) continue;
+    seen.add(holder.pid as number);
+    const report = await stopHolder(svc, holder, inspector);
+    if (report !== null) stopped.push({ holder, report });
   }
   if (!(await waitFree(port, scanner, 2_000))) {
     const left = await scanner(port);

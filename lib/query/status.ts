@@ -8,8 +8,10 @@ import { describeHolder } from '../ports/clear-port.js';
 import { type PortUse, systemScanner } from '../ports/scan.js';
 import { type ManagedInstance, managedInstance, systemctl } from '../process/managed.js';
 import { findMarked, type MarkedProcess } from '../process/sweep.js';
+import { type Completion, readCompletion } from '../state/completion.js';
 import { liveLeases } from '../state/lease.js';
 import { stackOf } from '../state/marker.js';
+import { servicePaths } from '../state/paths.js';
 import type { ServiceRecord } from '../state/record.js';
 import { otherStackNote, readServiceState, type ServiceState } from '../state/service-state.js';
 import { assertStateDir } from '../state/trust.js';
@@ -23,6 +25,8 @@ import { assertStateDir } from '../state/trust.js';
  * - `corrupt`: the PID file or record cannot be read.
  * - `unverifiable`: recorded in another boot or namespace, or not ours to inspect.
  * - `not running`: nothing recorded.
+ * - `completed`: a one-shot task that exited 0 (with the config it has now).
+ * - `failed`: a one-shot task whose last run failed (`lastExit` says how).
  */
 export type StatusState =
   | 'running'
@@ -31,7 +35,9 @@ export type StatusState =
   | 'reused'
   | 'corrupt'
   | 'unverifiable'
-  | 'not running';
+  | 'not running'
+  | 'completed'
+  | 'failed';
 
 /** One service in `status` (also the `--json` shape; see the README). */
 export interface ServiceStatus {
@@ -56,6 +62,17 @@ export interface ServiceStatus {
   readonly logFile: string | null;
   /** Multiple instances, stale or corrupt files, foreign or systemd-managed port holders. */
   readonly warnings: readonly string[];
+  /** How a one-shot task last ended (`code` or `signal`, and when), or null. */
+  readonly lastExit: {
+    readonly code: number | null;
+    readonly signal: string | null;
+    readonly at: string;
+  } | null;
+}
+
+/** True if a service is as it should be: running and ready, or a task that completed. */
+export function isUp(s: ServiceStatus): boolean {
+  return (s.state === 'running' && s.ready) || s.state === 'completed';
 }
 
 /** Options of {@link stackStatus}. */
@@ -248,9 +265,10 @@ async function serviceStatus(
   const readyAt = live?.readyAt;
   if (readyAt !== undefined && port !== null && verifiable && !view.listening)
     warnings.push(`running, but its process tree does not listen on port ${port} (any more)`);
+  const done = running ? null : readCompletion(config.pidDir, name, stackOf(config));
   return {
     name,
-    state: running && readyAt === undefined ? 'starting' : STATE_NAMES[state.kind],
+    state: stateName(state, readyAt, done, svc),
     pid: record?.pid ?? null,
     port,
     portOwner: view.owner,
@@ -265,9 +283,25 @@ async function serviceStatus(
     ],
     detached: running && record?.detached === true,
     managedBy: null,
-    logFile: record?.logFile ?? null,
+    logFile: record?.logFile ?? (done === null ? null : servicePaths(config.pidDir, name).log),
     warnings,
+    lastExit: done === null ? null : { code: done.code, signal: done.signal, at: done.at },
   };
+}
+
+/** The state in words; a task that is not running says how it last ended. */
+function stateName(
+  state: ServiceState,
+  readyAt: string | undefined,
+  done: Completion | null,
+  svc: ResolvedService,
+): StatusState {
+  if (state.kind === 'running') return readyAt === undefined ? 'starting' : 'running';
+  if (state.kind === 'none' && done !== null) {
+    if (done.code !== 0 || done.signal !== null) return 'failed';
+    return done.configHash === svc.configHash ? 'completed' : 'not running';
+  }
+  return STATE_NAMES[state.kind];
 }
 
 /** The PIDs of a running instance's tree: its leader and the processes with its marker. */
@@ -317,6 +351,7 @@ async function managedStatus(
     heldBy: [],
     detached: false,
     managedBy: managed.unit.unit,
+    lastExit: null,
     logFile: null,
     warnings: [`runs under systemd as ${managed.unit.unit}: '${systemctl(managed.unit)}' stops it`],
   };

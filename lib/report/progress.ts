@@ -81,7 +81,12 @@ export class Progress {
         );
         break;
       case 'completed':
-        this.line(`${c.green('✓')} ${e.service}: completed`);
+        this.#state.delete(e.service);
+        this.line(
+          e.earlier
+            ? `${c.green('✓')} ${e.service}: completed earlier (not run again)`
+            : `${c.green('✓')} ${e.service}: completed`,
+        );
         break;
       case 'failed':
         this.#state.delete(e.service);
@@ -128,9 +133,18 @@ export class Progress {
     }
   }
 
+  /**
+   * The live line, cut to the terminal's width (a wrapped line cannot be
+   * cleared with `\r`, and would leave stale rows among the logs).
+   */
   #text(): string {
-    const parts = [...this.#state].map(([name, what]) => `${name} ${this.#colors.dim(what)}`);
-    return `${this.#colors.dim('▸')} ${parts.join(' · ')} ${this.#colors.dim(formatDuration(Date.now() - this.#started))}`;
+    const c = this.#colors;
+    const took = formatDuration(Date.now() - this.#started);
+    const columns = (this.#out as { columns?: number }).columns ?? 80;
+    const plain = `▸ ${[...this.#state].map(([n, w]) => `${n} ${w}`).join(' · ')} ${took}`;
+    if ([...plain].length >= columns) return c.dim(`${[...plain].slice(0, columns - 2).join('')}…`);
+    const parts = [...this.#state].map(([name, what]) => `${name} ${c.dim(what)}`);
+    return `${c.dim('▸')} ${parts.join(' · ')} ${c.dim(took)}`;
   }
 
   #clear(): void {

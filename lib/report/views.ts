@@ -4,7 +4,7 @@ import type { DownResult } from '../orchestrate/down.js';
 import type { StopReport } from '../orchestrate/events.js';
 import type { ServiceStopResult } from '../orchestrate/stop-service.js';
 import type { UpResult } from '../orchestrate/up.js';
-import type { ServiceStatus } from '../query/status.js';
+import { isUp, type ServiceStatus } from '../query/status.js';
 import type { Colors } from './color.js';
 import { formatTable } from './table.js';
 
@@ -19,18 +19,24 @@ export function formatSummary(
   ms: number,
   colors: Colors,
 ): string {
-  const parts = result.services
-    .filter((s) => s.outcome !== 'completed')
-    .map((s) => {
-      const port = result.ports[s.name];
-      const http = config.services[s.name]?.ready?.kind === 'http';
-      const where = port === undefined ? '' : ` ${http ? 'http://' : ''}localhost:${port}`;
-      return `${colors.bold(s.name)}${where} (pid ${s.record.pid}${s.outcome === 'kept' ? ', kept' : ''})`;
-    });
-  const head = colors.green(
-    `✓ ${result.services.length === 1 ? '1 service' : `${result.services.length} services`} up in ${formatDuration(ms)}`,
-  );
-  return `${head}: ${parts.join(' · ')}`;
+  const services = result.services.filter((s) => s.outcome !== 'completed');
+  const tasks = result.services.length - services.length;
+  const parts = services.map((s) => {
+    const port = result.ports[s.name];
+    const http = config.services[s.name]?.ready?.kind === 'http';
+    const where = port === undefined ? '' : ` ${http ? 'http://' : ''}localhost:${port}`;
+    return `${colors.bold(s.name)}${where} (pid ${s.record?.pid}${s.outcome === 'kept' ? ', kept' : ''})`;
+  });
+  const counted = [
+    `${count(services.length, 'service', 'services')} up`,
+    ...(tasks === 0 ? [] : [`${count(tasks, 'task', 'tasks')} completed`]),
+  ].join(', ');
+  const head = colors.green(`✓ ${counted} in ${formatDuration(ms)}`);
+  return parts.length === 0 ? head : `${head}: ${parts.join(' · ')}`;
+}
+
+function count(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
 }
 
 function uptime(ms: number | null): string {
@@ -44,7 +50,7 @@ function uptime(ms: number | null): string {
 export function formatStatus(statuses: readonly ServiceStatus[], colors: Colors): string[] {
   const paint = (s: ServiceStatus) => {
     const text = s.managedBy === null ? s.state : `${s.state} (systemd: ${s.managedBy})`;
-    if (s.state === 'running' && s.ready) return colors.green(text);
+    if (isUp(s)) return colors.green(text);
     return s.state === 'not running' ? colors.dim(text) : colors.yellow(text);
   };
   const rows = [
@@ -57,7 +63,7 @@ export function formatStatus(statuses: readonly ServiceStatus[], colors: Colors)
       s.pid === null ? '-' : String(s.pid),
       s.port === null ? '-' : String(s.port),
       s.portOwner === null ? '-' : s.portOwner === 'self' ? 'itself' : clip(s.portOwner, 40),
-      s.ready ? colors.green('yes') : 'no',
+      s.state === 'completed' || s.state === 'failed' ? '-' : s.ready ? colors.green('yes') : 'no',
       uptime(s.uptimeMs),
       String(s.restarts),
     ]),
@@ -105,7 +111,7 @@ function serviceStopLines(s: ServiceStopResult, colors: Colors): string[] {
     );
   for (const c of s.cleaned) lines.push(`${colors.dim('·')} ${c}`);
   for (const p of s.problems) lines.push(`${colors.red('✗')} ${p}`);
-  if (lines.length === 0 && s.stopped === undefined)
+  if (lines.length === 0 && s.stopped === undefined && s.task !== true)
     lines.push(`${colors.dim('·')} ${s.service} was not running`);
   return lines;
 }

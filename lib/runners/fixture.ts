@@ -5,9 +5,9 @@ import { portEnvName, urlEnvName } from '../config/env-names.js';
 export interface StackInfo {
   /** Ports by service name. */
   readonly ports: Readonly<Record<string, number>>;
-  /** `http://127.0.0.1:<port>` (or `[::1]`) by service name. */
+  /** `http://127.0.0.1:<port>` (or `[::1]`) by service name, for services with an http check. */
   readonly urls: Readonly<Record<string, string>>;
-  /** `<NAME>_PORT` and `<NAME>_URL` of every service with a port. */
+  /** `<NAME>_PORT` of every service with a port, and `<NAME>_URL` of those with an http check. */
   readonly env: Readonly<Record<string, string>>;
 }
 
@@ -36,13 +36,27 @@ export async function startForTests(env: NodeJS.ProcessEnv = process.env): Promi
   for (const s of stack.services) {
     const port = portOf(stack, s.name);
     if (port === undefined) continue;
-    const url = stack.url(s.name);
     ports[s.name] = port;
-    urls[s.name] = url;
     vars[portEnvName(s.name)] = String(port);
+    // A URL with a scheme only where the service speaks HTTP (its readiness check says
+    // so): a redis or postgres service gets its port, never an `http://` URL.
+    if (stack.config.services[s.name]?.ready?.kind !== 'http') continue;
+    const url = stack.url(s.name);
+    urls[s.name] = url;
     vars[urlEnvName(s.name)] = url;
   }
   return { stack, info: { ports, urls, env: vars } };
+}
+
+/**
+ * Puts the stack's variables into `env` (the test process's environment),
+ * never over a variable the user set already (`REDIS_URL=redis://…/2` stays).
+ */
+export function exportEnv(
+  vars: Readonly<Record<string, string>>,
+  env: NodeJS.ProcessEnv = process.env,
+): void {
+  for (const [name, value] of Object.entries(vars)) if (env[name] === undefined) env[name] = value;
 }
 
 function portOf(stack: StackHandle, name: string): number | undefined {

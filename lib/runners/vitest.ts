@@ -1,8 +1,8 @@
 /**
  * A vitest `globalSetup` module: `test: { globalSetup: ['launchguard/vitest'] }`
  * starts the stack of the nearest `launch.config.*` before the run and gives
- * it back after it. Tests find `<NAME>_PORT` and `<NAME>_URL` in
- * `process.env`, and the same as `inject('launchguard')`
+ * it back after it. Tests find `<NAME>_PORT` (and `<NAME>_URL` for services
+ * with an http check; a variable already set is kept) in `process.env`, and the same as `inject('launchguard')`
  * (`{ ports, urls, env }`). `LAUNCHGUARD_SERVICES=api,db` starts only those.
  *
  * For typed `inject`, add to a `.d.ts` of the project:
@@ -12,7 +12,7 @@
  * ```
  * @packageDocumentation
  */
-import { type StackInfo, startForTests } from './fixture.js';
+import { exportEnv, type StackInfo, startForTests } from './fixture.js';
 
 export type { StackInfo } from './fixture.js';
 
@@ -24,7 +24,7 @@ interface SetupContext {
 /** Starts the stack; returns the teardown that gives it back. */
 export default async function setup(context?: SetupContext): Promise<() => Promise<void>> {
   const { stack, info } = await startForTests();
-  Object.assign(process.env, info.env);
+  exportEnv(info.env);
   context?.provide('launchguard', info);
   return async () => {
     await stack.stop();

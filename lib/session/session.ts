@@ -32,7 +32,10 @@ import { stackOf } from '../state/marker.js';
 
 /** Options of {@link openSession}. */
 export interface SessionOptions
-  extends Pick<UpOptions, 'services' | 'force' | 'replace' | 'tee' | 'onEvent' | 'detach'> {
+  extends Pick<
+    UpOptions,
+    'services' | 'force' | 'replace' | 'tee' | 'onEvent' | 'detach' | 'rerunTasks'
+  > {
   /** Interrupts the start (everything it began is stopped again), then supervision. */
   readonly signal?: AbortSignal;
   /**
@@ -68,14 +71,26 @@ export interface Session {
   release(options?: { readonly hurry?: AbortSignal }): Promise<DownResult>;
 }
 
-/** Binds `release` to the host's exit; returns the unbinding. */
+/**
+ * Binds `release` to the host's exit; returns the unbinding. signal-exit
+ * covers the signals (SIGINT, SIGTERM, SIGHUP...) and `process.exit()`; the
+ * process's own `exit` event gets the release as its *first* listener too, so
+ * that another listener of the host that throws (which ends the emit) cannot
+ * keep it from running. It runs once, whichever comes first.
+ */
 function bindExit(release: () => void): () => void {
-  return onExit(
-    () => {
-      release();
-    },
-    { alwaysLast: true },
-  );
+  let done = false;
+  const once = () => {
+    if (done) return;
+    done = true;
+    release();
+  };
+  const removeSignals = onExit(once, { alwaysLast: true });
+  process.prependListener('exit', once);
+  return () => {
+    removeSignals();
+    process.removeListener('exit', once);
+  };
 }
 
 /**
@@ -135,7 +150,7 @@ export async function openSession(
 
 /** The options `upStack` takes from a session's. */
 function pick(options: SessionOptions): UpOptions {
-  const { services, force, replace, tee, onEvent, detach, signal } = options;
+  const { services, force, replace, tee, onEvent, detach, signal, rerunTasks } = options;
   return {
     ...(services === undefined ? {} : { services }),
     ...(force === undefined ? {} : { force }),
@@ -144,5 +159,6 @@ function pick(options: SessionOptions): UpOptions {
     ...(onEvent === undefined ? {} : { onEvent }),
     ...(detach === undefined ? {} : { detach }),
     ...(signal === undefined ? {} : { signal }),
+    ...(rerunTasks === undefined ? {} : { rerunTasks }),
   };
 }

@@ -105,6 +105,12 @@ function ownerIsGone(owner: LockOwner | null, inspector: ProcessInspector, seen:
   return verdict.kind === 'unverifiable' && verdict.reason === 'recorded in another boot';
 }
 
+/** True while another live launcher holds the lock at `path` (it is starting or stopping). */
+export function lockHeld(path: string, inspector: ProcessInspector): boolean {
+  const current = readOwner(path);
+  return current.kind === 'owner' && !ownerIsGone(current.owner, inspector, new Set());
+}
+
 /** Nonces of lock owners verified alive during one acquisition. */
 type Seen = Set<string>;
 

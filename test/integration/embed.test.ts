@@ -29,8 +29,8 @@ function install(dir: string, all = false): void {
 }
 
 /** Runs `node <args>` in `dir` (tracked); resolves with its exit code and output. */
-function node(args: readonly string[], dir: string, timeout = 20_000) {
-  return runProcess([process.execPath, ...args], { cwd: dir, timeout });
+function node(args: readonly string[], dir: string, timeout = 20_000, env: NodeJS.ProcessEnv = {}) {
+  return runProcess([process.execPath, ...args], { cwd: dir, timeout, env });
 }
 
 const HOST_ENDINGS: Record<string, string> = {
@@ -83,6 +83,20 @@ console.log('all up');
         expect(states.filter((s) => s === 'running' || s === 'starting')).to.deep.equal([]);
       });
     }
+
+    it('another exit listener of the host that throws does not keep the release from running', async () => {
+      const config = await makeStack({ api: listenService('auto') });
+      install(config.root);
+      writeFiles(config.root, {
+        'host.mjs':
+          "import { launch } from 'launchguard';\n" +
+          "process.on('exit', () => { throw new Error('a host listener failed'); });\n" +
+          "const stack = await launch();\nconsole.log('up on', stack.port('api'));\n",
+      });
+      const host = await node(['host.mjs'], config.root);
+      expect(host.out).to.match(/up on \d+/);
+      await waitFor(() => markedPids(config).length === 0, 5000, 'the services to be stopped');
+    });
 
     it('keepAlive: true leaves the stack running for later', async () => {
       const config = await makeStack({ api: listenService('auto') });
@@ -172,11 +186,12 @@ console.log('all up');
     }
   });
 
-  it('mocha --require launchguard/mocha: a two-service stack for the tests, gone afterwards', async () => {
-    const api = listenService('auto');
+  it('mocha --require launchguard/mocha: a stack for the tests, gone afterwards; set variables kept', async () => {
+    const http = { ready: { http: '/' } };
     const config = await makeStack({
-      api,
-      web: { ...listenService('auto'), dependsOn: ['api'] },
+      api: listenService('auto', {}, http),
+      web: { ...listenService('auto', {}, http), dependsOn: ['api'] },
+      redis: listenService('auto'),
     });
     install(config.root, true);
     writeFiles(config.root, {
@@ -187,6 +202,8 @@ console.log('all up');
         '  assert.match(process.env.WEB_URL, /^http:\\/\\/127\\.0\\.0\\.1:\\d+$/);\n' +
         '  const res = await fetch(process.env.API_URL);\n' +
         '  assert.equal(res.status, 200);\n' +
+        '  assert.match(process.env.REDIS_PORT, /^\\d+$/);\n' +
+        "  assert.equal(process.env.REDIS_URL, 'redis://127.0.0.1:6379/2');\n" +
         '});\n',
     });
     const mocha = join(config.root, 'node_modules', 'mocha', 'bin', 'mocha.js');
@@ -200,6 +217,8 @@ console.log('all up');
         'test/ports.test.mjs',
       ],
       config.root,
+      20_000,
+      { REDIS_URL: 'redis://127.0.0.1:6379/2' },
     );
     expect(run.code, run.out).to.equal(0);
     expect(run.out).to.include('1 passing');
@@ -208,9 +227,10 @@ console.log('all up');
 
   it('vitest globalSetup launchguard/vitest: the same stack, provided and in the environment', async function () {
     this.timeout(60_000);
+    const http = { ready: { http: '/' } };
     const config = await makeStack({
-      api: listenService('auto'),
-      web: { ...listenService('auto'), dependsOn: ['api'] },
+      api: listenService('auto', {}, http),
+      web: { ...listenService('auto', {}, http), dependsOn: ['api'] },
     });
     install(config.root, true);
     writeFiles(config.root, {

@@ -1,4 +1,5 @@
 import { existsSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect } from 'chai';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import { bringUp } from '../../lib/orchestrate/bring-up.js';
@@ -10,9 +11,12 @@ const scanPort = systemScanner();
 import { systemInspector } from '../../lib/os/inspector.js';
 import { stackId } from '../../lib/state/marker.js';
 import { servicePaths } from '../../lib/state/paths.js';
+import { runCli } from '../helpers/cli.js';
+import { markedPids } from '../helpers/e2e.js';
 import { freePort, holdPort } from '../helpers/ports.js';
 import { isAlive, waitForAsync } from '../helpers/procs.js';
 import { failure, listenService, makeStack, spawnPlain } from '../helpers/stack.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const inspector = systemInspector();
 
@@ -29,6 +33,37 @@ describe('ports: pre-flight and owners', () => {
 
   it('reports a free port as free', async () => {
     expect(await scanPort(await freePort())).to.deep.equal([]);
+  });
+
+  it('checks every port before the first spawn: a foreign holder of the last one starts nothing, stops nothing', async () => {
+    const [apiPort, webPort] = [await freePort(), await freePort()];
+    const mark = join(tempDir(), 'migrated');
+    const config = await makeStack({
+      migrate: {
+        command: [
+          process.execPath,
+          '-e',
+          `require('fs').writeFileSync(${JSON.stringify(mark)}, '1')`,
+        ],
+      },
+      api: listenService(apiPort, {}, { dependsOn: { migrate: 'completed' } }),
+      web: listenService(webPort, {}, { dependsOn: ['api'] }),
+    });
+    // A backend started by hand (an earlier instance: the start would replace it) and a
+    // foreign process on the last service's port.
+    const api = config.services.api as ResolvedConfig['services'][string];
+    const byHand = spawnPlain([...api.argv], { PORT: String(apiPort) }, api.cwd);
+    const holder = await holdPort(webPort);
+    await waitForAsync(async () => (await scanPort(apiPort)).length > 0, 5000, 'the hand start');
+    const up = await runCli(['up', '-d'], { cwd: config.root });
+    expect(up.code).to.equal(1);
+    expect(up.stderr).to.include(`web: port ${webPort} is in use by pid ${holder.pid}`);
+    expect(existsSync(mark), 'the task did not run').to.equal(false);
+    expect(markedPids(config), 'nothing started').to.deep.equal([]);
+    expect(isAlive(byHand.pid as number), 'the hand-started backend was not stopped').to.equal(
+      true,
+    );
+    expect(isAlive(holder.pid as number)).to.equal(true);
   });
 
   it('refuses to start next to a foreign holder and leaves it running', async () => {

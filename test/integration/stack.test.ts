@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { runCli } from '../helpers/cli.js';
 import { instances, markedPids, recordOf, startCli, waitReady } from '../helpers/e2e.js';
-import { freePort } from '../helpers/ports.js';
+import { freePort, listenersOn } from '../helpers/ports.js';
 import { isAlive, pidsIn, SLACK_MS, waitFor } from '../helpers/procs.js';
 import { makeStack, nodeFixture, spawnPlain } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -128,6 +128,7 @@ describe('stack: up, down, status, run (the CLI end to end)', () => {
         'managedBy',
         'logFile',
         'warnings',
+        'lastExit',
       );
       expect(s.state).to.equal('running');
       expect(s.detached, 'up -d asked it to stay').to.equal(true);
@@ -240,6 +241,68 @@ describe('stack: up, down, status, run (the CLI end to end)', () => {
     expect(failed.code).to.equal(1);
     expect(failed.stderr).to.include('migrate: the task exited with code 4');
     expect(recordOf(bad, 'api')).to.equal(null);
+  });
+
+  it('up -d beside a restart, and two restarts at once, all exit 0 with one instance (20 tries)', async function () {
+    this.timeout(120_000);
+    const port = await freePort();
+    const config = await makeStack({ api: listen(port, { DELAY: '100', QUIET: '1' }) });
+    const failures: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const pair = i % 2 === 0 ? [['up', '-d'], ['restart']] : [['restart'], ['restart']];
+      const results = await Promise.all(
+        pair.map((args) => runCli(args, { cwd: config.root, timeout: 60_000 })),
+      );
+      results.forEach((r, k) => {
+        if (r.code !== 0)
+          failures.push(`try ${i}, ${pair[k]?.join(' ')}: ${r.stderr.split('\n')[0]}`);
+      });
+      const listeners = listenersOn(port).length;
+      if (listeners !== 1) failures.push(`try ${i}: ${listeners} listeners`);
+      if (i % 2 === 1) await runCli(['down'], { cwd: config.root });
+    }
+    expect(failures).to.deep.equal([]);
+  });
+
+  it('a completed task: status exits 0, restart and up -d do not run it again, down forgets it', async () => {
+    const counter = join(tempDir(), 'runs');
+    const migrate = [
+      process.execPath,
+      '-e',
+      `require('fs').appendFileSync(${JSON.stringify(counter)}, 'x')`,
+    ];
+    const config = await makeStack({
+      migrate: { command: migrate },
+      api: listen(await freePort(), {}, { dependsOn: { migrate: 'completed' } }),
+    });
+    const runs = () => readFileSync(counter, 'utf8').length;
+    const up = await runCli(['up', '-d'], { cwd: config.root });
+    expect(up.code, up.stderr).to.equal(0);
+    expect(up.stdout).to.match(/1 service up, 1 task completed in/);
+    expect(up.stdout).not.to.match(/migrate: ready in/);
+    const status = await runCli(['status', '--json'], { cwd: config.root });
+    expect(status.code, status.stdout).to.equal(0);
+    const task = (
+      JSON.parse(status.stdout) as { name: string; state: string; lastExit: unknown }[]
+    )[0];
+    expect(task).to.deep.include({ name: 'migrate', state: 'completed' });
+    expect(task?.lastExit).to.include({ code: 0 });
+    for (const args of [
+      ['restart', 'api'],
+      ['up', '-d'],
+    ]) {
+      const again = await runCli(args, { cwd: config.root });
+      expect(again.code, `${args.join(' ')}: ${again.stderr}`).to.equal(0);
+      expect(again.stdout).to.include('migrate: completed earlier (not run again)');
+    }
+    expect(runs(), 'the task ran once').to.equal(1);
+    const down = await runCli(['down'], { cwd: config.root });
+    expect(down.stdout).not.to.include('migrate was not running');
+    expect((await runCli(['up', '-d'], { cwd: config.root })).code).to.equal(0);
+    expect(runs(), 'a fresh start runs it again').to.equal(2);
+    const run = await runCli(['run', '--', process.execPath, '-e', '0'], { cwd: config.root });
+    expect(run.code, run.stderr).to.equal(0);
+    expect(runs(), 'run runs it again').to.equal(3);
   });
 
   it('Ctrl-C in the foreground stops everything and leaves nothing', async () => {

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { expect } from 'chai';
 import { launch } from '../../lib/api.js';
+import type { ServiceUp } from '../../lib/orchestrate/up.js';
 import { isTempFile } from '../../lib/state/files.js';
 import { markedPids } from '../helpers/e2e.js';
 import { freePort } from '../helpers/ports.js';
@@ -41,6 +42,13 @@ function zombies(): number {
   return n;
 }
 
+/** State files (other than its own log) that a started service holds open: leaked descriptors. */
+function strayFiles(services: readonly ServiceUp[], pidDir: string): string[] {
+  return services.flatMap(({ record }) =>
+    record === undefined ? [] : openFilesIn(record.pid, pidDir).filter((f) => f !== record.logFile),
+  );
+}
+
 describe('reliability: many start/stop cycles leak nothing', function () {
   this.timeout(1_800_000);
 
@@ -56,9 +64,7 @@ describe('reliability: many start/stop cycles leak nothing', function () {
     const leaked = new Set<string>();
     for (let i = 0; i < cycles; i++) {
       const stack = await launch({ cwd: config.root });
-      for (const s of stack.services)
-        for (const f of openFilesIn(s.record.pid, config.pidDir))
-          if (f !== s.record.logFile) leaked.add(f);
+      for (const f of strayFiles(stack.services, config.pidDir)) leaked.add(f);
       const down = await stack.stop();
       expect(down.clean).to.equal(true);
     }
