@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { track } from './procs.js';
 
 /** The second user the hostile-state tests act as (created by the tests when running as root). */
@@ -24,6 +24,13 @@ export const STRICT = process.env.LAUNCHGUARD_CI === '1';
 export function requireRoot(ctx: Mocha.Context): void {
   if (process.getuid?.() === 0) return;
   if (STRICT) throw new Error('this test needs root (CI runs as root; LAUNCHGUARD_CI=1 is set)');
+  ctx.skip();
+}
+
+/** Fails in CI (the tool must be there), skips elsewhere, when `tool` cannot run. */
+export function requireTool(ctx: Mocha.Context, tool: string, args: string[]): void {
+  if (spawnSync(tool, args, { stdio: 'ignore' }).status === 0) return;
+  if (STRICT) throw new Error(`${tool} is missing: .ci/run installs it`);
   ctx.skip();
 }
 

@@ -6,6 +6,7 @@ import { recordOf } from '../helpers/e2e.js';
 import { freePort, listenersOn } from '../helpers/ports.js';
 import { isAlive, track, waitFor } from '../helpers/procs.js';
 import { makeStack, nodeFixture } from '../helpers/stack.js';
+import { requireTool } from '../helpers/users.js';
 
 /** A service whose command daemonizes (double fork, setsid, empty environment). */
 async function daemonStack(withPidFile: boolean) {
@@ -82,6 +83,28 @@ describe('daemons: a command that forks into the background', () => {
     expect(forced.code, forced.stdout + forced.stderr).to.equal(0);
     expect(forced.stdout).to.include(`stopped pid ${pid}`);
     await waitFor(() => !isAlive(pid), 3000, 'the daemon to end');
+    expect(listenersOn(port)).to.have.length(0);
+  });
+
+  it('a real redis-server --daemonize yes with a pidFile: followed, answered, stopped', async function () {
+    requireTool(this, 'redis-server', ['--version']);
+    const port = await freePort();
+    const config = await makeStack({
+      redis: {
+        command: `redis-server --port ${port} --bind 127.0.0.1 --daemonize yes --pidfile redis.pid --save "" --appendonly no --dir .`,
+        port,
+        pidFile: 'redis.pid',
+        readyTimeout: 10_000,
+      },
+    });
+    const up = await runCli(['up', '-d'], { cwd: config.root });
+    expect(up.code, up.stderr).to.equal(0);
+    const pid = track(recordOf(config, 'redis')?.pid as number);
+    expect(readFileSync(join(config.root, 'redis.pid'), 'utf8').trim()).to.equal(String(pid));
+    expect(listenersOn(port).length).to.be.above(0);
+    const down = await runCli(['down'], { cwd: config.root });
+    expect(down.code, down.stdout + down.stderr).to.equal(0);
+    await waitFor(() => !isAlive(pid), 5000, 'redis to end');
     expect(listenersOn(port)).to.have.length(0);
   });
 });

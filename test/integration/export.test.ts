@@ -11,14 +11,7 @@ import { freePort, holdPort, listenersOn } from '../helpers/ports.js';
 import { isAlive, waitFor } from '../helpers/procs.js';
 import { listenService, makeStack, nodeFixture, spawnPlain } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
-import { requireRoot, STRICT } from '../helpers/users.js';
-
-/** Fails in CI (the tool must be there), skips elsewhere, when `tool` cannot run. */
-function requireTool(ctx: Mocha.Context, tool: string, args: string[]): void {
-  if (spawnSync(tool, args, { stdio: 'ignore' }).status === 0) return;
-  if (STRICT) throw new Error(`${tool} is missing: .ci/run installs it`);
-  ctx.skip();
-}
+import { requireRoot, requireTool } from '../helpers/users.js';
 
 /** Removes an empty cgroup; false while it still holds a process (EBUSY). */
 function removed(dir: string): boolean {
