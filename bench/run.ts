@@ -11,6 +11,7 @@ import { ensurePeers } from './peers.js';
 import {
   concurrentlyWaitOn,
   foregroundRss,
+  keeperCost,
   launchguard,
   moduleTreeCli,
   nodeFloor,
@@ -391,6 +392,25 @@ async function main() {
           ),
           '-',
           '-',
+        ],
+      ],
+    );
+    say('## The keeper of a detached stack');
+    say();
+    const kc = await keeperCost(20, 30_000);
+    table(
+      ['measure', 'result', 'target'],
+      [
+        ['keeper RSS, 20 services (MB)', kc.rssMb.toFixed(1), '<= 40'],
+        [
+          'keeper idle CPU, 20 services with a 10 s health check (% of one core, 30 s)',
+          kc.idleCpu.toFixed(2),
+          '<= 0.5',
+        ],
+        [
+          'kill -9 → ready again (ms)',
+          kc.crashToReady.toFixed(0),
+          `<= 500 back-off + ${kc.ownStart.toFixed(0)} own start + 30 = ${(530 + kc.ownStart).toFixed(0)}`,
         ],
       ],
     );

@@ -276,3 +276,77 @@ export async function stubbornDown(dir: string, stopTimeout: number) {
   if (up.code !== 0) throw new Error(up.out);
   return (await runNode(BIN, ['down'], { cwd: dir })).ms;
 }
+
+/** What the keeper of a detached stack costs (issue 23, 26). */
+export interface KeeperCost {
+  /** Resident memory of the keeper, MB. */
+  readonly rssMb: number;
+  /** CPU of the keeper while idle (checks every 10 s), percent of one core. */
+  readonly idleCpu: number;
+  /** kill -9 of a service → ready again, ms. */
+  readonly crashToReady: number;
+  /** The service's own start: spawn → listening, ms (the floor of crashToReady). */
+  readonly ownStart: number;
+}
+
+function procTicks(pid: number): number {
+  const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return Number(rest[11]) + Number(rest[12]);
+}
+
+function vmRssMb(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmRSS:'));
+  return Number(line?.replace(/\D+/g, '') ?? 0) / 1024;
+}
+
+/**
+ * The keeper of `n` services, each with a 10 s tcp `health` check and
+ * restart on failure: its RSS, its CPU over `idleMs` of idling, and how long
+ * a service killed with SIGKILL takes to be ready again (back-off 500 ms +
+ * the service's own start + the keeper's own overhead).
+ */
+export async function keeperCost(n: number, idleMs: number): Promise<KeeperCost> {
+  const w = workdir();
+  try {
+    const list = await ports(n);
+    writeStack(
+      w.dir,
+      list,
+      { QUIET: '1' },
+      { restart: 'on-failure', health: { tcp: true, interval: 10_000 } },
+    );
+    const up = await runNode(BIN, ['up', '-d'], { cwd: w.dir });
+    if (up.code !== 0) throw new Error(up.out);
+    const state = join(w.dir, '.pids');
+    const keeper = (
+      JSON.parse(readFileSync(join(state, '.keeper.json'), 'utf8')) as { pid: number }
+    ).pid;
+    await sleep(1000);
+    const rssMb = vmRssMb(keeper);
+    const t0 = procTicks(keeper);
+    await sleep(idleMs);
+    const idleCpu = ((procTicks(keeper) - t0) / 100 / (idleMs / 1000)) * 100;
+    const record = () =>
+      JSON.parse(readFileSync(join(state, 's0.json'), 'utf8')) as { pid: number; readyAt?: string };
+    const before = record().pid;
+    process.kill(before, 'SIGKILL');
+    const killed = now();
+    for (;;) {
+      try {
+        const r = record();
+        if (r.pid !== before && r.readyAt !== undefined) break;
+      } catch {
+        // being rewritten
+      }
+      await sleep(1);
+    }
+    const crashToReady = now() - killed;
+    await runNode(BIN, ['down'], { cwd: w.dir });
+    const own = await spawnFloor(w.dir, list.slice(0, 1));
+    return { rssMb, idleCpu, crashToReady, ownStart: own.ready };
+  } finally {
+    w.done();
+  }
+}

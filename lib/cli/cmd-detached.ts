@@ -1,11 +1,16 @@
 import { isLaunchError } from '../errors.js';
 import { signalExitCode } from '../exit.js';
+import type { StackEvent } from '../orchestrate/events.js';
 import { formatSummary } from '../report/views.js';
+import { keeperSupported, startThroughKeeper } from '../session/keeper.js';
 import { openSession } from '../session/session.js';
 import type { CommandContext } from './context.js';
 import { onStopSignals } from './shutdown.js';
 
-/** `up -d` and `restart`: start detached, return once every selected service is ready. */
+/**
+ * `up -d` and `restart`: start detached through the stack's keeper (which
+ * stays to keep the services), return once every selected service is ready.
+ */
 export async function upDetached(ctx: CommandContext, replace: boolean): Promise<number> {
   const config = await ctx.load();
   const started = Date.now();
@@ -13,14 +18,17 @@ export async function upDetached(ctx: CommandContext, replace: boolean): Promise
   // Ctrl-C while services start: stop what this call began, then exit 128+n.
   const stop = onStopSignals(ctx.io.signals);
   try {
-    const { up } = await openSession(config, {
+    const request = {
       services: ctx.args.positionals,
       force: ctx.args.values.force === true,
       replace,
-      detach: true,
-      signal: stop.graceful,
-      onEvent: (e) => progress.event(e),
-    });
+    };
+    const events = { signal: stop.graceful, onEvent: (e: StackEvent) => progress.event(e) };
+    // The keeper starts the services and stays to keep them (see session/keeper.ts); where
+    // identities cannot be verified there is none, and the start refuses as it always did.
+    const up = keeperSupported()
+      ? await startThroughKeeper(config, request, events)
+      : (await openSession(config, { ...request, detach: true, ...events })).up;
     progress.done();
     ctx.print(formatSummary(config, up, Date.now() - started, ctx.out));
     return 0;

@@ -1,6 +1,7 @@
 import { LaunchError } from '../errors.js';
 import { downStack } from '../orchestrate/down.js';
 import { formatDown } from '../report/views.js';
+import { stopKeeper } from '../session/keeper.js';
 import type { CommandContext } from './context.js';
 
 /** `down`: stop services (dependents first), remove records, report. */
@@ -12,6 +13,11 @@ export async function down(ctx: CommandContext): Promise<number> {
     force: ctx.args.values.force === true,
   });
   const lines = formatDown(result, ctx.out);
+  // The keeper leaves once nothing is left to keep; after a full down it is stopped.
+  if (ctx.args.positionals.length === 0) {
+    const keeper = await stopKeeper(config);
+    if (keeper !== null) lines.push(`${ctx.out.green('✓')} stopped the keeper (pid ${keeper})`);
+  }
   if (lines.length > 0) ctx.print(lines);
   if (!result.clean) {
     throw new LaunchError('E_STOP', 'some processes could not be stopped (see above)', {

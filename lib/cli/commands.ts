@@ -66,6 +66,14 @@ export const COMMANDS: readonly CommandSpec[] = [
     },
   },
   {
+    name: 'keeper',
+    usage: 'keeper [stack]',
+    summary:
+      "keep a detached stack alive (up -d starts it; by hand it adopts the stack's running services)",
+    positionals: true,
+    options: {},
+  },
+  {
     name: 'status',
     usage: 'status [--json] [service...]',
     summary: 'state, PID, port owner, health, uptime and duplicates of each service',

@@ -91,6 +91,8 @@ async function dispatch(args: ParsedArgs, io: CliIO): Promise<number> {
       return (await import('./cmd-detached.js')).upDetached(ctx, true);
     case 'down':
       return (await import('./cmd-down.js')).down(ctx);
+    case 'keeper':
+      return (await import('./cmd-keeper.js')).keeper(ctx);
     case 'status':
       return (await import('./cmd-status.js')).status(ctx);
     case 'run':

@@ -157,6 +157,32 @@ export function collectReady(c: Collector, path: string, value: unknown, port: u
   PROBE_CHECKS[kind](c, path, value, port);
 }
 
+/** A liveness check: a tcp, http or exec check, with interval, timeout and failures. */
+export function collectHealth(
+  c: Collector,
+  path: string,
+  value: unknown,
+  port: unknown,
+): undefined {
+  if (value === undefined) return;
+  if (!isPlainObject(value)) {
+    return c.add(path, `expected a check such as { http: '/health' }, received ${describe(value)}`);
+  }
+  if ('log' in value)
+    return c.add(
+      join(path, 'log'),
+      'a log line cannot tell whether a service is still alive; use tcp, http or exec',
+    );
+  const { timeout, failures, ...check } = value;
+  collectReady(c, path, check, port);
+  collectDuration(c, join(path, 'timeout'), timeout);
+  if (
+    failures !== undefined &&
+    (typeof failures !== 'number' || !Number.isInteger(failures) || failures < 1)
+  )
+    c.add(join(path, 'failures'), `expected a whole number >= 1, received ${describe(failures)}`);
+}
+
 type ProbeKind = (typeof PROBE_KINDS)[number];
 type ProbeCheck = (
   c: Collector,

@@ -9,6 +9,7 @@ import type {
   DependencyCondition,
   ReadyCheck,
   ResolvedConfig,
+  ResolvedHealth,
   ResolvedProbe,
   ResolvedService,
   ServiceConfig,
@@ -25,6 +26,10 @@ export const DEFAULTS = Object.freeze({
   probeInterval: 100,
   restart: 'no' as const,
   maxRestarts: 5,
+  minUptime: 10_000,
+  healthInterval: 10_000,
+  healthTimeout: 5_000,
+  healthFailures: 3,
   logMaxSize: 10 * 1024 * 1024,
   logKeep: 3,
 });
@@ -63,6 +68,19 @@ function readEnvFiles(
     }
   });
   return env;
+}
+
+function resolveHealth(svc: ServiceConfig, port: number | 'auto' | null): ResolvedHealth | null {
+  if (svc.health === undefined) return null;
+  const { interval, timeout, failures, ...check } = svc.health;
+  const probe = resolveProbe({ ...svc, ready: check as ReadyCheck }, port);
+  if (probe === null) return null;
+  return {
+    probe,
+    interval: interval ?? DEFAULTS.healthInterval,
+    timeout: timeout ?? DEFAULTS.healthTimeout,
+    failures: failures ?? DEFAULTS.healthFailures,
+  };
 }
 
 function resolveProbe(svc: ServiceConfig, port: number | 'auto' | null): ResolvedProbe | null {
@@ -145,8 +163,10 @@ function resolveService(
     dependsOn: Object.freeze(dependencies(svc)),
     restart: svc.restart ?? DEFAULTS.restart,
     maxRestarts: svc.maxRestarts ?? DEFAULTS.maxRestarts,
+    minUptime: svc.minUptime ?? DEFAULTS.minUptime,
     image: svc.image ?? null,
     pidFile: svc.pidFile === undefined ? null : resolvePath(cwd, svc.pidFile),
+    health: resolveHealth(svc, port),
   };
   const configHash = hashOf({
     argv,

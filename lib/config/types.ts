@@ -77,6 +77,40 @@ export interface ExecProbe extends ProbeOptions {
 /** One readiness check. Default: `{ tcp: true }` when the service has a `port`. */
 export type ReadyCheck = TcpProbe | HttpProbe | LogProbe | ExecProbe;
 
+/** How often and how strictly a liveness check ({@link HealthCheck}) runs. */
+export interface HealthOptions {
+  /**
+   * Time between two checks, in milliseconds.
+   * @default 10000
+   */
+  interval?: number;
+  /**
+   * Longest single check, in milliseconds (a hard deadline, as for readiness).
+   * @default 5000
+   */
+  timeout?: number;
+  /**
+   * Failed checks in a row before the service is unhealthy.
+   * @default 3
+   */
+  failures?: number;
+}
+
+/**
+ * A liveness check, run while the service runs (foreground `up`, `launch()`,
+ * and the keeper of `up -d`): a tcp, http or exec check as for `ready`. After
+ * `failures` failures in a row the service is unhealthy (event `unhealthy`,
+ * shown in `status`, which exits 3), and restarted if its restart policy is
+ * `on-failure` or `always`.
+ * @example { http: '/health', interval: 5000 }
+ */
+export type HealthCheck = (
+  | Omit<TcpProbe, 'interval'>
+  | Omit<HttpProbe, 'interval'>
+  | Omit<ExecProbe, 'interval'>
+) &
+  HealthOptions;
+
 /** One service of the stack, as written in `launch.config.ts`. */
 export interface ServiceConfig {
   /**
@@ -153,6 +187,15 @@ export interface ServiceConfig {
    * @default 5
    */
   maxRestarts?: number;
+  /**
+   * A restart counts toward `maxRestarts` only if the instance it replaces
+   * lived less than this (ms): a service that crashes once an hour is never
+   * "crash-looping" (PM2's `min_uptime`).
+   * @default 10000
+   */
+  minUptime?: number;
+  /** A liveness check while the service runs (see {@link HealthCheck}). */
+  health?: HealthCheck;
   /**
    * The command forks a daemon and writes the daemon's PID to this file
    * (relative to `cwd`; systemd's `PIDFile=`, start-stop-daemon's
@@ -234,6 +277,14 @@ export type ResolvedProbe =
   | { kind: 'log'; pattern: string | RegExp; interval: number }
   | { kind: 'exec'; argv: readonly string[]; shell: boolean; interval: number };
 
+/** A liveness check with its defaults filled in. */
+export interface ResolvedHealth {
+  readonly probe: ResolvedProbe;
+  readonly interval: number;
+  readonly timeout: number;
+  readonly failures: number;
+}
+
 /** A service with defaults filled in, absolute paths and merged env. */
 export interface ResolvedService {
   readonly name: string;
@@ -255,10 +306,14 @@ export interface ResolvedService {
   readonly dependsOn: Readonly<Record<string, DependencyCondition>>;
   readonly restart: RestartPolicy;
   readonly maxRestarts: number;
+  /** Ms an instance must live for its restart not to count toward `maxRestarts`. */
+  readonly minUptime: number;
   /** The image for `export compose`, or null for the default (`node:<major>`). */
   readonly image: string | null;
   /** Where a daemonizing command writes its daemon's PID (absolute), or null. */
   readonly pidFile: string | null;
+  /** The liveness check, or null. */
+  readonly health: ResolvedHealth | null;
   /** A hash of everything that decides how the service runs, to detect config changes. */
   readonly configHash: string;
 }

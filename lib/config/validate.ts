@@ -6,6 +6,7 @@ import {
   collectEnum,
   collectEnv,
   collectEnvFile,
+  collectHealth,
   collectPortNumber,
   collectReady,
   describe,
@@ -32,6 +33,8 @@ export const SERVICE_KEYS = [
   'dependsOn',
   'restart',
   'maxRestarts',
+  'minUptime',
+  'health',
   'pidFile',
   'image',
 ] as const;
@@ -107,8 +110,10 @@ function collectService(
   if (value.port !== undefined && value.port !== 'auto')
     collectPortNumber(c, join(path, 'port'), value.port);
   collectReady(c, join(path, 'ready'), value.ready, value.port);
+  collectHealth(c, join(path, 'health'), value.health, value.port);
   collectDuration(c, join(path, 'readyTimeout'), value.readyTimeout);
   collectDuration(c, join(path, 'stopTimeout'), value.stopTimeout);
+  collectDuration(c, join(path, 'minUptime'), value.minUptime);
   collectEnum(c, join(path, 'stopSignal'), value.stopSignal, STOP_SIGNALS);
   collectDependsOn(c, join(path, 'dependsOn'), value.dependsOn, names);
   collectEnum(c, join(path, 'restart'), value.restart, RESTART);

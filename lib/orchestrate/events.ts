@@ -68,6 +68,10 @@ export type StackEvent =
       readonly exit: ExitInfo;
       readonly restarts: number;
     }
+  /** Its liveness check (`health`) failed `failures` times in a row (`reason`: the last). */
+  | { readonly type: 'unhealthy'; readonly service: string; readonly reason: string }
+  /** Its liveness check passes (again). */
+  | { readonly type: 'healthy'; readonly service: string }
   | { readonly type: 'stopping'; readonly service: string }
   | { readonly type: 'stopped'; readonly service: string; readonly report: StopReport | null };
 

@@ -55,3 +55,22 @@ export async function rerecord(
     lock.release();
   }
 }
+
+/** Records the verdict of the liveness check on the instance, if the record is still its own. */
+export async function markHealth(
+  config: ResolvedConfig,
+  record: ServiceRecord,
+  health: 'healthy' | 'unhealthy',
+  inspector: ProcessInspector,
+): Promise<void> {
+  const lock = await acquireLock(servicePaths(config.pidDir, record.service).lock, record.service, {
+    inspector,
+  });
+  try {
+    const current = readRecord(config.pidDir, record.service, inspector.pidMax());
+    if (current !== null && !('corrupt' in current) && current.instance === record.instance)
+      updateRecord(config.pidDir, { ...current, health });
+  } finally {
+    lock.release();
+  }
+}

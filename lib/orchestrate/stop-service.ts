@@ -11,6 +11,7 @@ import {
 import { leftoversOf, type MarkedProcess } from '../process/sweep.js';
 import { removeCompletion } from '../state/completion.js';
 import { removeStaleTempFiles } from '../state/files.js';
+import { liveKeeper } from '../state/keeper.js';
 import { endLeases } from '../state/lease.js';
 import { acquireLock } from '../state/lock.js';
 import { removeRecord } from '../state/record.js';
@@ -125,8 +126,9 @@ export async function stopLocked(
     for (const u of r.refused) problems.push(`${name}: ${describeUntouched(name, u)}`);
   }
   const task = isTask(h.config, name);
-  // A stopped stack starts afresh: its tasks run again at the next start.
-  if (task && options.stateDir !== false) removeCompletion(h.config.pidDir, name, h.stack);
+  // A stopped stack starts afresh: its tasks run again at the next start, and no
+  // service shows how an instance before the stop ended.
+  if (options.stateDir !== false) removeCompletion(h.config.pidDir, name, h.stack);
   return {
     service: name,
     ...(stopped ? { stopped } : {}),
@@ -165,8 +167,10 @@ export async function stopService(
   // A full or read-only disk never keeps a service running: without a lock, go ahead.
   const lock = await acquireLock(h.paths.lock, name, { inspector, unwritable: 'proceed' });
   try {
+    // The keeper's lease is how it hears of this stop, not a use worth a line.
+    const keeper = liveKeeper(h.config.pidDir, h.stack, inspector)?.pid;
     const holders = endLeases(h.config.pidDir, name, inspector, h.stack).filter(
-      (p) => p !== process.pid,
+      (p) => p !== process.pid && p !== keeper,
     );
     const result = withManaged(h, await stopLocked(h, options), options);
     const notes = [

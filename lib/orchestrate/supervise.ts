@@ -2,12 +2,18 @@ import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import { delay, untilAborted } from '../delay.js';
 import { type ExitInfo, failedExit } from '../exit.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
-import type { SpawnedService } from '../process/spawn.js';
+import { checkOnce } from '../probes/runner.js';
+import { instanceGone } from '../process/daemon.js';
+import { serviceEnv } from '../process/env.js';
+import { stopInstance, stopOptionsFor } from '../process/stop.js';
+import { writeCompletion } from '../state/completion.js';
 import { holdsLease, type LeaseHolder } from '../state/lease.js';
+import { stackOf } from '../state/marker.js';
+import type { ServiceRecord } from '../state/record.js';
 import { type BringUpOptions, type BringUpResult, bringUp } from './bring-up.js';
 import type { EventSink, StackEvent } from './events.js';
 import { serviceHandle, successorOf } from './handle.js';
-import { markReady } from './mark-ready.js';
+import { markHealth, markReady } from './mark-ready.js';
 import type { ServiceUp } from './up.js';
 
 /** Restart back-off: 500 ms, doubling, at most 15 s. */
@@ -31,6 +37,12 @@ export interface SuperviseOptions {
   readonly tee?: (service: string, chunk: Buffer, stream: 'stdout' | 'stderr') => void;
   /** The lease holder of the services (see `upStack`); restarts renew its lease. */
   readonly holder?: LeaseHolder;
+  /**
+   * Also watch services another launcher started (`kept`): their end is seen
+   * by their identity (their exit code is unknown). The keeper, taking over a
+   * running stack, sets this. @default false
+   */
+  readonly adopt?: boolean;
   /** Called when a restart brought a service up again, with its new instance. */
   readonly onRestarted?: (service: ServiceUp) => void;
   /** Starts a service again (a seam for tests). @default bringUp */
@@ -65,9 +77,7 @@ export async function supervise(
   const stop = untilAborted(signal);
   const watching: Watching = { ...options, inspector, emit, start, stop: stop.promise };
   try {
-    const failures = await Promise.all(
-      services.filter((s) => s.outcome === 'started').map((s) => watch(config, s, watching)),
-    );
+    const failures = await Promise.all(services.map((s) => watch(config, s, watching)));
     return failures.includes(true);
   } finally {
     stop.dispose();
@@ -83,43 +93,176 @@ interface Watching extends SuperviseOptions {
   readonly stop: Promise<null>;
 }
 
+/** What a watch follows of an instance: how to learn its end, its marker, its start. */
+interface Watched {
+  readonly exit: Promise<ExitInfo>;
+  readonly record: ServiceRecord | undefined;
+  readonly marker: string;
+  /** performance.now() when it started (for `minUptime`). */
+  readonly since: number;
+}
+
+/**
+ * The instance of `up` to watch: the child this launcher spawned (its exit
+ * code is known), or with `adopt` one another launcher started (a keeper
+ * taking over a running stack): its end is seen by its identity, code unknown.
+ */
+function watchedOf(up: ServiceUp, w: Watching): Watched | undefined {
+  const started = up.record?.startedAt;
+  const since = performance.now() - (started ? Math.max(0, Date.now() - Date.parse(started)) : 0);
+  if (up.spawned !== undefined)
+    return { exit: up.spawned.exit, record: up.record, marker: up.spawned.marker, since };
+  if (w.adopt !== true || up.record === undefined || up.outcome !== 'kept') return undefined;
+  const exit = instanceGone(up.record, w.inspector);
+  return { exit, record: up.record, marker: up.record.instance, since };
+}
+
 /** Watches one service until it ends for good or supervision stops; true if it failed. */
 async function watch(config: ResolvedConfig, first: ServiceUp, w: Watching): Promise<boolean> {
   const { signal, emit } = w;
   const name = first.name;
   const svc = config.services[name] as ResolvedService;
-  let spawned = first.spawned;
-  let restarts = 0;
-  while (spawned !== undefined) {
-    const exit = await Promise.race([spawned.exit, w.stop]);
+  let current = watchedOf(first, w);
+  let inARow = 0;
+  let total = first.record?.restarts ?? 0;
+  while (current !== undefined) {
+    const checking = watchHealth(config, svc, current.record, w);
+    const exit = await Promise.race([current.exit, w.stop]);
+    checking();
     if (exit === null) return false;
-    const end = await endOf(config, name, exit, restarts, {
-      marker: spawned.marker,
+    if (signal.aborted) return false; // stopping: the exit is the stop's business
+    recordExit(config, name, exit);
+    // A restart counts toward maxRestarts only if the instance did not live minUptime.
+    if (performance.now() - current.since >= svc.minUptime) inARow = 0;
+    const end = await endOf(config, name, exit, inARow, {
+      marker: current.marker,
       inspector: w.inspector,
       signal,
       ...(w.holder === undefined ? {} : { holder: w.holder }),
     });
-    if (signal.aborted) return false; // stopping: the exit is the stop's business
+    if (signal.aborted) return false;
     if (end !== null) {
       emit(end.event);
       return end.failed;
     }
-    const delayMs = restartDelay(restarts);
-    restarts++;
+    const delayMs = restartDelay(inARow);
+    inARow++;
+    total++;
     emit({
       type: 'restarting',
       service: name,
       exit,
-      attempt: restarts,
+      attempt: inARow,
       max: svc.maxRestarts,
       delayMs,
     });
     await delay(delayMs, signal);
     if (signal.aborted) return false;
-    spawned = await restartOnce(config, name, restarts, w.start, w, emit);
-    if (spawned === undefined && !signal.aborted) return true;
+    const again = await restartOnce(config, name, total, w.start, w, emit);
+    if (again?.spawned === undefined) return !signal.aborted;
+    const { spawned, record } = again;
+    current = { exit: spawned.exit, record, marker: spawned.marker, since: performance.now() };
   }
   return false;
+}
+
+/** A pause that does not keep the process alive (a `launch()` host may end any time). */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    timer.unref();
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * Runs the service's liveness check (`health`) every `interval` while the
+ * instance lives: after `failures` failures in a row it is unhealthy (event,
+ * recorded for `status`), and if its restart policy restarts it, it is
+ * stopped, which the watch then sees as an exit to restart (a failure). A
+ * passing check after that says `healthy`. Returns the end of the checks.
+ */
+function watchHealth(
+  config: ResolvedConfig,
+  svc: ResolvedService,
+  record: ServiceRecord | undefined,
+  w: Watching,
+): () => void {
+  const health = svc.health;
+  if (health === null || record === undefined) return () => undefined;
+  const ac = new AbortController();
+  const signal = AbortSignal.any([ac.signal, w.signal]);
+  void checkLoop(config, svc, health, record, w, signal);
+  return () => ac.abort();
+}
+
+/** The loop of {@link watchHealth}: one check per interval until the signal aborts. */
+async function checkLoop(
+  config: ResolvedConfig,
+  svc: ResolvedService,
+  health: NonNullable<ResolvedService['health']>,
+  record: ServiceRecord,
+  w: Watching,
+  signal: AbortSignal,
+): Promise<void> {
+  let failed = 0;
+  let last: 'healthy' | 'unhealthy' | null = record.health ?? null;
+  const verdict = (v: 'healthy' | 'unhealthy') =>
+    markHealth(config, record, v, w.inspector).catch(() => undefined);
+  while (!signal.aborted) {
+    await pause(health.interval, signal);
+    if (signal.aborted) return;
+    const result = await checkOnce({
+      service: svc.name,
+      probe: health.probe,
+      port: record.ports[svc.name] ?? null,
+      target: { ...record, recorded: true },
+      cwd: svc.cwd,
+      env: serviceEnv(svc, record.ports, record.instance),
+      inspector: w.inspector,
+      timeout: health.timeout,
+      signal,
+    });
+    if (signal.aborted) return;
+    if (result.ok) {
+      failed = 0;
+      if (last === 'unhealthy') w.emit({ type: 'healthy', service: svc.name });
+      if (last !== 'healthy') await verdict('healthy');
+      last = 'healthy';
+      continue;
+    }
+    if (++failed !== health.failures) continue;
+    last = 'unhealthy';
+    w.emit({ type: 'unhealthy', service: svc.name, reason: result.error });
+    await verdict('unhealthy');
+    if (svc.restart === 'no') continue;
+    // Stopped: the watch sees the exit, and the restart policy restarts it (a failure).
+    await stopInstance({ ...record, recorded: true }, stopOptionsFor(svc, w.inspector));
+    return;
+  }
+}
+
+/** Keeps how a watched service ended (`status` shows it as `lastExit`); never throws. */
+function recordExit(config: ResolvedConfig, name: string, exit: ExitInfo): void {
+  const svc = config.services[name] as ResolvedService;
+  try {
+    writeCompletion(config.pidDir, {
+      version: 1,
+      service: name,
+      stack: stackOf(config),
+      configHash: svc.configHash,
+      code: exit.code,
+      signal: exit.signal,
+      at: new Date().toISOString(),
+    });
+  } catch {
+    // a full disk: status will not know how it ended, the restart policy still applies
+  }
 }
 
 /**
@@ -164,7 +307,7 @@ async function restartOnce(
   start: NonNullable<SuperviseOptions['bringUp']>,
   options: SuperviseOptions & { inspector: ProcessInspector },
   emit: EventSink,
-): Promise<SpawnedService | undefined> {
+): Promise<ServiceUp | undefined> {
   const tee = options.tee;
   try {
     const up = await start(config, name, {
@@ -188,7 +331,7 @@ async function restartOnce(
     };
     options.onRestarted?.(service);
     emit({ type: 'restarted', service: name, record });
-    return spawned;
+    return service;
   } catch (error) {
     if (!options.signal.aborted) emit({ type: 'restart-failed', service: name, error });
     return undefined;

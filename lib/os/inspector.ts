@@ -14,6 +14,7 @@ import {
   lookupLinux,
   pidMaxLinux,
   pidNamespaceLinux,
+  usageLinux,
 } from './proc-linux.js';
 import { type SystemdUnit, systemdUnit } from './systemd.js';
 
@@ -81,6 +82,12 @@ export interface ProcessInspector {
    * Absent where every question reads the OS anyway (/proc).
    */
   consistent?<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * CPU (percent of one core, on average since the oldest started) and
+   * resident memory (bytes) of a set of processes, or null where this backend
+   * does not read them.
+   */
+  usage?(pids: Iterable<number>): { cpu: number; rss: number } | null;
 }
 
 const linux: ProcessInspector = {
@@ -107,6 +114,7 @@ const linux: ProcessInspector = {
   pidMax: pidMaxLinux,
   listeners: listenersLinux,
   holders: (listeners, pids) => holdersLinux(listeners, pids ?? listPidsLinux()),
+  usage: usageLinux,
 };
 
 /** `netstat -ano -p TCP` on Windows; empty if it cannot run. */

@@ -182,7 +182,10 @@ function stoppableHolders(
     const stoppable =
       h.kind === 'earlier-instance' ||
       (h.kind === 'foreign' && options.force && forceRefusal(h, inspector) === null);
-    if (!stoppable) throw refuse(svc, h, options.force, inspector);
+    // A holder that ended while it was looked at (an instance another launcher just
+    // stopped) reads as foreign, its environment gone: it holds nothing any more.
+    const ended = h.pid !== null && inspector.lookup(h.pid).kind === 'gone';
+    if (!stoppable && !ended) throw refuse(svc, h, options.force, inspector);
   }
   return holders;
 }

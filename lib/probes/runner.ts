@@ -181,6 +181,50 @@ export async function waitReady(o: WaitReadyOptions): Promise<ReadyResult> {
   }
 }
 
+/** A log source with nothing in it: liveness checks read no log. */
+const NO_LOG: LogSource = { read: () => [], tail: () => [], onChange: () => () => undefined };
+
+/** What one liveness check needs. */
+export interface CheckOnceOptions {
+  readonly service: string;
+  readonly probe: ResolvedProbe;
+  /** The service's own port (`'auto'` in the probe means this one). */
+  readonly port: number | null;
+  /** The instance whose tree must own the answering listener. */
+  readonly target: StopTarget;
+  readonly cwd: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly inspector: ProcessInspector;
+  /** Hard deadline of the check, ms. */
+  readonly timeout: number;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * One liveness check (`health`): a single attempt of a tcp, http or exec
+ * check with a hard deadline, its answer counted only from the instance's own
+ * process tree, as readiness does.
+ */
+export function checkOnce(o: CheckOnceOptions): Promise<Attempt> {
+  const ready: WaitReadyOptions = {
+    service: o.service,
+    probe: o.probe,
+    port: o.port,
+    target: o.target,
+    follower: NO_LOG,
+    cwd: o.cwd,
+    env: o.env,
+    timeout: o.timeout,
+    inspector: o.inspector,
+    logFile: '',
+    ...(o.signal === undefined ? {} : { signal: o.signal }),
+  };
+  const portOf = (p: number | 'auto') => (p === 'auto' ? o.port : p);
+  return bounded(o.timeout, o.signal, (signal, ms) =>
+    attempt(o.probe, ready, ms, portOf, 'both', signal),
+  );
+}
+
 /**
  * Whether a failed attempt's cause replaces the one before it: an attempt cut
  * short by the deadline says less than the one before it, and a refusal on one

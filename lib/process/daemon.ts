@@ -2,7 +2,12 @@ import type { ResolvedService } from '../config/types.js';
 import { delay } from '../delay.js';
 import { LaunchError } from '../errors.js';
 import { describeExit, type ExitInfo } from '../exit.js';
-import { isProtectedPid, startedNoEarlier, verifyIdentity } from '../os/identity.js';
+import {
+  isProtectedPid,
+  type ProcessIdentity,
+  startedNoEarlier,
+  verifyIdentity,
+} from '../os/identity.js';
 import type { ProcessInspector } from '../os/inspector.js';
 import type { ProcInfo } from '../os/proc.js';
 import { effectiveUid } from '../os/users.js';
@@ -89,12 +94,25 @@ function noPid(svc: ResolvedService, file: string, why: string): LaunchError {
  * launcher alive.
  */
 export function daemonGone(info: ProcInfo, inspector: ProcessInspector): Promise<ExitInfo> {
-  const identity = {
-    pid: info.pid,
-    startTime: info.startTime,
-    bootId: inspector.bootId(),
-    pidNamespace: inspector.pidNamespace(),
-  };
+  return instanceGone(
+    {
+      pid: info.pid,
+      startTime: info.startTime,
+      bootId: inspector.bootId(),
+      pidNamespace: inspector.pidNamespace(),
+    },
+    inspector,
+  );
+}
+
+/**
+ * Settles once the process `identity` names is gone (not our child: its exit
+ * code is unknown), polling it; the timer does not keep the launcher alive.
+ */
+export function instanceGone(
+  identity: ProcessIdentity,
+  inspector: ProcessInspector,
+): Promise<ExitInfo> {
   return new Promise((resolve) => {
     const timer = setInterval(() => {
       if (verifyIdentity(identity, inspector).kind === 'ours') return;

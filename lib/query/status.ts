@@ -1,4 +1,4 @@
-import { selectForStart } from '../config/select.js';
+import { isTask, selectForStart } from '../config/select.js';
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import type { Listener } from '../os/proc.js';
@@ -9,6 +9,7 @@ import { type PortUse, systemScanner } from '../ports/scan.js';
 import { type ManagedInstance, managedInstance, systemctl } from '../process/managed.js';
 import { findMarked, type MarkedProcess } from '../process/sweep.js';
 import { type Completion, readCompletion } from '../state/completion.js';
+import { liveKeeper } from '../state/keeper.js';
 import { liveLeases } from '../state/lease.js';
 import { stackOf } from '../state/marker.js';
 import { servicePaths } from '../state/paths.js';
@@ -62,7 +63,21 @@ export interface ServiceStatus {
   readonly logFile: string | null;
   /** Multiple instances, stale or corrupt files, foreign or systemd-managed port holders. */
   readonly warnings: readonly string[];
-  /** How a one-shot task last ended (`code` or `signal`, and when), or null. */
+  /** CPU of its whole process tree, percent of one core (average since it started), or null. */
+  readonly cpu: number | null;
+  /** Resident memory of its whole process tree, bytes, or null. */
+  readonly rss: number | null;
+  /**
+   * The liveness check's verdict (`health`): `healthy`, `unhealthy`, `unknown`
+   * (no verdict yet, or nobody runs the checks: no keeper), or null without a check.
+   */
+  readonly health: 'healthy' | 'unhealthy' | 'unknown' | null;
+  /**
+   * The pid of the stack's keeper (which restarts detached services and runs
+   * their checks), or null when none runs.
+   */
+  readonly keeper: number | null;
+  /** How the service (or one-shot task) last ended: `code` or `signal`, and when; or null. */
   readonly lastExit: {
     readonly code: number | null;
     readonly signal: string | null;
@@ -72,7 +87,7 @@ export interface ServiceStatus {
 
 /** True if a service is as it should be: running and ready, or a task that completed. */
 export function isUp(s: ServiceStatus): boolean {
-  return (s.state === 'running' && s.ready) || s.state === 'completed';
+  return (s.state === 'running' && s.ready && s.health !== 'unhealthy') || s.state === 'completed';
 }
 
 /** Options of {@link stackStatus}. */
@@ -238,7 +253,7 @@ async function serviceStatus(
   name: string,
   scan: ProcessScan,
   inspector: ProcessInspector,
-): Promise<ServiceStatus> {
+): Promise<Omit<ServiceStatus, 'keeper'>> {
   const svc = config.services[name] as ResolvedService;
   const state = readServiceState(config.pidDir, name, inspector, stackOf(config));
   const record = 'record' in state ? state.record : null;
@@ -265,10 +280,9 @@ async function serviceStatus(
   const readyAt = live?.readyAt;
   if (readyAt !== undefined && port !== null && verifiable && !view.listening)
     warnings.push(`running, but its process tree does not listen on port ${port} (any more)`);
-  const done = running ? null : readCompletion(config.pidDir, name, stackOf(config));
   return {
     name,
-    state: stateName(state, readyAt, done, svc),
+    ...endsOf(config, svc, state, readyAt, record),
     pid: record?.pid ?? null,
     port,
     portOwner: view.owner,
@@ -283,9 +297,44 @@ async function serviceStatus(
     ],
     detached: running && record?.detached === true,
     managedBy: null,
-    logFile: record?.logFile ?? (done === null ? null : servicePaths(config.pidDir, name).log),
     warnings,
+    ...usageOf(tree, inspector),
+  };
+}
+
+/**
+ * CPU and memory of a running instance's tree: its leader and every process
+ * carrying its marker (all its descendants inherit it), from the process
+ * table `status` reads anyway.
+ */
+function usageOf(
+  tree: ReadonlySet<number>,
+  inspector: ProcessInspector,
+): { cpu: number | null; rss: number | null } {
+  const usage = tree.size === 0 ? null : (inspector.usage?.(tree) ?? null);
+  return usage === null ? { cpu: null, rss: null } : usage;
+}
+
+/** State, log, last exit and health: what a service's instance (or a task's run) came to. */
+function endsOf(
+  config: ResolvedConfig,
+  svc: ResolvedService,
+  state: ServiceState,
+  readyAt: string | undefined,
+  record: ServiceRecord | null,
+) {
+  const done = readCompletion(config.pidDir, svc.name, stackOf(config));
+  const running = state.kind === 'running';
+  return {
+    state: stateName(state, readyAt, isTask(config, svc.name) ? done : null, svc),
+    logFile: record?.logFile ?? (done === null ? null : servicePaths(config.pidDir, svc.name).log),
     lastExit: done === null ? null : { code: done.code, signal: done.signal, at: done.at },
+    health:
+      svc.health === null
+        ? null
+        : running
+          ? (record?.health ?? 'unknown')
+          : ('unknown' as ServiceStatus['health']),
   };
 }
 
@@ -329,7 +378,7 @@ async function managedStatus(
   managed: ManagedInstance,
   scan: ProcessScan,
   inspector: ProcessInspector,
-): Promise<ServiceStatus> {
+): Promise<Omit<ServiceStatus, 'keeper'>> {
   const marked = scan.marked.get(svc.name) ?? [];
   const tree = new Set([
     managed.pid,
@@ -352,6 +401,8 @@ async function managedStatus(
     detached: false,
     managedBy: managed.unit.unit,
     lastExit: null,
+    ...usageOf(tree, inspector),
+    health: svc.health === null ? null : 'unknown',
     logFile: null,
     warnings: [`runs under systemd as ${managed.unit.unit}: '${systemctl(managed.unit)}' stops it`],
   };
@@ -373,8 +424,13 @@ export async function stackStatus(
   assertStateDir(config.pidDir); // records others could write are not shown as truth
   const pass = async () => {
     const scan = scanProcesses(config, inspector);
+    const keeper = liveKeeper(config.pidDir, scan.stack, inspector)?.pid ?? null;
     const out: ServiceStatus[] = [];
-    for (const name of names) out.push(await serviceStatus(config, name, scan, inspector));
+    for (const name of names) {
+      const status = await serviceStatus(config, name, scan, inspector);
+      // The keeper's lease is how it hears of `down`, not a use: it is shown as `keeper`.
+      out.push({ ...status, heldBy: status.heldBy.filter((p) => p !== keeper), keeper });
+    }
     return out;
   };
   return inspector.consistent === undefined ? pass() : inspector.consistent(pass);

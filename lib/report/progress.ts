@@ -126,6 +126,12 @@ export class Progress {
           `${c.red('✗')} ${e.service} ${describeExit(e.exit)}; failed after ${e.restarts} restarts in a row (crash loop), not restarting`,
         );
         break;
+      case 'unhealthy':
+        this.line(`${c.red('✗')} ${e.service}: unhealthy (${e.reason})`);
+        break;
+      case 'healthy':
+        this.line(`${c.green('✓')} ${e.service}: healthy again`);
+        break;
       case 'stopping':
       case 'stopped':
         this.#state.delete(e.service);

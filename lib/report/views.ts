@@ -49,14 +49,24 @@ function uptime(ms: number | null): string {
 /** The `status` table, with each service's warnings beneath it. */
 export function formatStatus(statuses: readonly ServiceStatus[], colors: Colors): string[] {
   const paint = (s: ServiceStatus) => {
-    const text = s.managedBy === null ? s.state : `${s.state} (systemd: ${s.managedBy})`;
+    const state = s.health === 'unhealthy' ? `${s.state} (unhealthy)` : s.state;
+    const text = s.managedBy === null ? state : `${state} (systemd: ${s.managedBy})`;
     if (isUp(s)) return colors.green(text);
     return s.state === 'not running' ? colors.dim(text) : colors.yellow(text);
   };
   const rows = [
-    ['service', 'state', 'pid', 'port', 'port held by', 'ready', 'uptime', 'restarts'].map((h) =>
-      colors.dim(h),
-    ),
+    [
+      'service',
+      'state',
+      'pid',
+      'port',
+      'port held by',
+      'ready',
+      'uptime',
+      'restarts',
+      'cpu',
+      'mem',
+    ].map((h) => colors.dim(h)),
     ...statuses.map((s) => [
       colors.bold(s.name),
       paint(s),
@@ -66,12 +76,21 @@ export function formatStatus(statuses: readonly ServiceStatus[], colors: Colors)
       s.state === 'completed' || s.state === 'failed' ? '-' : s.ready ? colors.green('yes') : 'no',
       uptime(s.uptimeMs),
       String(s.restarts),
+      s.cpu === null ? '-' : `${s.cpu.toFixed(1)}%`,
+      s.rss === null ? '-' : `${(s.rss / 2 ** 20).toFixed(0)} MB`,
     ]),
   ];
   const lines = formatTable(rows);
   const warnings = statuses.flatMap((s) =>
     s.warnings.map((w) => `${colors.yellow('!')} ${s.name}: ${w}`),
   );
+  const detached = statuses.some((s) => s.detached && s.state === 'running');
+  const keeper = statuses[0]?.keeper ?? null;
+  if (keeper !== null) lines.push('', colors.dim(`keeper: pid ${keeper} (restarts and checks on)`));
+  else if (detached)
+    warnings.push(
+      `${colors.yellow('!')} keeper: not running: restarts and health checks of detached services are off ('launchguard up -d' starts one, and it adopts what runs)`,
+    );
   return warnings.length > 0 ? [...lines, '', ...warnings] : lines;
 }
 

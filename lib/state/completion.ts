@@ -4,11 +4,13 @@ import type { ExitInfo } from '../exit.js';
 import { readFileSafe, unlinkQuiet, writeFileAtomic } from './files.js';
 
 /**
- * How a one-shot task (a service others wait on with `'completed'`) last
- * ended, kept in `<service>.done` beside the records: `status` shows it
- * (`completed`, or `failed` with its code), and a start does not run a task
- * again while it completed with the same config and its dependents still
- * run. `down` removes it, so a fresh start runs every task again.
+ * How a service or one-shot task last ended, kept in `<service>.exit`
+ * beside the records. For a task (a service others wait on with
+ * `'completed'`), `status` shows it as `completed` or `failed`, and a start
+ * does not run a task again while it completed with the same config and its
+ * dependents still run. For a service, `status` shows it as `lastExit` (a
+ * supervisor writes it when the service exits). `down` removes it: a fresh
+ * start runs every task again.
  */
 export interface Completion extends ExitInfo {
   readonly version: 1;
@@ -22,20 +24,20 @@ export interface Completion extends ExitInfo {
 }
 
 function donePath(pidDir: string, service: string): string {
-  return join(pidDir, `${service}.done`);
+  return join(pidDir, `${service}.exit`);
 }
 
-/** Remembers how the task ended. Throws E_STATE if the disk refuses. */
+/** Remembers how it ended. Throws E_STATE if the disk refuses. */
 export function writeCompletion(pidDir: string, completion: Completion): void {
   const path = donePath(pidDir, completion.service);
   try {
     writeFileAtomic(path, `${JSON.stringify(completion)}\n`);
   } catch (error) {
-    throw stateError(path, 'cannot write the task result', error, completion.service);
+    throw stateError(path, 'cannot write how it ended', error, completion.service);
   }
 }
 
-/** How the task last ended for this stack, or null (none, unreadable, another stack's). */
+/** How it last ended for this stack, or null (none, unreadable, another stack's). */
 export function readCompletion(pidDir: string, service: string, stack: string): Completion | null {
   const read = readFileSafe(donePath(pidDir, service));
   if (read.kind !== 'ok') return null;
@@ -53,7 +55,7 @@ export function readCompletion(pidDir: string, service: string, stack: string): 
   }
 }
 
-/** Forgets how the task ended (`down`); true if there was something to forget. */
+/** Forgets how it ended (`down`); true if there was something to forget. */
 export function removeCompletion(pidDir: string, service: string, stack: string): boolean {
   if (readCompletion(pidDir, service, stack) === null) return false;
   unlinkQuiet(donePath(pidDir, service));

@@ -38,6 +38,8 @@ export interface ServiceRecord extends ProcessIdentity {
    * live lease holder to finish stops it (see `lease.ts`).
    */
   readonly detached?: boolean;
+  /** The verdict of its liveness check (`health`), once there is one. */
+  readonly health?: 'healthy' | 'unhealthy';
 }
 
 /**

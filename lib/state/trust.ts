@@ -202,7 +202,7 @@ function assertRealFilesystem(pidDir: string): void {
 
 /** The names launchguard gives files in a state folder (see `paths.ts`, `files.ts`, `lease.ts`, `lock.ts`, `logfile.ts`). */
 const STATE_FILE =
-  /^(?:\..+\.\d+-[0-9a-f]{12}\.tmp|.+\.(?:pid|json|lock|log|log\.\d+|lease|claim|corrupt|done))$/;
+  /^(?:\..+\.\d+-[0-9a-f]{12}\.tmp|.+\.(?:pid|json|lock|log|log\.\d+|lease|claim|corrupt|exit))$/;
 
 /**
  * True if the folder holds at least one file and only files named as

@@ -16,3 +16,15 @@ export function runCli(
 export function hasStackTrace(text: string): boolean {
   return /^\s+at .+(\(|:\d+:\d+)/m.test(text);
 }
+
+/**
+ * True if a run died at its fault point (`LAUNCHGUARD_FAULT`): the CLI itself
+ * (killed by SIGKILL), or for `up -d` the keeper doing the start for it (the
+ * CLI then says the keeper ended by SIGKILL before it reported).
+ */
+export function diedAtFault(result: CliResult): boolean {
+  return (
+    result.signal === 'SIGKILL' ||
+    /the keeper of stack .* ended \(SIGKILL\) before it reported/.test(result.stderr)
+  );
+}

@@ -73,6 +73,16 @@ export function killTracked(): void {
     }
   }
   tracked.clear();
+  // Keepers first: a keeper would restart the services killed below.
+  for (const pid of inspector.listPids()) {
+    const keeperOf = inspector.environ(pid, 'LAUNCHGUARD_KEEPER');
+    if (keeperOf === null || !stacks.has(keeperOf)) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
   for (const stack of stacks) {
     for (const p of findMarked({ stack }, inspector)) {
       try {

@@ -129,6 +129,10 @@ describe('stack: up, down, status, run (the CLI end to end)', () => {
         'logFile',
         'warnings',
         'lastExit',
+        'keeper',
+        'health',
+        'cpu',
+        'rss',
       );
       expect(s.state).to.equal('running');
       expect(s.detached, 'up -d asked it to stay').to.equal(true);

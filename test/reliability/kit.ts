@@ -5,14 +5,15 @@ import { instances, markedPids } from '../helpers/e2e.js';
 import { freePort, listenersOn } from '../helpers/ports.js';
 import { makeStack, nodeFixture } from '../helpers/stack.js';
 
-/** A two-service stack (api, then web) whose services take `delay` ms to listen. */
-export async function twoServices(delay = 150): Promise<ResolvedConfig> {
+/** A two-service stack (api, then web) whose services take `delay` ms to listen (`extra`: more fields of each). */
+export async function twoServices(delay = 150, extra = {}): Promise<ResolvedConfig> {
   return makeStack({
     api: {
       command: nodeFixture('listen.mjs'),
       port: await freePort(),
       env: { DELAY: String(delay), QUIET: '1' },
       stopTimeout: 3000,
+      ...extra,
     },
     web: {
       command: nodeFixture('listen.mjs'),
@@ -20,6 +21,7 @@ export async function twoServices(delay = 150): Promise<ResolvedConfig> {
       env: { DELAY: String(delay), QUIET: '1' },
       dependsOn: ['api'],
       stopTimeout: 3000,
+      ...extra,
     },
   });
 }

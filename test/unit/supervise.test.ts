@@ -98,6 +98,61 @@ describe('restart policy (fake clock, fake starts)', () => {
     expect(events.at(-1)).to.deep.include({ restarts: 2 });
   });
 
+  it('forgives crashes of instances that lived minUptime: six crashes 12 s apart are no crash loop', async () => {
+    const config = resolveConfig(
+      {
+        services: {
+          api: {
+            command: 'node api.js',
+            restart: 'on-failure',
+            maxRestarts: 2,
+            minUptime: 10_000,
+          },
+        },
+      },
+      '/srv/demo/launch.config.mjs',
+    );
+    const crashes: ((e: ExitInfo) => void)[] = [];
+    const bringUp = sinon.fake(async (): Promise<BringUpResult> => {
+      const { spawned, exit } = fakeSpawn(300 + crashes.length);
+      crashes.push(exit);
+      return {
+        outcome: { kind: 'started', spawned },
+        record: record(spawned.pid),
+        ready: { ms: 1, attempts: 1 },
+      } as unknown as BringUpResult;
+    });
+    const first = fakeSpawn(300);
+    crashes.push(first.exit);
+    const events: StackEvent[] = [];
+    const stop = new AbortController();
+    const watching = supervise(
+      config,
+      [
+        {
+          name: 'api',
+          outcome: 'started',
+          record: record(300),
+          readyMs: 1,
+          spawned: first.spawned,
+        },
+      ],
+      { signal: stop.signal, inspector: new FakeOs(), bringUp, onEvent: (e) => events.push(e) },
+    );
+    for (let i = 0; i < 6; i++) {
+      await clock.tickAsync(12_000);
+      crashes[i]?.({ code: 1, signal: null });
+      await clock.tickAsync(600); // the first back-off: each restart counts as the first in a row
+    }
+    expect(bringUp.callCount, 'restarted every time').to.equal(6);
+    expect(events.filter((e) => e.type === 'crash-loop')).to.deep.equal([]);
+    expect(
+      events.filter((e) => e.type === 'restarting').map((e) => (e as { attempt: number }).attempt),
+    ).to.deep.equal([1, 1, 1, 1, 1, 1]);
+    stop.abort();
+    expect(await watching).to.equal(false);
+  });
+
   it('leaves a service alone whose policy does not ask for a restart', async () => {
     const config = resolveConfig(
       { services: { api: { command: 'node api.js', restart: 'on-failure' } } },

@@ -1,0 +1,390 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, constants, openSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ResolvedConfig } from '../config/types.js';
+import { delay } from '../delay.js';
+import { isLaunchError, LaunchError } from '../errors.js';
+import type { StackEvent } from '../orchestrate/events.js';
+import { supervise } from '../orchestrate/supervise.js';
+import type { ServiceUp, UpResult } from '../orchestrate/up.js';
+import { identityOf } from '../os/identity.js';
+import { type ProcessInspector, systemInspector } from '../os/inspector.js';
+import { packageRoot } from '../package-root.js';
+import { stopInstance } from '../process/stop.js';
+import { keeperLog, liveKeeper, removeKeeper, writeKeeper } from '../state/keeper.js';
+import { type LeaseHolder, newLeaseHolder, removeLease, writeLease } from '../state/lease.js';
+import { acquireLock } from '../state/lock.js';
+import { stackOf } from '../state/marker.js';
+import { servicePaths } from '../state/paths.js';
+import { updateRecord } from '../state/record.js';
+import { readServiceState } from '../state/service-state.js';
+import { ensureStateDir } from '../state/trust.js';
+import { openSession } from './session.js';
+
+/**
+ * The keeper: one process per detached stack (`launchguard keeper <stack>`
+ * in `ps`) that keeps it alive and healthy after `up -d` returns.
+ *
+ * Design (chosen over a watcher of services the CLI started): `up -d` spawns
+ * the keeper, and the keeper starts the services through the same session
+ * code as every other start, reporting each event and the result back over an
+ * IPC channel that the CLI prints; then the CLI exits and the keeper stays.
+ * Being the services' parent is what lets it learn each exit *with its code or
+ * signal* at once; a watcher of another process's children could only poll
+ * for their disappearance. It costs one Node start per `up -d` (see
+ * BENCHMARKS.md).
+ *
+ * - It watches every running detached service of the stack: those it started
+ *   (their exit code known), and those it adopted (started by an earlier
+ *   keeper, seen gone by their identity). It applies the restart policy with
+ *   the same back-off, `maxRestarts` and `minUptime` as foreground `up`.
+ * - Only one keeper runs per stack: a new one (the next `up -d`, `restart`)
+ *   stops the old one first (SIGTERM, identity verified), which leaves every
+ *   service as it is; the new one adopts them.
+ * - Its death never touches a service: services lead their own sessions and
+ *   write to their log files directly, never through a pipe the keeper reads.
+ * - It holds a lease on what it watches, so `down` (which ends every lease)
+ *   is never fought: a service `down` stopped is not restarted. It leaves once
+ *   nothing is left to watch; `down` also stops it.
+ */
+
+/** What `up -d` asks its keeper to start. */
+export interface KeeperRequest {
+  readonly services: readonly string[];
+  readonly force: boolean;
+  readonly replace: boolean;
+}
+
+/** A LaunchError as it crosses the IPC channel. */
+interface WireError {
+  readonly code: string;
+  readonly message: string;
+  readonly hint?: string;
+  readonly service?: string;
+  readonly details?: readonly string[];
+}
+
+type ToKeeper = { type: 'start'; request: KeeperRequest } | { type: 'abort'; reason: string };
+type FromKeeper =
+  | { type: 'event'; event: StackEvent }
+  | { type: 'done'; up: UpResult }
+  | { type: 'failed'; error: WireError };
+
+function toWire(error: unknown): WireError {
+  if (isLaunchError(error))
+    return {
+      code: error.code,
+      message: error.message,
+      ...(error.hint === undefined ? {} : { hint: error.hint }),
+      ...(error.service === undefined ? {} : { service: error.service }),
+      details: error.details,
+    };
+  return { code: 'E_STATE', message: error instanceof Error ? error.message : String(error) };
+}
+
+function fromWire(wire: WireError): LaunchError {
+  return new LaunchError(wire.code as LaunchError['code'], wire.message, {
+    ...(wire.hint === undefined ? {} : { hint: wire.hint }),
+    ...(wire.service === undefined ? {} : { service: wire.service }),
+    details: wire.details ?? [],
+  });
+}
+
+/** An event as it crosses the channel: errors as plain objects, no child handles. */
+function eventToWire(event: StackEvent): StackEvent {
+  if (event.type === 'failed' || event.type === 'restart-failed')
+    return { ...event, error: fromWire(toWire(event.error)) };
+  return event;
+}
+
+/** The result without what cannot cross a process boundary (child handles). */
+function upToWire(up: UpResult): UpResult {
+  return {
+    ...up,
+    services: up.services.map(({ spawned: _spawned, ...rest }) => rest),
+  };
+}
+
+/**
+ * The CLI side of `up -d` and `restart`: spawns the stack's keeper, asks it
+ * to start the services, relays its events to `onEvent`, and resolves with
+ * the result (or rejects with the keeper's error). `signal` aborts the start
+ * (the keeper rolls back what it began). The keeper stays when this returns.
+ */
+export function startThroughKeeper(
+  config: ResolvedConfig,
+  request: KeeperRequest,
+  options: { readonly onEvent?: (e: StackEvent) => void; readonly signal?: AbortSignal },
+): Promise<UpResult> {
+  ensureStateDir(config.pidDir);
+  const log = openSync(
+    keeperLog(config.pidDir),
+    constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW,
+    0o600,
+  );
+  let child: ChildProcess;
+  try {
+    child = spawn(
+      process.execPath,
+      [join(packageRoot(), 'bin', 'launchguard.js'), '-c', config.file, 'keeper', config.name],
+      {
+        cwd: config.root,
+        detached: true,
+        stdio: ['ignore', log, log, 'ipc'],
+        env: { ...process.env, LAUNCHGUARD_KEEPER: stackOf(config) },
+      },
+    );
+  } finally {
+    closeSync(log);
+  }
+  return new Promise<UpResult>((resolve, reject) => {
+    let settled = false;
+    const finish = (action: () => void) => {
+      if (settled) return;
+      settled = true;
+      options.signal?.removeEventListener('abort', onAbort);
+      if (child.connected) child.disconnect();
+      child.unref();
+      action();
+    };
+    const onAbort = () => {
+      if (child.connected)
+        child.send({ type: 'abort', reason: String(options.signal?.reason) } satisfies ToKeeper);
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    child.on('message', (message: FromKeeper) => {
+      if (message.type === 'event') options.onEvent?.(message.event);
+      else if (message.type === 'done') finish(() => resolve(message.up));
+      else finish(() => reject(fromWire(message.error)));
+    });
+    child.once('error', (error) =>
+      finish(() =>
+        reject(
+          new LaunchError('E_SPAWN', `cannot start the keeper of stack ${config.name}`, {
+            cause: error,
+            hint: 'check that node can run here',
+          }),
+        ),
+      ),
+    );
+    child.once('exit', (code, signal) =>
+      finish(() =>
+        reject(
+          new LaunchError(
+            'E_STATE',
+            `the keeper of stack ${config.name} ended (${signal ?? `code ${code}`}) before it reported`,
+            { hint: `see ${keeperLog(config.pidDir)}` },
+          ),
+        ),
+      ),
+    );
+    child.send({ type: 'start', request } satisfies ToKeeper);
+    if (options.signal?.aborted) onAbort();
+  });
+}
+
+/** The request `up -d` sent, or null when started without one (`launchguard keeper`). */
+function requestFromParent(): Promise<KeeperRequest | null> {
+  if (process.send === undefined) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    process.once('message', (message: ToKeeper) =>
+      resolve(message.type === 'start' ? message.request : null),
+    );
+  });
+}
+
+function send(message: FromKeeper): void {
+  if (process.connected) process.send?.(message);
+}
+
+/** Stops the stack's keeper if one runs (other than this process); waits for it to end. */
+export async function stopKeeper(
+  config: ResolvedConfig,
+  inspector: ProcessInspector = systemInspector(),
+): Promise<number | null> {
+  const keeper = liveKeeper(config.pidDir, stackOf(config), inspector);
+  if (keeper === null || keeper.pid === process.pid) return null;
+  await stopInstance(
+    {
+      service: 'keeper',
+      pid: keeper.pid,
+      pgid: keeper.pid,
+      instance: '',
+      startTime: keeper.startTime,
+      bootId: keeper.bootId,
+      pidNamespace: keeper.pidNamespace,
+    },
+    { inspector, timeout: 5_000 },
+  );
+  return keeper.pid;
+}
+
+/**
+ * Becomes the stack's keeper: under the keeper lock, stops the keeper that
+ * keeps the stack now (it leaves every service as it is) and records this
+ * process instead. Keepers still starting services are not recorded yet, so
+ * parallel `up -d`s never interrupt each other's start; the last to finish
+ * keeps the stack.
+ */
+async function takeOver(config: ResolvedConfig, inspector: ProcessInspector): Promise<void> {
+  const lock = await acquireLock(join(config.pidDir, '.keeper.lock'), 'the keeper', {
+    inspector,
+    timeout: 30_000,
+  });
+  try {
+    await stopKeeper(config, inspector);
+    const me = identityOf(process.pid, inspector);
+    if (me !== null)
+      writeKeeper(config.pidDir, {
+        version: 1,
+        ...me,
+        stack: stackOf(config),
+        startedAt: new Date().toISOString(),
+      });
+  } finally {
+    lock.release();
+  }
+}
+
+/** True where a keeper can run: where process identities can be verified (not Windows). */
+export function keeperSupported(inspector: ProcessInspector = systemInspector()): boolean {
+  return inspector.canVerify;
+}
+
+/** Every running detached service of the stack, as something to watch. */
+function watchable(
+  config: ResolvedConfig,
+  started: UpResult | null,
+  inspector: ProcessInspector,
+): ServiceUp[] {
+  const stack = stackOf(config);
+  const mine = new Map((started?.services ?? []).map((s) => [s.name, s]));
+  const ups: ServiceUp[] = [];
+  for (const name of Object.keys(config.services)) {
+    const own = mine.get(name);
+    // What this keeper spawned is watched whatever it is doing now: its exit is heard.
+    if (own?.spawned !== undefined && own.outcome === 'started') {
+      ups.push(own);
+      continue;
+    }
+    const state = readServiceState(config.pidDir, name, inspector, stack);
+    if (state.kind !== 'running' || state.record.detached !== true) continue;
+    ups.push({ name, outcome: 'kept', record: state.record, readyMs: 0 });
+  }
+  return ups;
+}
+
+function logEvent(event: StackEvent): void {
+  const at = new Date().toISOString();
+  const extra =
+    event.type === 'restarting' || event.type === 'exited' || event.type === 'crash-loop'
+      ? ` ${JSON.stringify(event.exit)}`
+      : event.type === 'restarted'
+        ? ` pid ${event.record.pid}`
+        : '';
+  process.stdout.write(`${at} ${event.service}: ${event.type}${extra}\n`);
+}
+
+/**
+ * The keeper process (`launchguard keeper <stack>`): takes over from an older
+ * keeper, starts what `up -d` asked for (if it was started by one), then
+ * watches every running detached service until none is left or it is told to
+ * stop (SIGTERM: it leaves, the services stay). Resolves to its exit code.
+ */
+export async function runKeeper(config: ResolvedConfig, stop: AbortSignal): Promise<number> {
+  const inspector = systemInspector();
+  process.title = `launchguard keeper ${config.name}`;
+  ensureStateDir(config.pidDir);
+  const request = requestFromParent();
+  const holder = newLeaseHolder(inspector, stackOf(config));
+  let watched: ServiceUp[] = [];
+  try {
+    let started: UpResult | null = null;
+    const asked = await request;
+    if (asked !== null) {
+      const aborting = new AbortController();
+      process.on('message', (m: ToKeeper) => {
+        if (m.type === 'abort') aborting.abort(m.reason);
+      });
+      try {
+        const session = await openSession(config, {
+          services: asked.services,
+          force: asked.force,
+          replace: asked.replace,
+          detach: true,
+          signal: AbortSignal.any([aborting.signal, stop]),
+          onEvent: (event) => send({ type: 'event', event: eventToWire(event) }),
+        });
+        started = session.up;
+        // Keeper of the stack, holding what it keeps, before `up -d` returns: `status` right
+        // after it names this keeper, and a crash or a `down` right after it is heard.
+        await takeOver(config, inspector);
+        watched = await holdAll(config, watchable(config, started, inspector), holder, inspector);
+        send({ type: 'done', up: upToWire(session.up) });
+      } catch (error) {
+        send({ type: 'failed', error: toWire(error) });
+        if (process.connected) process.disconnect();
+        return 1; // the keeper before (if any) keeps the stack
+      }
+      if (process.connected) process.disconnect();
+    } else {
+      await takeOver(config, inspector);
+      watched = await holdAll(config, watchable(config, started, inspector), holder, inspector);
+    }
+    if (!stop.aborted) await keep(config, watched, holder, inspector, stop);
+    return 0;
+  } finally {
+    for (const up of watched) removeLease(config.pidDir, holder, up.name);
+    removeKeeper(config.pidDir, process.pid);
+  }
+}
+
+/** Takes the keeper's lease on each service it keeps (`down` ends them: the keeper hears it). */
+async function holdAll(
+  config: ResolvedConfig,
+  ups: ServiceUp[],
+  holder: LeaseHolder,
+  inspector: ProcessInspector,
+): Promise<ServiceUp[]> {
+  for (const up of ups) {
+    const lock = await acquireLock(servicePaths(config.pidDir, up.name).lock, up.name, {
+      inspector,
+    });
+    try {
+      writeLease(config.pidDir, holder, up.name);
+    } finally {
+      lock.release();
+    }
+  }
+  return ups;
+}
+
+/** Supervises what it keeps until nothing is left or `stop`. */
+async function keep(
+  config: ResolvedConfig,
+  ups: readonly ServiceUp[],
+  holder: LeaseHolder,
+  inspector: ProcessInspector,
+  stop: AbortSignal,
+): Promise<void> {
+  if (ups.length === 0) return;
+  // Adopted services are watched by unref'd polls: this keeps the keeper itself alive.
+  const alive = setInterval(() => undefined, 1 << 30);
+  try {
+    await supervise(config, ups, {
+      signal: stop,
+      holder,
+      inspector,
+      adopt: true,
+      onEvent: logEvent,
+      // A restarted instance stays until `down`, as the one `up -d` started.
+      onRestarted: (up) => {
+        if (up.record !== undefined) updateRecord(config.pidDir, { ...up.record, detached: true });
+      },
+    });
+  } finally {
+    clearInterval(alive);
+  }
+  // Let a last write reach the log before the process ends.
+  await delay(10);
+}

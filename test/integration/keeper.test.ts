@@ -1,0 +1,146 @@
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import type { ResolvedConfig } from '../../lib/config/types.js';
+import type { ServiceStatus } from '../../lib/query/status.js';
+import { runCli } from '../helpers/cli.js';
+import { markedPids, recordOf } from '../helpers/e2e.js';
+import { freePort, listenersOn } from '../helpers/ports.js';
+import { isAlive, track, waitFor, waitForAsync } from '../helpers/procs.js';
+import { listenService, makeStack } from '../helpers/stack.js';
+import { tempDir } from '../helpers/tmp.js';
+
+async function statusOf(config: ResolvedConfig): Promise<ServiceStatus[]> {
+  const result = await runCli(['status', '--json'], { cwd: config.root });
+  return JSON.parse(result.stdout) as ServiceStatus[];
+}
+
+function keeperPid(config: ResolvedConfig): number {
+  const record = JSON.parse(readFileSync(join(config.pidDir, '.keeper.json'), 'utf8')) as {
+    pid: number;
+  };
+  return track(record.pid);
+}
+
+describe('the keeper: a detached stack stays alive after up -d returns', () => {
+  it('kill -9 of an on-failure service: ready again within its back-off + 1 s, with the signal', async () => {
+    const port = await freePort();
+    const config = await makeStack({
+      api: { ...listenService(port), restart: 'on-failure' },
+    });
+    const up = await runCli(['up', '-d'], { cwd: config.root });
+    expect(up.code, up.stderr).to.equal(0);
+    const first = recordOf(config, 'api')?.pid as number;
+    process.kill(first, 'SIGKILL'); // ours: this test's service
+    const killed = performance.now();
+    await waitFor(
+      () => {
+        const pid = recordOf(config, 'api')?.pid;
+        return (
+          typeof pid === 'number' &&
+          pid !== first &&
+          typeof recordOf(config, 'api')?.readyAt === 'string'
+        );
+      },
+      5000,
+      'the service to be ready again',
+    );
+    expect(performance.now() - killed, 'within the back-off (500 ms) + 1 s').to.be.below(1500);
+    const [api] = await statusOf(config);
+    expect(api).to.deep.include({ state: 'running', restarts: 1, keeper: keeperPid(config) });
+    expect(api?.lastExit).to.include({ signal: 'SIGKILL' });
+    expect((await runCli(['down'], { cwd: config.root })).code).to.equal(0);
+  });
+
+  it("a restart: 'no' service that exits 3: status shows lastExit.code 3", async () => {
+    const port = await freePort();
+    const config = await makeStack({
+      api: {
+        command: [
+          process.execPath,
+          '-e',
+          `require('http').createServer().listen(${port}, '127.0.0.1'); setTimeout(() => process.exit(3), 600)`,
+        ],
+        port,
+      },
+    });
+    expect((await runCli(['up', '-d'], { cwd: config.root })).code).to.equal(0);
+    await waitForAsync(
+      async () => (await statusOf(config))[0]?.lastExit?.code === 3,
+      5000,
+      'the exit to be recorded',
+    );
+    const status = await runCli(['status'], { cwd: config.root });
+    expect(status.code).to.equal(3);
+    await runCli(['down'], { cwd: config.root });
+  });
+
+  it('kill -9 of the keeper leaves every service; the next up -d adopts them (same pids); down leaves nothing', async () => {
+    const config = await makeStack({
+      api: { ...listenService(await freePort()), restart: 'always' },
+      web: { ...listenService(await freePort()), dependsOn: ['api'] },
+    });
+    expect((await runCli(['up', '-d'], { cwd: config.root })).code).to.equal(0);
+    const pids = markedPids(config);
+    const keeper = keeperPid(config);
+    process.kill(keeper, 'SIGKILL'); // ours: the keeper this test's up -d started
+    await waitFor(() => !isAlive(keeper), 3000, 'the keeper to die');
+    expect(markedPids(config), 'services untouched').to.deep.equal(pids);
+    const status = await runCli(['status'], { cwd: config.root });
+    expect(status.stdout + status.stderr).to.match(
+      /keeper: not running: restarts and health checks/,
+    );
+    const again = await runCli(['up', '-d'], { cwd: config.root });
+    expect(again.code, again.stderr).to.equal(0);
+    expect(again.stdout).to.include('api: already running (kept)');
+    expect(markedPids(config), 'adopted, not restarted').to.deep.equal(pids);
+    const next = keeperPid(config);
+    expect(next).to.not.equal(keeper);
+    expect(isAlive(next)).to.equal(true);
+    const down = await runCli(['down'], { cwd: config.root });
+    expect(down.code, down.stderr).to.equal(0);
+    await waitFor(() => !isAlive(next), 3000, 'the keeper to leave');
+    expect(markedPids(config)).to.deep.equal([]);
+    for (const svc of Object.values(config.services))
+      expect(listenersOn(svc.port as number)).to.have.length(0);
+  });
+
+  it('a service whose /health starts failing: unhealthy within interval x failures + 1 s, then restarted', async () => {
+    const port = await freePort();
+    const sick = join(tempDir(), 'sick');
+    const server = `require('http').createServer((q, s) => { s.writeHead(require('fs').existsSync(${JSON.stringify(sick)}) ? 500 : 200); s.end(); }).listen(${port}, '127.0.0.1')`;
+    const config = await makeStack({
+      api: {
+        command: [process.execPath, '-e', server],
+        port,
+        ready: { http: '/health' },
+        health: { http: '/health', interval: 300, failures: 2 },
+        restart: 'on-failure',
+        stopTimeout: 1000,
+      },
+    });
+    expect((await runCli(['up', '-d'], { cwd: config.root })).code).to.equal(0);
+    const first = recordOf(config, 'api')?.pid as number;
+    await waitForAsync(
+      async () => (await statusOf(config))[0]?.health === 'healthy',
+      5000,
+      'healthy',
+    );
+    writeFileSync(sick, '');
+    const since = performance.now();
+    await waitFor(() => recordOf(config, 'api')?.health === 'unhealthy', 5000, 'unhealthy');
+    expect(performance.now() - since, 'within 300 ms x 2 + 1 s').to.be.below(1600);
+    rmSync(sick);
+    await waitFor(
+      () => {
+        const r = recordOf(config, 'api');
+        return typeof r?.pid === 'number' && r.pid !== first && r.readyAt !== undefined;
+      },
+      5000,
+      'the restart',
+    );
+    const [api] = await statusOf(config);
+    expect(api).to.include({ state: 'running', restarts: 1 });
+    await runCli(['down'], { cwd: config.root });
+  });
+});
