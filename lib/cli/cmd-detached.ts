@@ -27,7 +27,7 @@ export async function upDetached(ctx: CommandContext, replace: boolean): Promise
     // The keeper starts the services and stays to keep them (see session/keeper.ts); where
     // identities cannot be verified there is none, and the start refuses as it always did.
     const up = keeperSupported()
-      ? await startThroughKeeper(config, request, events)
+      ? await startThroughKeeper(config, request, { ...events, child: ctx.io.keeper })
       : (await openSession(config, { ...request, detach: true, ...events })).up;
     progress.done();
     ctx.print(formatSummary(config, up, Date.now() - started, ctx.out));

@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { loadConfig } from '../config/load.js';
 import type { ResolvedConfig } from '../config/types.js';
 import { phase } from '../phase.js';
@@ -16,6 +17,11 @@ export interface CliIO {
   readonly signals?: NodeJS.EventEmitter;
   /** Aborted (reason `SIGHUP`) when the reader of stdout or stderr went away. */
   readonly outputClosed?: AbortSignal;
+  /**
+   * The stack's keeper, spawned by `bin/launchguard.js` before the code loaded
+   * (`up -d`, `restart`), waiting for its request on its IPC channel.
+   */
+  readonly keeper?: ChildProcess;
 }
 
 /** What a command implementation gets. */

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, constants, openSync } from 'node:fs';
+import { constants, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResolvedConfig } from '../config/types.js';
 import { delay } from '../delay.js';
@@ -48,6 +48,14 @@ import { openSession } from './session.js';
  *   nothing is left to watch; `down` also stops it.
  */
 
+/**
+ * V8 flags of the keeper: it runs little JavaScript for a long time (waiting
+ * on exits, a check every few seconds), so it gives up the optimizing and
+ * baseline compilers and keeps its young generation small. Measured with 20
+ * services: 61 MB RSS without them, 51 MB with them (Node 20 idles at 39 MB).
+ */
+const KEEPER_FLAGS = ['--no-opt', '--no-sparkplug', '--max-semi-space-size=1']; // as bin/launchguard.js
+
 /** What `up -d` asks its keeper to start. */
 export interface KeeperRequest {
   readonly services: readonly string[];
@@ -66,6 +74,7 @@ interface WireError {
 
 type ToKeeper = { type: 'start'; request: KeeperRequest } | { type: 'abort'; reason: string };
 type FromKeeper =
+  | { type: 'hello' }
   | { type: 'event'; event: StackEvent }
   | { type: 'done'; up: UpResult }
   | { type: 'failed'; error: WireError };
@@ -114,29 +123,26 @@ function upToWire(up: UpResult): UpResult {
 export function startThroughKeeper(
   config: ResolvedConfig,
   request: KeeperRequest,
-  options: { readonly onEvent?: (e: StackEvent) => void; readonly signal?: AbortSignal },
+  options: {
+    readonly onEvent?: (e: StackEvent) => void;
+    readonly signal?: AbortSignal;
+    /** A keeper spawned already (by `bin/launchguard.js`, before the code loaded). */
+    readonly child?: ChildProcess | undefined;
+  },
 ): Promise<UpResult> {
   ensureStateDir(config.pidDir);
-  const log = openSync(
-    keeperLog(config.pidDir),
-    constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW,
-    0o600,
-  );
-  let child: ChildProcess;
-  try {
-    child = spawn(
+  const child =
+    options.child ??
+    spawn(
       process.execPath,
-      [join(packageRoot(), 'bin', 'launchguard.js'), '-c', config.file, 'keeper', config.name],
+      [...KEEPER_FLAGS, join(packageRoot(), 'bin', 'launchguard.js'), '-c', config.file, 'keeper'],
       {
         cwd: config.root,
         detached: true,
-        stdio: ['ignore', log, log, 'ipc'],
-        env: { ...process.env, LAUNCHGUARD_KEEPER: stackOf(config) },
+        stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+        env: { ...process.env, LAUNCHGUARD_KEEPER: '1' },
       },
     );
-  } finally {
-    closeSync(log);
-  }
   return new Promise<UpResult>((resolve, reject) => {
     let settled = false;
     const finish = (action: () => void) => {
@@ -153,7 +159,9 @@ export function startThroughKeeper(
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
     child.on('message', (message: FromKeeper) => {
-      if (message.type === 'event') options.onEvent?.(message.event);
+      // It listens now: the request cannot be lost.
+      if (message.type === 'hello') child.send({ type: 'start', request } satisfies ToKeeper);
+      else if (message.type === 'event') options.onEvent?.(message.event);
       else if (message.type === 'done') finish(() => resolve(message.up));
       else finish(() => reject(fromWire(message.error)));
     });
@@ -178,18 +186,23 @@ export function startThroughKeeper(
         ),
       ),
     );
-    child.send({ type: 'start', request } satisfies ToKeeper);
     if (options.signal?.aborted) onAbort();
   });
 }
 
-/** The request `up -d` sent, or null when started without one (`launchguard keeper`). */
-function requestFromParent(): Promise<KeeperRequest | null> {
+/**
+ * The request `up -d` sends: null when started by hand (`launchguard
+ * keeper`: adopt what runs), `'none'` when the CLI that spawned it went away
+ * without asking (its command failed first).
+ */
+function requestFromParent(): Promise<KeeperRequest | null | 'none'> {
   if (process.send === undefined) return Promise.resolve(null);
   return new Promise((resolve) => {
     process.once('message', (message: ToKeeper) =>
-      resolve(message.type === 'start' ? message.request : null),
+      resolve(message.type === 'start' ? message.request : 'none'),
     );
+    process.once('disconnect', () => resolve('none'));
+    process.send?.({ type: 'hello' } satisfies FromKeeper);
   });
 }
 
@@ -274,7 +287,29 @@ function watchable(
   return ups;
 }
 
-function logEvent(event: StackEvent): void {
+/** Appends what the keeper does to `.pids/.keeper.log` (never through a link). */
+function keeperLogger(pidDir: string): (event: StackEvent) => void {
+  let fd: number | null = null;
+  try {
+    fd = openSync(
+      keeperLog(pidDir),
+      constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW,
+      0o600,
+    );
+  } catch {
+    // no log: the keeper keeps all the same
+  }
+  return (event) => {
+    if (fd === null) return;
+    try {
+      writeSync(fd, describeEvent(event));
+    } catch {
+      // a full disk: the next line may get through
+    }
+  };
+}
+
+function describeEvent(event: StackEvent): string {
   const at = new Date().toISOString();
   const extra =
     event.type === 'restarting' || event.type === 'exited' || event.type === 'crash-loop'
@@ -282,7 +317,7 @@ function logEvent(event: StackEvent): void {
       : event.type === 'restarted'
         ? ` pid ${event.record.pid}`
         : '';
-  process.stdout.write(`${at} ${event.service}: ${event.type}${extra}\n`);
+  return `${at} ${event.service}: ${event.type}${extra}\n`;
 }
 
 /**
@@ -301,6 +336,7 @@ export async function runKeeper(config: ResolvedConfig, stop: AbortSignal): Prom
   try {
     let started: UpResult | null = null;
     const asked = await request;
+    if (asked === 'none') return 0;
     if (asked !== null) {
       const aborting = new AbortController();
       process.on('message', (m: ToKeeper) => {
@@ -376,7 +412,7 @@ async function keep(
       holder,
       inspector,
       adopt: true,
-      onEvent: logEvent,
+      onEvent: keeperLogger(config.pidDir),
       // A restarted instance stays until `down`, as the one `up -d` started.
       onRestarted: (up) => {
         if (up.record !== undefined) updateRecord(config.pidDir, { ...up.record, detached: true });

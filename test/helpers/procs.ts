@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { systemInspector } from '../../lib/os/inspector.js';
 import { findMarked } from '../../lib/process/sweep.js';
+import { inTempDir } from './tmp.js';
 
 const inspector = systemInspector();
 const tracked = new Map<number, string>();
@@ -60,6 +61,13 @@ export function pidsIn(file: string): number[] {
   }
 }
 
+/** True for a keeper (`LAUNCHGUARD_KEEPER` in its environment) of a project of this test run. */
+function isOurKeeper(pid: number): boolean {
+  if (inspector.environ(pid, 'LAUNCHGUARD_KEEPER') === null) return false;
+  const cwd = inspector.cwd(pid);
+  return cwd !== null && inTempDir(cwd);
+}
+
 /** SIGKILLs every tracked process still alive with the same start time, and every marked process of tracked stacks. */
 export function killTracked(): void {
   for (const [pid, startTime] of tracked) {
@@ -73,10 +81,8 @@ export function killTracked(): void {
     }
   }
   tracked.clear();
-  // Keepers first: a keeper would restart the services killed below.
-  for (const pid of inspector.listPids()) {
-    const keeperOf = inspector.environ(pid, 'LAUNCHGUARD_KEEPER');
-    if (keeperOf === null || !stacks.has(keeperOf)) continue;
+  // Keepers first (those of this run's projects): one would restart the services killed below.
+  for (const pid of inspector.listPids().filter(isOurKeeper)) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {

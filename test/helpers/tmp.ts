@@ -26,6 +26,11 @@ export function project(files: Record<string, string>): string {
   return writeFiles(tempDir(), files);
 }
 
+/** True if `path` is in a temp folder this run made. */
+export function inTempDir(path: string): boolean {
+  return made.some((dir) => path === dir || path.startsWith(`${dir}/`));
+}
+
 /** Removes every temp folder made by this run. */
 export function removeTempDirs(): void {
   for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
