@@ -75,10 +75,18 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'status',
-    usage: 'status [--json] [service...]',
-    summary: 'state, PID, port owner, health, uptime and duplicates of each service',
+    usage: 'status [--json] [--watch] [service...]',
+    summary: 'state, PID, port owner, health, uptime, CPU, memory and duplicates of each service',
     positionals: true,
-    options: { json: { type: 'boolean', description: 'print JSON instead of a table' } },
+    options: {
+      json: { type: 'boolean', description: 'print JSON instead of a table' },
+      watch: {
+        type: 'boolean',
+        short: 'w',
+        description:
+          'a live view: the table once a second on a terminal, a line per change elsewhere; q or Ctrl-C ends it',
+      },
+    },
   },
   {
     name: 'run',

@@ -183,6 +183,29 @@ export function collectHealth(
     c.add(join(path, 'failures'), `expected a whole number >= 1, received ${describe(failures)}`);
 }
 
+const isPathList = (v: unknown) =>
+  Array.isArray(v) && v.length > 0 && v.every((p) => typeof p === 'string' && p !== '');
+
+/** Watch mode: a list of paths or globs, or `{ paths, ignore?, debounce? }`. */
+export function collectWatch(c: Collector, path: string, value: unknown): undefined {
+  if (value === undefined || isPathList(value)) return;
+  if (!isPlainObject(value)) {
+    return c.add(
+      path,
+      `expected paths such as ['src'] or { paths: ['src'] }, received ${describe(value)}`,
+    );
+  }
+  c.unknownKeys(value, path, ['paths', 'ignore', 'debounce']);
+  if (!isPathList(value.paths))
+    c.add(
+      join(path, 'paths'),
+      `expected a non-empty list of paths, received ${describe(value.paths)}`,
+    );
+  if (value.ignore !== undefined && !isPathList(value.ignore))
+    c.add(join(path, 'ignore'), `expected a list of paths, received ${describe(value.ignore)}`);
+  collectDuration(c, join(path, 'debounce'), value.debounce);
+}
+
 type ProbeKind = (typeof PROBE_KINDS)[number];
 type ProbeCheck = (
   c: Collector,

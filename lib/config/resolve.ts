@@ -16,6 +16,7 @@ import type {
   UserConfig,
 } from './types.js';
 import { type ConfigIssue, validateConfig } from './validate.js';
+import { resolveWatch } from './watch.js';
 
 /** Defaults, in one place. */
 export const DEFAULTS = Object.freeze({
@@ -134,6 +135,7 @@ function resolveService(
   root: string,
   shared: Record<string, string>,
   issues: ConfigIssue[],
+  pidDir: string,
 ): ResolvedService {
   const shell = svc.shell === true;
   const commandText = typeof svc.command === 'string' ? svc.command : svc.command.join(' ');
@@ -167,6 +169,7 @@ function resolveService(
     image: svc.image ?? null,
     pidFile: svc.pidFile === undefined ? null : resolvePath(cwd, svc.pidFile),
     health: resolveHealth(svc, port),
+    watch: resolveWatch(svc.watch, cwd, pidDir),
   };
   const configHash = hashOf({
     argv,
@@ -209,9 +212,10 @@ export function resolveConfig(config: unknown, file: string): ResolvedConfig {
     ...readEnvFiles(user.envFile, root, 'envFile', issues),
     ...(user.env ?? {}),
   };
+  const pidDir = resolvePath(root, user.pidDir ?? DEFAULTS.pidDir);
   const services: Record<string, ResolvedService> = {};
   for (const [name, svc] of Object.entries(user.services)) {
-    services[name] = resolveService(name, svc, root, shared, issues);
+    services[name] = resolveService(name, svc, root, shared, issues, pidDir);
   }
   if (issues.length > 0) throw configError(file, issues);
   const graph = Object.fromEntries(
@@ -221,7 +225,7 @@ export function resolveConfig(config: unknown, file: string): ResolvedConfig {
     file,
     root,
     name: user.name ?? stackName(root),
-    pidDir: resolvePath(root, user.pidDir ?? DEFAULTS.pidDir),
+    pidDir,
     logs: Object.freeze({
       maxSize: user.logs?.maxSize ?? DEFAULTS.logMaxSize,
       keep: user.logs?.keep ?? DEFAULTS.logKeep,

@@ -197,6 +197,15 @@ export interface ServiceConfig {
   /** A liveness check while the service runs (see {@link HealthCheck}). */
   health?: HealthCheck;
   /**
+   * Restart the service when a watched file changes (foreground `up`,
+   * `launch()`, the keeper of `up -d`); dependents keep running, as with
+   * `restart`. Paths or globs (`*`, `**`, `?`) relative to `cwd`;
+   * `node_modules`, `.git` and the state folder are always ignored.
+   * @example ['src', 'config/*.json']
+   * @example { paths: ['src'], ignore: ['src/generated'], debounce: 300 }
+   */
+  watch?: readonly string[] | WatchOptions;
+  /**
    * The command forks a daemon and writes the daemon's PID to this file
    * (relative to `cwd`; systemd's `PIDFile=`, start-stop-daemon's
    * `--pidfile`). launchguard waits for the command to exit 0, reads the PID
@@ -277,6 +286,31 @@ export type ResolvedProbe =
   | { kind: 'log'; pattern: string | RegExp; interval: number }
   | { kind: 'exec'; argv: readonly string[]; shell: boolean; interval: number };
 
+/** Watch mode of a service; see {@link ServiceConfig.watch}. */
+export interface WatchOptions {
+  /** Paths or globs relative to the service's `cwd`. */
+  paths: readonly string[];
+  /** Paths or globs (relative to `cwd`) whose changes do not count. */
+  ignore?: readonly string[];
+  /**
+   * Quiet time after a change before the restart, in ms (a save that writes
+   * several files restarts once).
+   * @default 200
+   */
+  debounce?: number;
+}
+
+/** Watch mode with its defaults filled in. */
+export interface ResolvedWatch {
+  /** Absolute folders (or files) to watch. */
+  readonly roots: readonly string[];
+  /** Relative paths (from `cwd`) that count. */
+  readonly patterns: readonly RegExp[];
+  /** Relative paths that never count. */
+  readonly ignore: readonly RegExp[];
+  readonly debounce: number;
+}
+
 /** A liveness check with its defaults filled in. */
 export interface ResolvedHealth {
   readonly probe: ResolvedProbe;
@@ -314,6 +348,8 @@ export interface ResolvedService {
   readonly pidFile: string | null;
   /** The liveness check, or null. */
   readonly health: ResolvedHealth | null;
+  /** Watch mode, or null. */
+  readonly watch: ResolvedWatch | null;
   /** A hash of everything that decides how the service runs, to detect config changes. */
   readonly configHash: string;
 }

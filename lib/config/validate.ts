@@ -9,6 +9,7 @@ import {
   collectHealth,
   collectPortNumber,
   collectReady,
+  collectWatch,
   describe,
   isPlainObject,
   join,
@@ -35,6 +36,7 @@ export const SERVICE_KEYS = [
   'maxRestarts',
   'minUptime',
   'health',
+  'watch',
   'pidFile',
   'image',
 ] as const;
@@ -111,6 +113,7 @@ function collectService(
     collectPortNumber(c, join(path, 'port'), value.port);
   collectReady(c, join(path, 'ready'), value.ready, value.port);
   collectHealth(c, join(path, 'health'), value.health, value.port);
+  collectWatch(c, join(path, 'watch'), value.watch);
   collectDuration(c, join(path, 'readyTimeout'), value.readyTimeout);
   collectDuration(c, join(path, 'stopTimeout'), value.stopTimeout);
   collectDuration(c, join(path, 'minUptime'), value.minUptime);

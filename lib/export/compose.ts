@@ -45,8 +45,25 @@ function seconds(ms: number): string {
   return `${Math.max(1, Math.ceil(ms / 1000))}s`;
 }
 
+/**
+ * The Compose healthcheck: the liveness check (`health`: its interval,
+ * timeout and failures) where there is one, with the readiness time as its
+ * start period; else the readiness check, retried for `readyTimeout`.
+ */
 function healthcheck(svc: ExportedService): YamlValue | undefined {
-  if (svc.probe === null || svc.task) return undefined;
+  if (svc.task) return undefined;
+  if (svc.health !== null) {
+    const test = healthTest(svc.health.probe);
+    if (test !== null)
+      return {
+        test,
+        interval: seconds(svc.health.interval),
+        timeout: seconds(svc.health.timeout),
+        retries: svc.health.failures,
+        start_period: seconds(svc.readyTimeout),
+      };
+  }
+  if (svc.probe === null) return undefined;
   const test = healthTest(svc.probe);
   if (test === null) return undefined;
   const interval = Math.max(1000, svc.probe.interval);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type {
   DependencyCondition,
   ResolvedConfig,
+  ResolvedHealth,
   ResolvedProbe,
   ResolvedService,
 } from '../config/types.js';
@@ -35,6 +36,8 @@ export interface ExportedService {
   readonly port: number | null;
   /** The readiness check, its port resolved; null: ready once started. */
   readonly probe: ResolvedProbe | null;
+  /** The liveness check (`health`), its port resolved; null without one. */
+  readonly health: (Omit<ResolvedHealth, 'probe'> & { readonly probe: ResolvedProbe }) | null;
   readonly readyTimeout: number;
   readonly stopTimeout: number;
   readonly stopSignal: NodeJS.Signals;
@@ -124,6 +127,10 @@ export async function exportModel(config: ResolvedConfig): Promise<ExportedStack
       env: env as Record<string, string>,
       port,
       probe: withPort(svc.ready, port),
+      health:
+        svc.health === null
+          ? null
+          : { ...svc.health, probe: withPort(svc.health.probe, port) as ResolvedProbe },
       readyTimeout: svc.readyTimeout,
       stopTimeout: svc.stopTimeout,
       stopSignal: svc.stopSignal,

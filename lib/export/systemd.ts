@@ -81,6 +81,11 @@ function serviceUnitText(
     `StartLimitBurst=${svc.maxRestarts + 1}`,
     '',
     '[Service]',
+    ...(svc.health === null
+      ? []
+      : [
+          '# health (liveness) is not mapped: systemd has no liveness check of its own (WatchdogSec= needs sd_notify from the service)',
+        ]),
     ...(svc.task ? ['Type=oneshot', 'RemainAfterExit=yes'] : ['Type=simple']),
     // The unit takes over: an instance launchguard started by hand is stopped first (only
     // this service; '-': if that fails, the start goes on and the service's own error shows).

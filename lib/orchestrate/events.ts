@@ -72,6 +72,8 @@ export type StackEvent =
   | { readonly type: 'unhealthy'; readonly service: string; readonly reason: string }
   /** Its liveness check passes (again). */
   | { readonly type: 'healthy'; readonly service: string }
+  /** A file its `watch` covers changed: it is restarted (not counted as a failure). */
+  | { readonly type: 'changed'; readonly service: string; readonly file: string }
   | { readonly type: 'stopping'; readonly service: string }
   | { readonly type: 'stopped'; readonly service: string; readonly report: StopReport | null };
 

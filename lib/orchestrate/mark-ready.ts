@@ -34,34 +34,15 @@ export async function markReady(
 }
 
 /**
- * Replaces the record of `was` by `now` (the daemon a command left, see
- * `pidFile`), under the service's lock and only while the record on disk is
- * still that instance's: another launcher's newer record is never overwritten.
+ * Runs `write` with the record on disk, under the service's lock, only while
+ * it is still the instance of `record`: a record another launcher wrote since
+ * is never overwritten.
  */
-export async function rerecord(
-  config: ResolvedConfig,
-  was: ServiceRecord,
-  now: ServiceRecord,
-  inspector: ProcessInspector,
-): Promise<void> {
-  const lock = await acquireLock(servicePaths(config.pidDir, was.service).lock, was.service, {
-    inspector,
-  });
-  try {
-    const current = readRecord(config.pidDir, was.service, inspector.pidMax());
-    if (current !== null && !('corrupt' in current) && current.instance === was.instance)
-      writeRecord(config.pidDir, now);
-  } finally {
-    lock.release();
-  }
-}
-
-/** Records the verdict of the liveness check on the instance, if the record is still its own. */
-export async function markHealth(
+async function whileCurrent(
   config: ResolvedConfig,
   record: ServiceRecord,
-  health: 'healthy' | 'unhealthy',
   inspector: ProcessInspector,
+  write: (current: ServiceRecord) => void,
 ): Promise<void> {
   const lock = await acquireLock(servicePaths(config.pidDir, record.service).lock, record.service, {
     inspector,
@@ -69,8 +50,30 @@ export async function markHealth(
   try {
     const current = readRecord(config.pidDir, record.service, inspector.pidMax());
     if (current !== null && !('corrupt' in current) && current.instance === record.instance)
-      updateRecord(config.pidDir, { ...current, health });
+      write(current);
   } finally {
     lock.release();
   }
+}
+
+/** Replaces the record of `was` by `now` (the daemon a command left, see `pidFile`). */
+export function rerecord(
+  config: ResolvedConfig,
+  was: ServiceRecord,
+  now: ServiceRecord,
+  inspector: ProcessInspector,
+): Promise<void> {
+  return whileCurrent(config, was, inspector, () => writeRecord(config.pidDir, now));
+}
+
+/** Records the verdict of the liveness check on the instance. */
+export function markHealth(
+  config: ResolvedConfig,
+  record: ServiceRecord,
+  health: 'healthy' | 'unhealthy',
+  inspector: ProcessInspector,
+): Promise<void> {
+  return whileCurrent(config, record, inspector, (current) =>
+    updateRecord(config.pidDir, { ...current, health }),
+  );
 }

@@ -15,6 +15,7 @@ import type { EventSink, StackEvent } from './events.js';
 import { serviceHandle, successorOf } from './handle.js';
 import { markHealth, markReady } from './mark-ready.js';
 import type { ServiceUp } from './up.js';
+import { watchFiles } from './watch.js';
 
 /** Restart back-off: 500 ms, doubling, at most 15 s. */
 export function restartDelay(attempt: number): number {
@@ -117,53 +118,107 @@ function watchedOf(up: ServiceUp, w: Watching): Watched | undefined {
   return { exit, record: up.record, marker: up.record.instance, since };
 }
 
+/** Restart counts of one watched service: in a row (for `maxRestarts`), and in all. */
+interface Counts {
+  inARow: number;
+  total: number;
+}
+
+/** What follows an instance's end: the next instance to watch, or the end (`failed` or not). */
+type Step = { readonly next: Watched } | { readonly failed: boolean };
+
 /** Watches one service until it ends for good or supervision stops; true if it failed. */
 async function watch(config: ResolvedConfig, first: ServiceUp, w: Watching): Promise<boolean> {
-  const { signal, emit } = w;
-  const name = first.name;
-  const svc = config.services[name] as ResolvedService;
+  const svc = config.services[first.name] as ResolvedService;
+  const counts: Counts = { inARow: 0, total: first.record?.restarts ?? 0 };
   let current = watchedOf(first, w);
-  let inARow = 0;
-  let total = first.record?.restarts ?? 0;
   while (current !== undefined) {
-    const checking = watchHealth(config, svc, current.record, w);
-    const exit = await Promise.race([current.exit, w.stop]);
-    checking();
-    if (exit === null) return false;
-    if (signal.aborted) return false; // stopping: the exit is the stop's business
-    recordExit(config, name, exit);
-    // A restart counts toward maxRestarts only if the instance did not live minUptime.
-    if (performance.now() - current.since >= svc.minUptime) inARow = 0;
-    const end = await endOf(config, name, exit, inARow, {
-      marker: current.marker,
-      inspector: w.inspector,
-      signal,
-      ...(w.holder === undefined ? {} : { holder: w.holder }),
-    });
-    if (signal.aborted) return false;
-    if (end !== null) {
-      emit(end.event);
-      return end.failed;
-    }
-    const delayMs = restartDelay(inARow);
-    inARow++;
-    total++;
-    emit({
+    const step = await untilEnd(config, svc, current, counts, w);
+    if ('failed' in step) return step.failed;
+    current = step.next;
+  }
+  return false;
+}
+
+/** Watches one instance (its checks and files too) until it ends, and decides what follows. */
+async function untilEnd(
+  config: ResolvedConfig,
+  svc: ResolvedService,
+  current: Watched,
+  counts: Counts,
+  w: Watching,
+): Promise<Step> {
+  const checking = watchHealth(config, svc, current.record, w);
+  const changed = onChanges(svc, current.record, w);
+  const exit = await Promise.race([current.exit, w.stop]);
+  checking.close();
+  changed.close();
+  // A stop of its own (unhealthy, a changed file) ends before anything starts it again.
+  await Promise.all([checking.stopped(), changed.stopped()]);
+  if (exit === null || w.signal.aborted) return { failed: false }; // a stop is the stop's business
+  // A restart counts toward maxRestarts only if the instance did not live minUptime.
+  if (performance.now() - current.since >= svc.minUptime) counts.inARow = 0;
+  const forChange = changed.file() !== null;
+  const end = await endOf(config, svc.name, exit, forChange ? 0 : counts.inARow, {
+    marker: current.marker,
+    inspector: w.inspector,
+    signal: w.signal,
+    ...(w.holder === undefined ? {} : { holder: w.holder }),
+  });
+  if (w.signal.aborted) return { failed: false };
+  if (isOwnEnd(end)) recordExit(config, svc.name, exit);
+  // Stopped for a change of its files: restarted at once whatever its policy (not a
+  // failure), unless `down` took it or another launcher replaced it meanwhile.
+  if (end !== null && !(forChange && isOwnEnd(end))) {
+    w.emit(end.event);
+    return { failed: end.failed };
+  }
+  if (!forChange) {
+    const delayMs = restartDelay(counts.inARow);
+    counts.inARow++;
+    w.emit({
       type: 'restarting',
-      service: name,
+      service: svc.name,
       exit,
-      attempt: inARow,
+      attempt: counts.inARow,
       max: svc.maxRestarts,
       delayMs,
     });
-    await delay(delayMs, signal);
-    if (signal.aborted) return false;
-    const again = await restartOnce(config, name, total, w.start, w, emit);
-    if (again?.spawned === undefined) return !signal.aborted;
-    const { spawned, record } = again;
-    current = { exit: spawned.exit, record, marker: spawned.marker, since: performance.now() };
+    await delay(delayMs, w.signal);
+    if (w.signal.aborted) return { failed: false };
   }
-  return false;
+  counts.total++;
+  const again = await restartOnce(config, svc.name, counts.total, w.start, w, w.emit);
+  if (again?.spawned === undefined) return { failed: !w.signal.aborted };
+  return {
+    next: {
+      exit: again.spawned.exit,
+      record: again.record,
+      marker: again.spawned.marker,
+      since: performance.now(),
+    },
+  };
+}
+
+/**
+ * Watch mode while an instance lives: the first change of a watched file
+ * (debounced) is reported (`changed`) and the instance stopped, which the
+ * watch then restarts. `file()` says whether that happened.
+ */
+function onChanges(
+  svc: ResolvedService,
+  record: ServiceRecord | undefined,
+  w: Watching,
+): { close: () => void; file: () => string | null; stopped: () => Promise<unknown> } {
+  let changed: string | null = null;
+  let stopping: Promise<unknown> = Promise.resolve();
+  const close = watchFiles(svc, (file) => {
+    if (changed !== null || record === undefined) return;
+    changed = file;
+    w.emit({ type: 'changed', service: svc.name, file });
+    stopping = stopInstance({ ...record, recorded: true }, stopOptionsFor(svc, w.inspector));
+  });
+  return { close, file: () => changed, stopped: () => stopping };
 }
 
 /** A pause that does not keep the process alive (a `launch()` host may end any time). */
@@ -192,13 +247,14 @@ function watchHealth(
   svc: ResolvedService,
   record: ServiceRecord | undefined,
   w: Watching,
-): () => void {
+): { close: () => void; stopped: () => Promise<unknown> } {
   const health = svc.health;
-  if (health === null || record === undefined) return () => undefined;
+  if (health === null || record === undefined)
+    return { close: () => undefined, stopped: () => Promise.resolve() };
   const ac = new AbortController();
   const signal = AbortSignal.any([ac.signal, w.signal]);
-  void checkLoop(config, svc, health, record, w, signal);
-  return () => ac.abort();
+  const loop = checkLoop(config, svc, health, record, w, signal);
+  return { close: () => ac.abort(), stopped: () => loop };
 }
 
 /** The loop of {@link watchHealth}: one check per interval until the signal aborts. */
@@ -245,6 +301,11 @@ async function checkLoop(
     await stopInstance({ ...record, recorded: true }, stopOptionsFor(svc, w.inspector));
     return;
   }
+}
+
+/** False for an end `down` caused or another launcher's replacement: not this watch's to record. */
+function isOwnEnd(end: { readonly event: StackEvent } | null): boolean {
+  return end === null || (end.event.type !== 'taken-down' && end.event.type !== 'replaced');
 }
 
 /** Keeps how a watched service ended (`status` shows it as `lastExit`); never throws. */

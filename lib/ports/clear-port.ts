@@ -164,6 +164,12 @@ export async function stopHolder(
   );
 }
 
+/** True if `pid` is gone or a zombie (a zombie holds no socket: the listing is stale). */
+function hasEnded(pid: number, inspector: ProcessInspector): boolean {
+  const looked = inspector.lookup(pid);
+  return looked.kind === 'gone' || (looked.kind === 'alive' && isDeadState(looked.info.state));
+}
+
 /**
  * The holders of a service's port, classified; throws E_PORT_IN_USE for the
  * first one the start may not stop (anything but an earlier instance of the
@@ -184,7 +190,7 @@ function stoppableHolders(
       (h.kind === 'foreign' && options.force && forceRefusal(h, inspector) === null);
     // A holder that ended while it was looked at (an instance another launcher just
     // stopped) reads as foreign, its environment gone: it holds nothing any more.
-    const ended = h.pid !== null && inspector.lookup(h.pid).kind === 'gone';
+    const ended = h.pid !== null && hasEnded(h.pid, inspector);
     if (!stoppable && !ended) throw refuse(svc, h, options.force, inspector);
   }
   return holders;
@@ -239,7 +245,17 @@ export async function clearPort(
     uses = await scanner(port);
   }
   if (uses.length === 0) return { stopped: [] };
-  const holders = stoppableHolders(svc, uses, options);
+  let holders: PortHolder[];
+  try {
+    holders = stoppableHolders(svc, uses, options);
+  } catch {
+    // A process that started a moment ago may be missing from a process-table snapshot
+    // (ps: its environment, so its marker): look once more before calling it foreign.
+    await delay(50);
+    uses = await scanner(port);
+    if (uses.length === 0) return { stopped: [] };
+    holders = stoppableHolders(svc, uses, options);
+  }
   const stopped: { holder: PortHolder; report: StopReport }[] = [];
   const seen = new Set<number>();
   for (const holder of holders) {

@@ -129,6 +129,9 @@ export class Progress {
       case 'unhealthy':
         this.line(`${c.red('✗')} ${e.service}: unhealthy (${e.reason})`);
         break;
+      case 'changed':
+        this.line(`${c.cyan('↻')} ${e.service}: ${e.file} changed; restarting`);
+        break;
       case 'healthy':
         this.line(`${c.green('✓')} ${e.service}: healthy again`);
         break;

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { constants, openSync, writeSync } from 'node:fs';
+import { constants, type FSWatcher, openSync, watch, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResolvedConfig } from '../config/types.js';
 import { delay } from '../delay.js';
@@ -14,6 +14,7 @@ import { stopInstance } from '../process/stop.js';
 import { keeperLog, liveKeeper, removeKeeper, writeKeeper } from '../state/keeper.js';
 import { type LeaseHolder, newLeaseHolder, removeLease, writeLease } from '../state/lease.js';
 import { acquireLock } from '../state/lock.js';
+import { rotateRunningLog } from '../state/logfile.js';
 import { stackOf } from '../state/marker.js';
 import { servicePaths } from '../state/paths.js';
 import { updateRecord } from '../state/record.js';
@@ -316,7 +317,13 @@ function describeEvent(event: StackEvent): string {
       ? ` ${JSON.stringify(event.exit)}`
       : event.type === 'restarted'
         ? ` pid ${event.record.pid}`
-        : '';
+        : event.type === 'restart-failed'
+          ? `: ${event.error instanceof Error ? event.error.message : String(event.error)}`
+          : event.type === 'changed'
+            ? ` ${event.file}`
+            : event.type === 'unhealthy'
+              ? ` (${event.reason})`
+              : '';
   return `${at} ${event.service}: ${event.type}${extra}\n`;
 }
 
@@ -395,6 +402,31 @@ async function holdAll(
   return ups;
 }
 
+/**
+ * Keeps the logs of what it keeps within `logs.maxSize` while the services
+ * run: the state folder is watched (inotify, through fs.watch), and a log that
+ * changed is rotated in place once it reached its size (see
+ * `rotateRunningLog`), at most every 50 ms per log.
+ */
+function keepLogsSmall(config: ResolvedConfig, ups: readonly ServiceUp[]): FSWatcher {
+  const names = new Set(ups.map((u) => `${u.name}.log`));
+  const last = new Map<string, number>();
+  const watcher = watch(config.pidDir, { persistent: false }, (_event, file) => {
+    const name = typeof file === 'string' ? file : null;
+    if (name === null || !names.has(name)) return;
+    const now = performance.now();
+    if (now - (last.get(name) ?? 0) < 50) return;
+    last.set(name, now);
+    try {
+      rotateRunningLog(join(config.pidDir, name), config.logs.maxSize, config.logs.keep);
+    } catch {
+      // a full disk or a race with a start's own rotation: the next change tries again
+    }
+  });
+  watcher.on('error', () => undefined);
+  return watcher;
+}
+
 /** Supervises what it keeps until nothing is left or `stop`. */
 async function keep(
   config: ResolvedConfig,
@@ -406,6 +438,7 @@ async function keep(
   if (ups.length === 0) return;
   // Adopted services are watched by unref'd polls: this keeps the keeper itself alive.
   const alive = setInterval(() => undefined, 1 << 30);
+  const logs = keepLogsSmall(config, ups);
   try {
     await supervise(config, ups, {
       signal: stop,
@@ -420,6 +453,7 @@ async function keep(
     });
   } finally {
     clearInterval(alive);
+    logs.close();
   }
   // Let a last write reach the log before the process ends.
   await delay(10);

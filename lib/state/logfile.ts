@@ -3,9 +3,12 @@ import {
   constants,
   fchmodSync,
   fstatSync,
+  ftruncateSync,
   lstatSync,
   openSync,
+  readSync,
   renameSync,
+  writeSync,
 } from 'node:fs';
 import { errnoCode, stateError } from '../errors.js';
 import { unlinkQuiet } from './files.js';
@@ -141,6 +144,52 @@ export function rotateLog(path: string, maxSize: number, keep: number): void {
   unlinkQuiet(`${path}.${keep}`);
   for (let n = keep - 1; n >= 1; n--) renameQuiet(`${path}.${n}`, `${path}.${n + 1}`);
   renameQuiet(path, `${path}.1`);
+}
+
+/**
+ * Rotates a log while its service writes to it (the keeper): once it has
+ * grown to `maxSize`, its content is copied to `<log>.1` (older ones shift up,
+ * `keep` are kept) and the file is truncated in place. The service never
+ * notices: it writes with O_APPEND, so its next line lands at the new end.
+ * Lines written between the copy and the truncation are lost (the README
+ * says how many at 2 MB/s). The file is opened without following links.
+ * Returns true if it rotated.
+ */
+export function rotateRunningLog(path: string, maxSize: number, keep: number): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDWR | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile() || stat.size < maxSize) return false;
+    if (keep > 0) {
+      unlinkQuiet(`${path}.${keep}`);
+      for (let n = keep - 1; n >= 1; n--) renameQuiet(`${path}.${n}`, `${path}.${n + 1}`);
+      const copy = openSync(
+        `${path}.1`,
+        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+        0o600,
+      );
+      try {
+        const buffer = Buffer.alloc(1 << 20);
+        for (let at = 0; ; ) {
+          const n = readSync(fd, buffer, 0, buffer.length, at);
+          if (n === 0) break;
+          writeSync(copy, buffer, 0, n);
+          at += n;
+        }
+      } finally {
+        closeSync(copy);
+      }
+    }
+    ftruncateSync(fd, 0);
+    return true;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function renameQuiet(from: string, to: string): void {

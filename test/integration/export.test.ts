@@ -167,6 +167,22 @@ describe('export: systemd units and a Compose file', () => {
     expect((await runCli(['down'], { cwd: config.root })).code).to.equal(0);
   });
 
+  it('health maps to the Compose healthcheck, and is named as not mapped in a systemd unit', async () => {
+    const config = await makeStack({
+      api: {
+        ...listenService(await freePort()),
+        health: { http: '/health', interval: 5000, timeout: 2000, failures: 2 },
+      },
+    });
+    const compose = await runCli(['export', 'compose'], { cwd: config.root });
+    expect(compose.code, compose.stderr).to.equal(0);
+    expect(compose.stdout).to.match(/interval: "5s"\n\s+timeout: "2s"\n\s+retries: 2\n/);
+    const dir = join(tempDir(), 'units');
+    expect((await runCli(['export', 'systemd', '-o', dir], { cwd: config.root })).code).to.equal(0);
+    const unit = readFileSync(join(dir, `${config.name}-api.service`), 'utf8');
+    expect(unit).to.include('# health (liveness) is not mapped');
+  });
+
   describe('launchguard wait', () => {
     it('exits 0 once the service is ready', async () => {
       const config = await makeStack({ api: listenService(await freePort(), { DELAY: '500' }) });

@@ -1,12 +1,12 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import type { ServiceStatus } from '../../lib/query/status.js';
 import { runCli } from '../helpers/cli.js';
-import { markedPids, recordOf } from '../helpers/e2e.js';
+import { markedPids, recordOf, startCli } from '../helpers/e2e.js';
 import { freePort, listenersOn } from '../helpers/ports.js';
-import { isAlive, track, waitFor, waitForAsync } from '../helpers/procs.js';
+import { isAlive, SLACK_MS, track, waitFor, waitForAsync } from '../helpers/procs.js';
 import { listenService, makeStack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -141,6 +141,95 @@ describe('the keeper: a detached stack stays alive after up -d returns', () => {
     );
     const [api] = await statusOf(config);
     expect(api).to.include({ state: 'running', restarts: 1 });
+    await runCli(['down'], { cwd: config.root });
+  });
+
+  it('a chatty detached service with logs.maxSize 100 kB stays under 2 x maxSize on disk while running', async function () {
+    this.timeout(30_000);
+    const line = 'x'.repeat(1000);
+    const config = await makeStack(
+      {
+        talk: {
+          command: [
+            process.execPath,
+            '-e',
+            `setInterval(() => { for (let i = 0; i < 2; i++) console.log(${JSON.stringify(line)}); }, 1)`,
+          ],
+        },
+      },
+      { logs: { maxSize: 100_000, keep: 2 } },
+    );
+    expect((await runCli(['up', '-d'], { cwd: config.root })).code).to.equal(0);
+    const log = join(config.pidDir, 'talk.log');
+    let largest = 0;
+    const until = performance.now() + 3000;
+    while (performance.now() < until) {
+      largest = Math.max(largest, statSync(log).size);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(existsSync(`${log}.1`), 'rotated while running').to.equal(true);
+    expect(largest, 'the live log').to.be.below(200_000);
+    expect(statSync(`${log}.1`).size).to.be.below(200_000);
+    await runCli(['down'], { cwd: config.root });
+  });
+
+  it('status --watch off a terminal prints a line per change (a restart), and ends on SIGTERM', async () => {
+    const config = await makeStack({
+      api: { ...listenService(await freePort()), restart: 'on-failure' },
+    });
+    expect((await runCli(['up', '-d'], { cwd: config.root })).code).to.equal(0);
+    const watching = startCli(['status', '--watch'], config.root);
+    await waitFor(
+      () => /api: running pid \d+ restarts 0/.test(watching.output()),
+      5000,
+      'the first line',
+    );
+    process.kill(recordOf(config, 'api')?.pid as number, 'SIGKILL'); // ours: this test's service
+    await waitFor(
+      () => /api: running pid \d+ restarts 1/.test(watching.output()),
+      8000,
+      'the restart',
+    );
+    const lines = watching.output().trim().split('\n');
+    expect(
+      lines.every((l) => /^\S+ api: /.test(l)),
+      watching.output(),
+    ).to.equal(true);
+    watching.child.kill('SIGTERM');
+    expect(await watching.exited).to.equal(0);
+    await runCli(['down'], { cwd: config.root });
+  });
+
+  it('watch: a touched file restarts only that service; dependents and the rest keep their pids', async () => {
+    const config = await makeStack({
+      api: { ...listenService(await freePort()), watch: ['src'] },
+      web: { ...listenService(await freePort()), dependsOn: ['api'] },
+    });
+    mkdirSync(join(config.root, 'src'));
+    writeFileSync(join(config.root, 'src', 'app.js'), '1');
+    expect((await runCli(['up', '-d'], { cwd: config.root })).code).to.equal(0);
+    const api = recordOf(config, 'api')?.pid as number;
+    const web = recordOf(config, 'web')?.pid as number;
+    // The keeper watches from just after up -d returned: change the file until it restarts.
+    let n = 0;
+    const touching = setInterval(
+      () => writeFileSync(join(config.root, 'src', 'app.js'), String(++n)),
+      400,
+    );
+    try {
+      await waitFor(
+        () => {
+          const r = recordOf(config, 'api');
+          return typeof r?.pid === 'number' && r.pid !== api && typeof r.readyAt === 'string';
+        },
+        10_000 + SLACK_MS,
+        'api to be restarted',
+      );
+    } finally {
+      clearInterval(touching);
+    }
+    expect(recordOf(config, 'web')?.pid, 'web untouched').to.equal(web);
+    writeFileSync(join(config.pidDir, 'ignored.txt'), 'x'); // the state folder never counts
     await runCli(['down'], { cwd: config.root });
   });
 });
