@@ -40,7 +40,7 @@ function lines(value: YamlValue, indent: string): string[] {
   for (const [k, v] of Object.entries(value as Record<string, YamlValue | undefined>)) {
     if (v === undefined) continue;
     if (k === '#') {
-      out.push(...(v as string[]).map((c) => `${indent}# ${c}`));
+      out.push(...(v as string[]).map((c) => `${indent}# ${oneLine(c)}`));
     } else if (isScalar(v) || (Array.isArray(v) && v.every(isScalar))) {
       out.push(`${indent}${key(k)}: ${lines(v, '')[0]}`);
     } else {
@@ -52,5 +52,13 @@ function lines(value: YamlValue, indent: string): string[] {
 
 /** The document for `value` (a mapping), with `header` comment lines first. */
 export function toYaml(value: YamlValue, header: readonly string[] = []): string {
-  return `${[...header.map((c) => `# ${c}`), ...lines(value, '')].join('\n')}\n`;
+  return `${[...header.map((c) => `# ${oneLine(c)}`), ...lines(value, '')].join('\n')}\n`;
+}
+
+/** A comment's text on one line: control characters (a line break would end the comment) escaped. */
+function oneLine(text: string): string {
+  return text.replace(
+    /[\u0000-\u001f\u007f]/g,
+    (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
 }

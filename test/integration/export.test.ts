@@ -183,6 +183,33 @@ describe('export: systemd units and a Compose file', () => {
     expect(unit).to.include('# health (liveness) is not mapped');
   });
 
+  it('no value breaks out: a CR in an env value, newlines in a log pattern and in the comments', async function () {
+    requireTool(this, 'systemd-analyze', ['--version']);
+    const config = await makeStack({
+      web: {
+        ...listenService(await freePort()),
+        env: { EVIL: 'x\rExecStart=/nonexistent/INJECTED\r#', TAB: 'a\tb' },
+        ready: { log: 'listening\n    privileged: true\n    pid: host\n    #' },
+      },
+    });
+    const dir = join(tempDir(), 'units');
+    expect((await runCli(['export', 'systemd', '-o', dir], { cwd: config.root })).code).to.equal(0);
+    const unit = readFileSync(join(dir, `${config.name}-web.service`), 'utf8');
+    expect(unit.match(/^ExecStart=/gm), 'one ExecStart').to.have.length(1);
+    expect(unit).to.include('Environment="EVIL=x\\x0dExecStart=/nonexistent/INJECTED\\x0d#"');
+    const verify = spawnSync(
+      'systemd-analyze',
+      ['verify', join(dir, `${config.name}-web.service`)],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(verify.stderr).not.to.match(/more than one ExecStart/);
+    const compose = await runCli(['export', 'compose'], { cwd: config.root });
+    expect(compose.stdout).not.to.match(/^\s+(privileged|pid):/m);
+    expect(compose.stdout.split('\n').filter((l) => l.includes('listening'))).to.have.length(1);
+  });
+
   describe('launchguard wait', () => {
     it('exits 0 once the service is ready', async () => {
       const config = await makeStack({ api: listenService(await freePort(), { DELAY: '500' }) });
