@@ -25,3 +25,15 @@ export function parseDuration(raw: string): number | null {
   const ms = Number(m[1]) * (UNIT_MS[m[2] ?? 'ms'] ?? 1);
   return Number.isFinite(ms) && ms > 0 ? ms : null;
 }
+
+/**
+ * `text` with every control character (U+0000-U+001F, U+007F) as a `\xHH`
+ * escape: one line, whatever it holds, for generated files where a line break
+ * would end a directive or a comment (systemd reads `\xHH` back in quoted words).
+ */
+export function escapeControls(text: string): string {
+  return text.replace(CONTROLS, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
+const CONTROLS = /[\u0000-\u001f\u007f]/g;

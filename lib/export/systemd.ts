@@ -1,5 +1,6 @@
 import { userInfo } from 'node:os';
 import { LaunchError } from '../errors.js';
+import { escapeControls } from '../format.js';
 import type { ExportedService, ExportedStack } from './model.js';
 
 /**
@@ -56,13 +57,7 @@ function quoted(text: string): string {
         hint: 'remove the NUL from the config (env values, command, paths)',
       },
     );
-  return text
-    .replaceAll('\\', '\\\\')
-    .replaceAll('"', '\\"')
-    .replace(
-      /[\u0001-\u001f\u007f]/g,
-      (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`,
-    );
+  return escapeControls(text.replaceAll('\\', '\\\\').replaceAll('"', '\\"'));
 }
 
 /** One `Environment=` assignment, quoted. */

@@ -1,3 +1,5 @@
+import { escapeControls } from '../format.js';
+
 /**
  * A small YAML writer for generated files: mappings, sequences, and scalars
  * written as JSON strings and numbers (JSON scalars are valid YAML flow
@@ -40,7 +42,7 @@ function lines(value: YamlValue, indent: string): string[] {
   for (const [k, v] of Object.entries(value as Record<string, YamlValue | undefined>)) {
     if (v === undefined) continue;
     if (k === '#') {
-      out.push(...(v as string[]).map((c) => `${indent}# ${oneLine(c)}`));
+      out.push(...(v as string[]).map((c) => `${indent}# ${escapeControls(c)}`));
     } else if (isScalar(v) || (Array.isArray(v) && v.every(isScalar))) {
       out.push(`${indent}${key(k)}: ${lines(v, '')[0]}`);
     } else {
@@ -52,13 +54,5 @@ function lines(value: YamlValue, indent: string): string[] {
 
 /** The document for `value` (a mapping), with `header` comment lines first. */
 export function toYaml(value: YamlValue, header: readonly string[] = []): string {
-  return `${[...header.map((c) => `# ${oneLine(c)}`), ...lines(value, '')].join('\n')}\n`;
-}
-
-/** A comment's text on one line: control characters (a line break would end the comment) escaped. */
-function oneLine(text: string): string {
-  return text.replace(
-    /[\u0000-\u001f\u007f]/g,
-    (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`,
-  );
+  return `${[...header.map((c) => `# ${escapeControls(c)}`), ...lines(value, '')].join('\n')}\n`;
 }
