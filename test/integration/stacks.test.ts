@@ -95,10 +95,10 @@ describe("stacks: one stack's records, leases and processes are its own", () => 
     const config = await loadConfig({ cwd: dir });
     trackStack(stackId(config.name, config.file));
     const inspector = systemInspector();
-    const shell = spawnPlain(['sh', '-c', 'sleep 60']);
-    await waitFor(() => identityOf(shell.pid as number, inspector) !== null);
+    const stray = spawnPlain(['sleep', '60']); // not through sh: a forked sleep would outlive the cleanup
+    await waitFor(() => identityOf(stray.pid as number, inspector) !== null);
     // A run starts the stack; while it runs, leases are planted beside its own.
-    const planted = [1, shell.pid as number].map((pid) => identityOf(pid, inspector));
+    const planted = [1, stray.pid as number].map((pid) => identityOf(pid, inspector));
     const script = 'setTimeout(() => {}, 800);';
     const run = runCli(['run', '--', process.execPath, '-e', script], { cwd: dir });
     await waitFor(() => recordOf(config, 'svc') !== null, 10_000, 'the run to start svc');
