@@ -113,11 +113,16 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'logs',
-    usage: 'logs [-f] [-n N] [service...]',
+    usage: 'logs [-f] [-t] [-n N] [service...]',
     summary: "show services' log files",
     positionals: true,
     options: {
       follow: { type: 'boolean', short: 'f', description: 'keep printing new lines' },
+      timestamps: {
+        type: 'boolean',
+        short: 't',
+        description: 'show when each line was written (where a launcher saw it)',
+      },
       lines: {
         type: 'string',
         short: 'n',

@@ -189,7 +189,10 @@ async function untilEnd(
   }
   counts.total++;
   const again = await restartOnce(config, svc.name, counts.total, w.start, w, w.emit);
-  if (again?.spawned === undefined) return { failed: !w.signal.aborted };
+  // Another supervisor of a kept service restarted it first: watch its instance.
+  const theirs = again === undefined ? undefined : watchedOf(again, w);
+  if (again?.spawned === undefined)
+    return theirs === undefined ? { failed: !w.signal.aborted } : { next: theirs };
   return {
     next: {
       exit: again.spawned.exit,

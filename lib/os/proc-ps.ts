@@ -111,3 +111,17 @@ export function parsePsCgroups(text: string): Map<number, string> {
   }
   return out;
 }
+
+/**
+ * `ps -A -o pid=,pcpu=,rss=`: each process's CPU (percent of one core; on
+ * Linux the average since it started, as the /proc backend computes it; on
+ * macOS a decaying average) and resident memory (KiB, returned in bytes).
+ */
+export function parsePsUsage(text: string): Map<number, { cpu: number; rss: number }> {
+  const rows = new Map<number, { cpu: number; rss: number }>();
+  for (const line of text.split('\n')) {
+    const m = /^\s*(\d+)\s+([\d.]+)\s+(\d+)\s*$/.exec(line.replace(',', '.'));
+    if (m) rows.set(Number(m[1]), { cpu: Number(m[2]), rss: Number(m[3]) * 1024 });
+  }
+  return rows;
+}

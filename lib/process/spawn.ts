@@ -4,7 +4,8 @@ import { closeSync, fstatSync, writeSync } from 'node:fs';
 import type { ResolvedService } from '../config/types.js';
 import { errnoCode, LaunchError } from '../errors.js';
 import type { ExitInfo } from '../exit.js';
-import { openLogForAppend, rotateLog } from '../state/logfile.js';
+import { openLogForAppend, rotateLog, rotateRunningLog } from '../state/logfile.js';
+import { LogClock } from '../state/logtimes.js';
 import { adoptChild } from './children.js';
 import { serviceEnv } from './env.js';
 import { platformSpawn, type SpawnFn } from './platform-spawn.js';
@@ -18,7 +19,10 @@ export interface SpawnServiceOptions {
   readonly ports: Readonly<Record<string, number>>;
   /** Append the service's stdout and stderr here. */
   readonly logFile: string;
-  /** Rotate the log first when it has grown this large (see `rotateLog`). */
+  /**
+   * Rotate the log first when it has grown this large (see `rotateLog`); with
+   * `tee`, also while the service runs (this launcher writes its log then).
+   */
   readonly logRotation?: { readonly maxSize: number; readonly keep: number };
   /**
    * Foreground use: also hand every output chunk to this function. Without it
@@ -90,6 +94,8 @@ export async function spawnService(
       try {
         writeSync(logFd, `--- started ${new Date().toISOString()} pid ${child.pid} ---\n`);
         logOffset = fstatSync(logFd).size;
+        const headerFd = logFd;
+        new LogClock(options.logFile, () => fstatSync(headerFd).size).note();
       } catch {
         // a full disk: the service still starts, its output still goes to the log
       }
@@ -107,19 +113,19 @@ export async function spawnService(
     if (tee) {
       const fd = logFd;
       logFd = -1;
+      const write = teeWriter(fd, options);
       const copy = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
-        try {
-          writeSync(fd, chunk);
-        } catch {
-          // a full disk must not stop the service's output from reaching the terminal
-        }
+        write.chunk(chunk);
         tee(chunk, stream);
       };
       child.stdout?.on('data', copy('stdout'));
       child.stderr?.on('data', copy('stderr'));
       // 'close' comes after the last output chunk; closing at 'exit' could let a late
       // chunk hit a reused descriptor number.
-      child.once('close', () => closeSync(fd));
+      child.once('close', () => {
+        write.close();
+        closeSync(fd);
+      });
     } else {
       child.unref();
     }
@@ -147,4 +153,33 @@ export async function spawnService(
   } finally {
     if (logFd >= 0) closeSync(logFd);
   }
+}
+
+/**
+ * The foreground launcher's writing of a service's log: each chunk appended,
+ * its time noted (`logs --timestamps`), and the log rotated in place as soon
+ * as it reaches `logRotation.maxSize`. This launcher is the only writer, so
+ * the copy-then-truncate loses nothing.
+ */
+function teeWriter(
+  fd: number,
+  options: SpawnServiceOptions,
+): { chunk: (data: Buffer) => void; close: () => void } {
+  const clock = new LogClock(options.logFile, () => fstatSync(fd).size);
+  const rotation = options.logRotation;
+  return {
+    chunk: (data) => {
+      try {
+        writeSync(fd, data);
+        clock.seen();
+        if (rotation !== undefined && fstatSync(fd).size >= rotation.maxSize) {
+          clock.note();
+          rotateRunningLog(options.logFile, rotation.maxSize, rotation.keep);
+        }
+      } catch {
+        // a full disk must not stop the service's output from reaching the terminal
+      }
+    },
+    close: () => clock.close(),
+  };
 }

@@ -4,12 +4,19 @@ import { untilAborted } from '../delay.js';
 import { LaunchError } from '../errors.js';
 import { LogFollower } from '../probes/log-follow.js';
 import { openLogForRead } from '../state/logfile.js';
+import { readTimeNotes, timesOfLines } from '../state/logtimes.js';
 import { servicePaths } from '../state/paths.js';
 import { assertStateDir } from '../state/trust.js';
 
 /** The end of one service's log, as `logs` shows it. */
 export type LogTail =
-  | { readonly service: string; readonly kind: 'ok'; readonly lines: readonly string[] }
+  | {
+      readonly service: string;
+      readonly kind: 'ok';
+      readonly lines: readonly string[];
+      /** When each line was written (epoch ms), null where nobody saw it; see `state/logtimes.ts`. */
+      readonly times: readonly (number | null)[];
+    }
   | { readonly service: string; readonly kind: 'missing' }
   /** Not a log launchguard will read (a link, a FIFO, another user's file). */
   | {
@@ -19,16 +26,23 @@ export type LogTail =
       readonly reason: string;
     };
 
-/** The last `n` lines of an open file (reads at most its last 1 MiB); closes it. */
-function lastLines(fd: number, n: number): string[] {
+/** The last `n` lines of an open file (reads at most its last 1 MiB) and where each ends; closes it. */
+function lastLines(fd: number, n: number): { lines: string[]; ends: number[] } {
   try {
     const size = fstatSync(fd).size;
     const length = Math.min(size, 1024 * 1024);
     const buffer = Buffer.alloc(length);
     readSync(fd, buffer, 0, length, size - length);
-    const lines = buffer.toString('utf8').split('\n');
-    if (lines.at(-1) === '') lines.pop();
-    return n === 0 ? [] : lines.slice(-n);
+    const lines: string[] = [];
+    const ends: number[] = [];
+    for (let from = 0; from < length; ) {
+      const nl = buffer.indexOf(10, from);
+      const end = nl < 0 ? length : nl + 1;
+      lines.push(buffer.toString('utf8', from, nl < 0 ? length : nl));
+      ends.push(size - length + end);
+      from = end;
+    }
+    return { lines: lines.slice(lines.length - n), ends: ends.slice(ends.length - n) };
   } finally {
     closeSync(fd);
   }
@@ -40,7 +54,10 @@ export function logTails(config: ResolvedConfig, names: readonly string[], n: nu
   return names.map((service): LogTail => {
     const file = servicePaths(config.pidDir, service).log;
     const opened = openLogForRead(file);
-    if (opened.kind === 'ok') return { service, kind: 'ok', lines: lastLines(opened.fd, n) };
+    if (opened.kind === 'ok') {
+      const { lines, ends } = lastLines(opened.fd, n);
+      return { service, kind: 'ok', lines, times: timesOfLines(ends, readTimeNotes(file)) };
+    }
     if (opened.kind === 'missing') return { service, kind: 'missing' };
     return { service, kind: 'invalid', file, reason: opened.reason };
   });

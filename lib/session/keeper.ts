@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { constants, type FSWatcher, openSync, watch, writeSync } from 'node:fs';
+import { constants, lstatSync, openSync, watch, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResolvedConfig } from '../config/types.js';
 import { delay } from '../delay.js';
@@ -15,6 +15,7 @@ import { keeperLog, liveKeeper, removeKeeper, writeKeeper } from '../state/keepe
 import { type LeaseHolder, newLeaseHolder, removeLease, writeLease } from '../state/lease.js';
 import { acquireLock } from '../state/lock.js';
 import { rotateRunningLog } from '../state/logfile.js';
+import { LogClock } from '../state/logtimes.js';
 import { stackOf } from '../state/marker.js';
 import { servicePaths } from '../state/paths.js';
 import { updateRecord } from '../state/record.js';
@@ -406,25 +407,50 @@ async function holdAll(
  * Keeps the logs of what it keeps within `logs.maxSize` while the services
  * run: the state folder is watched (inotify, through fs.watch), and a log that
  * changed is rotated in place once it reached its size (see
- * `rotateRunningLog`), at most every 50 ms per log.
+ * `rotateRunningLog`), at most every 50 ms per log. Each growth is noted for
+ * `logs --timestamps` (see `state/logtimes.ts`).
  */
-function keepLogsSmall(config: ResolvedConfig, ups: readonly ServiceUp[]): FSWatcher {
-  const names = new Set(ups.map((u) => `${u.name}.log`));
+function keepLogsSmall(config: ResolvedConfig, ups: readonly ServiceUp[]): { close(): void } {
+  const clocks = new Map<string, LogClock>();
+  for (const up of ups) {
+    const path = join(config.pidDir, `${up.name}.log`);
+    clocks.set(`${up.name}.log`, new LogClock(path, () => fileSize(path)));
+  }
   const last = new Map<string, number>();
   const watcher = watch(config.pidDir, { persistent: false }, (_event, file) => {
     const name = typeof file === 'string' ? file : null;
-    if (name === null || !names.has(name)) return;
+    const clock = name === null ? undefined : clocks.get(name);
+    if (name === null || clock === undefined) return;
+    clock.seen();
     const now = performance.now();
     if (now - (last.get(name) ?? 0) < 50) return;
     last.set(name, now);
     try {
-      rotateRunningLog(join(config.pidDir, name), config.logs.maxSize, config.logs.keep);
+      const path = join(config.pidDir, name);
+      if ((fileSize(path) ?? 0) < config.logs.maxSize) return;
+      clock.note();
+      rotateRunningLog(path, config.logs.maxSize, config.logs.keep);
     } catch {
       // a full disk or a race with a start's own rotation: the next change tries again
     }
   });
   watcher.on('error', () => undefined);
-  return watcher;
+  return {
+    close: () => {
+      watcher.close();
+      for (const clock of clocks.values()) clock.close();
+    },
+  };
+}
+
+/** The size of a regular file at `path` (never through a link), or null. */
+function fileSize(path: string): number | null {
+  try {
+    const stat = lstatSync(path);
+    return stat.isFile() ? stat.size : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Supervises what it keeps until nothing is left or `stop`. */

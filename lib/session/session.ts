@@ -125,11 +125,17 @@ export async function openSession(
   return {
     config,
     up,
+    // Whoever holds a lease last supervises the service: a service this
+    // session only kept from a foreground launcher is watched too (by its
+    // identity), so it is restarted after that launcher left. Detached
+    // services have their keeper. Two supervisors never make two instances:
+    // a restart takes the service's lock, and the later one keeps the new instance.
     supervise: ({ signal, onEvent, tee }) =>
-      supervise(config, up.services, {
+      supervise(config, up.services.filter(supervisable), {
         signal,
         holder,
         inspector,
+        adopt: true,
         ...(tee === undefined ? {} : { tee }),
         onEvent: (e: StackEvent) => {
           if (e.type === 'taken-down') takenDown.add(e.service);
@@ -146,6 +152,11 @@ export async function openSession(
       return releasing;
     },
   };
+}
+
+/** Whether a session supervises a service it brought up: not a kept detached one (its keeper does). */
+function supervisable(up: ServiceUp): boolean {
+  return up.outcome === 'started' || up.record?.detached !== true;
 }
 
 /** The options `upStack` takes from a session's. */

@@ -12,6 +12,7 @@ import {
 } from 'node:fs';
 import { errnoCode, stateError } from '../errors.js';
 import { unlinkQuiet } from './files.js';
+import { forgetTimes } from './logtimes.js';
 import { fileTrustProblem } from './trust.js';
 
 /**
@@ -137,6 +138,7 @@ export function rotateLog(path: string, maxSize: number, keep: number): void {
     return; // no log yet
   }
   if (size < maxSize) return;
+  forgetTimes(path);
   if (keep === 0) {
     unlinkQuiet(path);
     return;
@@ -186,6 +188,7 @@ export function rotateRunningLog(path: string, maxSize: number, keep: number): b
       }
     }
     ftruncateSync(fd, 0);
+    forgetTimes(path);
     return true;
   } finally {
     closeSync(fd);

@@ -173,6 +173,108 @@ describe('the keeper: a detached stack stays alive after up -d returns', () => {
     await runCli(['down'], { cwd: config.root });
   });
 
+  it('foreground up keeps a chatty log under 2 x maxSize while running, losing no line', async function () {
+    this.timeout(30_000);
+    const config = await makeStack(
+      {
+        talk: {
+          command: [
+            process.execPath,
+            '-e',
+            `let n = 0; const t = setInterval(() => { for (let i = 0; i < 20; i++) console.log(String(n++).padStart(999, '.')); if (n >= 6000) { clearInterval(t); setInterval(() => {}, 1000); } }, 1)`,
+          ],
+        },
+      },
+      { logs: { maxSize: 100_000, keep: 100 } },
+    );
+    const up = startCli(['up'], config.root);
+    const log = join(config.pidDir, 'talk.log');
+    let largest = 0;
+    const until = performance.now() + 20_000;
+    const all = () => {
+      const files = [log, ...Array.from({ length: 100 }, (_, i) => `${log}.${i + 1}`)];
+      return files.filter(existsSync).flatMap((f) => readFileSync(f, 'utf8').split('\n'));
+    };
+    while (performance.now() < until && !up.output().includes('.5999')) {
+      if (existsSync(log)) largest = Math.max(largest, statSync(log).size);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    up.child.kill('SIGTERM');
+    await up.exited;
+    expect(existsSync(`${log}.1`), 'rotated while running').to.equal(true);
+    expect(largest, 'the live log').to.be.below(200_000);
+    // The launcher writes the log itself in the foreground: the rotation loses nothing.
+    const numbers = all()
+      .filter((l) => l.startsWith('...'))
+      .map((l) => Number(l.replace(/^\.+/, '')));
+    expect(new Set(numbers).size).to.equal(6000);
+  });
+
+  it('logs -t shows when each line was written, seen by the keeper and by a foreground up', async () => {
+    const say = (words: string) => ({
+      command: [
+        process.execPath,
+        '-e',
+        `const [a, b] = ${JSON.stringify(words.split(' '))}; console.log(a); setTimeout(() => console.log(b), 700); setInterval(() => {}, 1000)`,
+      ],
+    });
+    const config = await makeStack({ bg: say('first second'), fg: say('alpha beta') });
+    const began = Date.now();
+    expect((await runCli(['up', '-d', 'bg'], { cwd: config.root })).code).to.equal(0);
+    const fg = startCli(['up', 'fg'], config.root);
+    await waitFor(() => fg.output().includes('beta'), 5000, 'the foreground output');
+    await waitForAsync(
+      async () => (await runCli(['logs', 'bg'], { cwd: config.root })).stdout.includes('second'),
+      5000,
+      'the second line',
+    );
+    const result = await runCli(['logs', '-t', 'bg', 'fg'], { cwd: config.root });
+    expect(result.code, result.stderr).to.equal(0);
+    const timeOf = (word: string) => {
+      const line = result.stdout.split('\n').find((l) => l.endsWith(` ${word}`)) ?? '';
+      const m = / (\d{4}-\d\d-\d\dT[\d:.]+Z) /.exec(line);
+      expect(m, `a time on the line of ${word}:\n${result.stdout}`).to.not.equal(null);
+      return Date.parse(m?.[1] as string);
+    };
+    for (const [a, b] of [
+      ['first', 'second'],
+      ['alpha', 'beta'],
+    ] as const) {
+      expect(timeOf(a)).to.be.within(began, Date.now());
+      // written 700 ms apart: noted within a few ms of each write
+      expect(timeOf(b) - timeOf(a)).to.be.within(600, 1000);
+    }
+    fg.child.kill('SIGTERM');
+    await fg.exited;
+    await runCli(['down'], { cwd: config.root });
+  });
+
+  it('whoever holds a lease last supervises: a kept service is restarted after its starter left', async () => {
+    const config = await makeStack({
+      api: { ...listenService(await freePort()), restart: 'on-failure' },
+    });
+    const first = startCli(['up'], config.root);
+    await waitFor(() => typeof recordOf(config, 'api')?.readyAt === 'string', 5000, 'api');
+    const second = startCli(['up'], config.root);
+    await waitFor(() => /kept|already running/i.test(second.output()), 5000, second.output());
+    first.child.kill('SIGTERM');
+    expect(await first.exited).to.equal(0);
+    const pid = recordOf(config, 'api')?.pid as number;
+    expect(isAlive(pid), 'still held by the second up').to.equal(true);
+    process.kill(pid, 'SIGKILL'); // ours: this test's service
+    await waitFor(
+      () => {
+        const r = recordOf(config, 'api');
+        return typeof r?.pid === 'number' && r.pid !== pid && typeof r.readyAt === 'string';
+      },
+      5000,
+      'the second up to restart it',
+    );
+    second.child.kill('SIGTERM');
+    expect(await second.exited).to.equal(0);
+    expect(markedPids(config), 'nothing left').to.deep.equal([]);
+  });
+
   it('status --watch off a terminal prints a line per change (a restart), and ends on SIGTERM', async () => {
     const config = await makeStack({
       api: { ...listenService(await freePort()), restart: 'on-failure' },

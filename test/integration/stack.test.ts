@@ -139,6 +139,9 @@ describe('stack: up, down, status, run (the CLI end to end)', () => {
       expect(s.heldBy).to.deep.equal([]);
       expect(s.ready).to.equal(true);
       expect(s.portOwner).to.equal('self');
+      // The group's memory and CPU, on either backend (/proc, or ps -o pcpu,rss)
+      expect(s.rss, 'a node process is resident in megabytes').to.be.a('number').above(5e6);
+      expect(s.cpu).to.be.a('number').at.least(0);
     }
     const webPorts = recordOf(config, 'web')?.ports as Record<string, number>;
     expect(parsed[1]?.port).to.equal(webPorts.web);

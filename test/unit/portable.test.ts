@@ -7,6 +7,7 @@ import {
   parsePsCgroups,
   parsePsEnv,
   parsePsTable,
+  parsePsUsage,
   psColumns,
 } from '../../lib/os/proc-ps.js';
 import { systemdUnit } from '../../lib/os/systemd.js';
@@ -50,6 +51,13 @@ describe('portable backend parsers (recorded ps, lsof, sysctl and netstat output
     });
     expect(rows.get(4300)?.info.startTime).to.equal('lstart:Thu Nov 5 08:01:09 2026');
     expect(rows.get(4300)?.argv[0]).to.equal('/Applications/Visual');
+  });
+
+  it('reads CPU and memory per process from ps pcpu and rss (KiB; a comma decimal too)', () => {
+    const rows = parsePsUsage('    1  0.2  9492\n31637  1.5  3932\n  812  2,25 100\nnot a row\n');
+    expect([...rows.keys()]).to.deep.equal([1, 31637, 812]);
+    expect(rows.get(812)).to.deep.equal({ cpu: 2.25, rss: 100 * 1024 });
+    expect(rows.get(1)).to.deep.equal({ cpu: 0.2, rss: 9492 * 1024 });
   });
 
   it('finds the instance marker in the environment ps eww prints (Linux and macOS)', () => {
