@@ -9,7 +9,6 @@ import {
   parsePsCgroups,
   parsePsEnv,
   parsePsTable,
-  parsePsUsage,
   psColumns,
   psStartTime,
 } from './proc-ps.js';
@@ -78,8 +77,6 @@ export function portableInspector(platform: NodeJS.Platform): ProcessInspector {
     platform === 'linux' ? parsePsCgroups(run('ps', ['-A', '-ww', '-o', 'pid=,cgroup='])) : null,
   );
   const cwds = snapshot(() => new Map<number, string | null>());
-  // CPU and memory of every process, one ps per snapshot (a status of 16 services: one run).
-  const usages = snapshot(() => parsePsUsage(run('ps', ['-A', '-o', 'pid=,pcpu=,rss='])));
   const sockets = snapshot(() =>
     parseLsofListeners(run('lsof', ['-nP', '-iTCP', '-sTCP:LISTEN', '-F', 'ptufn'])),
   );
@@ -122,7 +119,8 @@ export function portableInspector(platform: NodeJS.Platform): ProcessInspector {
       const text = all.get(pid) ?? run('ps', ['-ww', '-o', 'cgroup=', '-p', String(pid)]);
       return systemdUnit(text);
     },
-    usage: (pids) => usageOf(usages(), pids),
+    // CPU and memory come with the table `status` reads anyway: no ps of their own.
+    usage: (pids) => usageOf(table(), pids),
     listPids: () => [...table().keys()],
     bootId: () => {
       if (boot === undefined) {
@@ -157,19 +155,19 @@ export function portableInspector(platform: NodeJS.Platform): ProcessInspector {
   };
 }
 
-/** The summed CPU and memory of `pids` in a usage table; null if none is in it. */
+/** The summed CPU and memory of `pids` in a ps table; null if none of them is in it. */
 function usageOf(
-  table: ReadonlyMap<number, { cpu: number; rss: number }>,
+  table: ReadonlyMap<number, PsRow>,
   pids: Iterable<number>,
 ): { cpu: number; rss: number } | null {
   let cpu = 0;
   let rss = 0;
   let found = false;
   for (const pid of pids) {
-    const row = table.get(pid);
-    if (row === undefined) continue;
-    cpu += row.cpu;
-    rss += row.rss;
+    const usage = table.get(pid)?.usage;
+    if (usage === undefined) continue;
+    cpu += usage.cpu;
+    rss += usage.rss;
     found = true;
   }
   return found ? { cpu: Math.round(cpu * 10) / 10, rss } : null;

@@ -10,6 +10,8 @@ import type { ProcInfo } from './proc.js';
 export interface PsRow {
   readonly info: ProcInfo;
   readonly argv: string[];
+  /** CPU (percent of one core) and resident bytes, when the table has `pcpu` and `rss`. */
+  readonly usage?: { readonly cpu: number; readonly rss: number };
 }
 
 /**
@@ -19,7 +21,7 @@ export interface PsRow {
  */
 export function psColumns(platform: NodeJS.Platform): string {
   const sess = platform === 'linux' ? 'sess=,' : '';
-  return `pid=,ppid=,pgid=,${sess}uid=,stat=,lstart=,command=`;
+  return `pid=,ppid=,pgid=,${sess}uid=,stat=,pcpu=,rss=,lstart=,command=`;
 }
 
 /** `lstart`, five words with one-second resolution: `Thu Nov 26 13:30:18 2026`. */
@@ -43,7 +45,10 @@ export function parsePsTable(text: string, withSession: boolean): Map<number, Ps
   const ids = withSession
     ? String.raw`(\d+)\s+(\d+)\s+(\d+)\s+(\d+)`
     : String.raw`(\d+)\s+(\d+)\s+(\d+)`;
-  const line = new RegExp(`^\\s*${ids}\\s+(\\d+)\\s+(\\S+)\\s+${LSTART}\\s*(.*)$`);
+  // pcpu and rss are optional: tables recorded before they were asked for have neither.
+  const line = new RegExp(
+    `^\\s*${ids}\\s+(\\d+)\\s+(\\S+)\\s+(?:([\\d.,]+)\\s+(\\d+)\\s+)?${LSTART}\\s*(.*)$`,
+  );
   const rows = new Map<number, PsRow>();
   for (const raw of text.split('\n')) {
     const m = line.exec(raw);
@@ -52,7 +57,9 @@ export function parsePsTable(text: string, withSession: boolean): Map<number, Ps
     const [pid, ppid, pgid] = f.slice(0, 3).map(Number) as [number, number, number];
     const at = withSession ? 4 : 3;
     const sid = withSession ? Number(f[3]) : 0;
-    const command = (f[at + 3] ?? '').trim();
+    const command = (f[at + 5] ?? '').trim();
+    const pcpu = f[at + 2];
+    const rss = f[at + 3];
     const info: ProcInfo = {
       pid,
       ppid,
@@ -60,10 +67,15 @@ export function parsePsTable(text: string, withSession: boolean): Map<number, Ps
       sid,
       uid: Number(f[at]),
       state: (f[at + 1] ?? '?').charAt(0),
-      startTime: psStartTime(f[at + 2] ?? ''),
+      startTime: psStartTime(f[at + 4] ?? ''),
       comm: command.split(/\s+/)[0]?.split('/').pop() ?? '',
     };
-    rows.set(pid, { info, argv: command === '' ? [] : command.split(/\s+/) });
+    const argv = command === '' ? [] : command.split(/\s+/);
+    const usage =
+      pcpu === undefined || rss === undefined
+        ? undefined
+        : { cpu: Number(pcpu.replace(',', '.')), rss: Number(rss) * 1024 };
+    rows.set(pid, usage === undefined ? { info, argv } : { info, argv, usage });
   }
   return rows;
 }
@@ -110,18 +122,4 @@ export function parsePsCgroups(text: string): Map<number, string> {
     if (m) out.set(Number(m[1]), m[2] as string);
   }
   return out;
-}
-
-/**
- * `ps -A -o pid=,pcpu=,rss=`: each process's CPU (percent of one core; on
- * Linux the average since it started, as the /proc backend computes it; on
- * macOS a decaying average) and resident memory (KiB, returned in bytes).
- */
-export function parsePsUsage(text: string): Map<number, { cpu: number; rss: number }> {
-  const rows = new Map<number, { cpu: number; rss: number }>();
-  for (const line of text.split('\n')) {
-    const m = /^\s*(\d+)\s+([\d.]+)\s+(\d+)\s*$/.exec(line.replace(',', '.'));
-    if (m) rows.set(Number(m[1]), { cpu: Number(m[2]), rss: Number(m[3]) * 1024 });
-  }
-  return rows;
 }

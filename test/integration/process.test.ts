@@ -192,6 +192,9 @@ describe('process: spawning, the stop ladder and the sweep', () => {
     track(outcome.record.pid);
     expect(outcome.replaced.map((r) => [r.pid, r.outcome])).to.deep.equal([[orphanPid, 'stopped']]);
     expect(isAlive(orphanPid)).to.equal(false);
+    // The ps backend answers from a table read at most 20 ms ago (see os/portable.ts):
+    // let the one the start read expire, so that it lists the new instance.
+    await new Promise((resolve) => setTimeout(resolve, 30));
     const marked = findMarked({ stack: stackId(config.name, config.file) }, inspector).map(
       (m) => m.info.pid,
     );

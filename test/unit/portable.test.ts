@@ -7,7 +7,6 @@ import {
   parsePsCgroups,
   parsePsEnv,
   parsePsTable,
-  parsePsUsage,
   psColumns,
 } from '../../lib/os/proc-ps.js';
 import { systemdUnit } from '../../lib/os/systemd.js';
@@ -53,11 +52,19 @@ describe('portable backend parsers (recorded ps, lsof, sysctl and netstat output
     expect(rows.get(4300)?.argv[0]).to.equal('/Applications/Visual');
   });
 
-  it('reads CPU and memory per process from ps pcpu and rss (KiB; a comma decimal too)', () => {
-    const rows = parsePsUsage('    1  0.2  9492\n31637  1.5  3932\n  812  2,25 100\nnot a row\n');
-    expect([...rows.keys()]).to.deep.equal([1, 31637, 812]);
-    expect(rows.get(812)).to.deep.equal({ cpu: 2.25, rss: 100 * 1024 });
-    expect(rows.get(1)).to.deep.equal({ cpu: 0.2, rss: 9492 * 1024 });
+  it('reads CPU and memory from the pcpu and rss columns of a live table (a comma decimal too)', () => {
+    const text = [
+      '  4242     1  4242  4242     0 Ss    1.5  3932 Thu Nov 26 13:30:18 2026 node server.js',
+      '  4243  4242  4242  4242     0 S     2,25  100 Thu Nov 26 13:30:19 2026 node worker.js',
+    ].join('\n');
+    const rows = parsePsTable(text, true);
+    expect(rows.get(4242)?.usage).to.deep.equal({ cpu: 1.5, rss: 3932 * 1024 });
+    expect(rows.get(4243)?.usage).to.deep.equal({ cpu: 2.25, rss: 100 * 1024 });
+    expect(rows.get(4243)?.argv).to.deep.equal(['node', 'worker.js']);
+    expect(
+      parsePsTable(recorded('linux-ps.txt'), true).get(5779)?.usage,
+      'recorded without',
+    ).to.equal(undefined);
   });
 
   it('finds the instance marker in the environment ps eww prints (Linux and macOS)', () => {
