@@ -37,3 +37,22 @@ export function escapeControls(text: string): string {
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
 const CONTROLS = /[\u0000-\u001f\u007f]/g;
+
+/**
+ * True if `text` holds a code point that is not a Unicode scalar meant for
+ * interchange: a lone surrogate, or a noncharacter (U+FDD0-U+FDEF, and
+ * U+xFFFE/U+xFFFF of every plane). systemd ignores a whole assignment that
+ * holds one ("not UTF-8 clean"), and YAML readers refuse them.
+ */
+export function hasNonCharacter(text: string): boolean {
+  for (const ch of text) {
+    const cp = ch.codePointAt(0) as number;
+    if (
+      (cp >= 0xd800 && cp <= 0xdfff) ||
+      (cp >= 0xfdd0 && cp <= 0xfdef) ||
+      (cp & 0xfffe) === 0xfffe
+    )
+      return true;
+  }
+  return false;
+}

@@ -4,7 +4,11 @@ import { waitService } from '../query/wait.js';
 import type { CommandContext } from './context.js';
 import { onStopSignals } from './shutdown.js';
 
-/** `wait [--timeout TIME] <service>`: exit 0 once its readiness check passes, 1 at the timeout. */
+/**
+ * `wait [--timeout TIME] [--from-start] <service>`: exit 0 once its readiness
+ * check passes, 1 at the timeout. `--from-start`: a log check reads the log
+ * from its beginning (an exported unit empties it before the service starts).
+ */
 export async function wait(ctx: CommandContext): Promise<number> {
   const [name, ...extra] = ctx.args.positionals;
   if (name === undefined || extra.length > 0)
@@ -25,6 +29,7 @@ export async function wait(ctx: CommandContext): Promise<number> {
       ...(timeout === undefined ? {} : { timeout }),
       // In a unit's ExecStartPost=, PORT is the service's (for a `port: 'auto'` service).
       ...(Number.isInteger(port) && port > 0 ? { port } : {}),
+      ...(ctx.args.values['from-start'] === true ? { fromStart: true } : {}),
       signal: stop.graceful,
     });
     ctx.print(`${ctx.out.green('✓')} ${name}: ready (${formatDuration(ready.ms)})`);

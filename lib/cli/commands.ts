@@ -133,10 +133,15 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'wait',
-    usage: 'wait [--timeout TIME] service',
+    usage: 'wait [--timeout TIME] [--from-start] service',
     summary: "wait until a service's readiness check passes (exit 1 at the timeout)",
     positionals: true,
     options: {
+      'from-start': {
+        type: 'boolean',
+        description:
+          'a log check reads the whole log (a unit empties it first: ExecStartPost= of an export)',
+      },
       timeout: {
         type: 'string',
         value: 'TIME',
@@ -147,8 +152,9 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'export',
-    usage: 'export systemd -o DIR [--user] | export compose [-o FILE]',
-    summary: 'write the stack as systemd units or a Compose file',
+    usage:
+      'export systemd -o DIR [--user] [--no-hardening] | export compose [-o FILE] | export kubernetes [-o FILE|DIR] [--namespace NS]',
+    summary: 'write the stack as systemd units, a Compose file or Kubernetes manifests',
     positionals: true,
     options: {
       output: {
@@ -156,13 +162,23 @@ export const COMMANDS: readonly CommandSpec[] = [
         short: 'o',
         value: 'PATH',
         description:
-          'systemd: the folder for the units (required); compose: the file (default: stdout)',
+          'systemd: the folder for the units (required); compose, kubernetes: the file or folder (default: stdout, when no env file holds secrets)',
       },
       user: { type: 'boolean', description: 'systemd: user units (systemctl --user)' },
+      'no-hardening': {
+        type: 'boolean',
+        description: 'systemd: leave the sandbox directives out',
+      },
+      namespace: {
+        type: 'string',
+        value: 'NS',
+        description: 'kubernetes: the namespace of every object',
+      },
     },
     examples: [
       'launchguard export systemd -o ./units',
       'launchguard export compose -o compose.yaml',
+      'launchguard export kubernetes -o k8s/ --namespace shop',
     ],
   },
   {

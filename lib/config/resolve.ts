@@ -133,7 +133,7 @@ function resolveService(
   name: string,
   svc: ServiceConfig,
   root: string,
-  shared: Record<string, string>,
+  shared: { readonly env: Record<string, string>; readonly fromFiles: ReadonlySet<string> },
   issues: ConfigIssue[],
   pidDir: string,
 ): ResolvedService {
@@ -147,7 +147,11 @@ function resolveService(
       : [...svc.command];
   const cwd = resolvePath(root, svc.cwd ?? '.');
   const ownFiles = readEnvFiles(svc.envFile, root, `services.${name}.envFile`, issues);
-  const env = Object.freeze({ ...shared, ...ownFiles, ...(svc.env ?? {}) });
+  const env = Object.freeze({ ...shared.env, ...ownFiles, ...(svc.env ?? {}) });
+  // Keys whose value came from an env file: exports keep them out of unit and Compose files.
+  const fromFiles = Object.keys(env).filter(
+    (k) => !Object.hasOwn(svc.env ?? {}, k) && (k in ownFiles || shared.fromFiles.has(k)),
+  );
   const port = svc.port ?? null;
   const ready = resolveProbe(svc, port);
   const resolved = {
@@ -157,6 +161,7 @@ function resolveService(
     commandText,
     cwd,
     env,
+    envFromFiles: Object.freeze(fromFiles),
     port,
     ready,
     readyTimeout: svc.readyTimeout ?? DEFAULTS.readyTimeout,
@@ -208,9 +213,10 @@ export function resolveConfig(config: unknown, file: string): ResolvedConfig {
   if (issues.length > 0) throw configError(file, issues);
   const user = config as UserConfig;
   const root = dirname(file);
+  const sharedFiles = readEnvFiles(user.envFile, root, 'envFile', issues);
   const shared = {
-    ...readEnvFiles(user.envFile, root, 'envFile', issues),
-    ...(user.env ?? {}),
+    env: { ...sharedFiles, ...(user.env ?? {}) },
+    fromFiles: new Set(Object.keys(sharedFiles).filter((k) => !Object.hasOwn(user.env ?? {}, k))),
   };
   const pidDir = resolvePath(root, user.pidDir ?? DEFAULTS.pidDir);
   const services: Record<string, ResolvedService> = {};

@@ -217,9 +217,11 @@ export interface ServiceConfig {
    */
   pidFile?: string;
   /**
-   * The container image for `launchguard export compose` (used by the export
-   * only; `up` runs the command on this machine).
-   * @default `node:<the running Node major>`, e.g. 'node:20'
+   * The container image for `export compose` and `export kubernetes` (used by
+   * the exports only; `up` runs the command on this machine). Compose assumes
+   * `node:<major>` for a node, npm, npx, pnpm or yarn command; Kubernetes needs
+   * one for every service (an image that holds the project).
+   * @default none; `node:<the running Node major>` for node-family commands in Compose
    * @example 'postgres:16'
    */
   image?: string;
@@ -330,6 +332,8 @@ export interface ResolvedService {
   readonly cwd: string;
   /** Merged env: top-level env files, top-level env, service env files, service env. */
   readonly env: EnvMap;
+  /** The keys of {@link env} whose value came from an env file (secrets: never exported inline). */
+  readonly envFromFiles: readonly string[];
   /** A fixed port, `'auto'` (resolved at start), or null for no port. */
   readonly port: number | 'auto' | null;
   /** The readiness check, or null: ready once spawned. */
@@ -342,7 +346,7 @@ export interface ResolvedService {
   readonly maxRestarts: number;
   /** Ms an instance must live for its restart not to count toward `maxRestarts`. */
   readonly minUptime: number;
-  /** The image for `export compose`, or null for the default (`node:<major>`). */
+  /** The image for `export compose` and `export kubernetes`, or null (none given). */
   readonly image: string | null;
   /** Where a daemonizing command writes its daemon's PID (absolute), or null. */
   readonly pidFile: string | null;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type {
   DependencyCondition,
   ResolvedConfig,
@@ -13,6 +13,8 @@ import { pickPort } from '../ports/auto.js';
 import { serviceEnv } from '../process/env.js';
 import { locateProgram } from '../process/resolve-command.js';
 import { stackId } from '../state/marker.js';
+import { servicePaths } from '../state/paths.js';
+import { ensureStateDir } from '../state/trust.js';
 
 /**
  * What every export needs of a stack, resolved once: absolute programs,
@@ -31,8 +33,18 @@ export interface ExportedService {
   /** The command as configured (`['sh', '-c', line]` for `shell: true`): for containers, where host paths mean nothing. */
   readonly argv: readonly string[];
   readonly cwd: string;
-  /** The config's env, `PORT`, every `<NAME>_PORT` and the stack's marker. */
+  /**
+   * The config's env, `PORT`, every `<NAME>_PORT` and the stack's marker;
+   * without the values that came from env files (see {@link secretEnv}).
+   */
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * Values from env files (`envFile`): secrets, written only to a 0600 file
+   * the unit or Compose file names, never into the unit or Compose file.
+   */
+  readonly secretEnv: Readonly<Record<string, string>>;
+  /** Where launchguard keeps the service's log (a unit appends its output there). */
+  readonly logFile: string;
   readonly port: number | null;
   /** The readiness check, its port resolved; null: ready once started. */
   readonly probe: ResolvedProbe | null;
@@ -46,7 +58,13 @@ export interface ExportedService {
   readonly dependsOn: readonly { readonly name: string; readonly condition: DependencyCondition }[];
   /** A one-shot task: some dependent waits for it to complete, and it has no port. */
   readonly task: boolean;
-  readonly image: string;
+  /**
+   * The container image: the service's `image`, else `node:<major>` for a
+   * node, npm, npx, pnpm or yarn command; null when neither (no guess).
+   */
+  readonly image: string | null;
+  /** True when {@link image} was assumed from a node-family command. */
+  readonly imageAssumed: boolean;
 }
 
 /** A stack, ready to export. */
@@ -54,6 +72,8 @@ export interface ExportedStack {
   readonly name: string;
   readonly configFile: string;
   readonly root: string;
+  /** The state folder (records, logs): writable for the services' units. */
+  readonly pidDir: string;
   readonly services: readonly ExportedService[];
   /** How to run `launchguard` from a unit: node and the CLI, absolute. */
   readonly launcher: readonly string[];
@@ -80,9 +100,11 @@ function withPort(probe: ResolvedProbe | null, port: number | null): ResolvedPro
   return probe;
 }
 
-function command(svc: ResolvedService): { program: string; args: string[] } {
+function command(svc: ResolvedService, local: boolean): { program: string; args: string[] } {
   if (svc.shell) return { program: '/bin/sh', args: ['-c', svc.argv[0] ?? ''] };
   const [program = '', ...args] = svc.argv;
+  // In a container the program is the image's: only units need it on this machine.
+  if (!local) return { program, args };
   const found = locateProgram(program, svc.cwd, { ...process.env, ...svc.env });
   if (found.kind !== 'ok' || found.path === undefined) {
     throw new LaunchError(
@@ -97,8 +119,31 @@ function command(svc: ResolvedService): { program: string; args: string[] } {
   return { program: found.path, args };
 }
 
-/** Resolves a stack for export: programs, ports (auto ports picked now), env, dependencies. */
-export async function exportModel(config: ResolvedConfig): Promise<ExportedStack> {
+/** Programs that run in a node image (the node image has them all). */
+const NODE_PROGRAMS = new Set(['node', 'npm', 'npx', 'pnpm', 'yarn', 'corepack']);
+
+/**
+ * The image of a service: its own `image`, or `node:<this Node's major>` for a
+ * node-family command (in a shell line: its first word); null otherwise.
+ */
+function imageOf(svc: ResolvedService): string | null {
+  if (svc.image !== null) return svc.image;
+  const first = svc.shell ? (svc.argv[0] ?? '').trim().split(/\s+/)[0] : svc.argv[0];
+  const program = basename(first ?? '');
+  return NODE_PROGRAMS.has(program) ? `node:${process.versions.node.split('.')[0]}` : null;
+}
+
+/**
+ * Resolves a stack for export: programs, ports (auto ports picked now), env,
+ * dependencies. `local`: the programs run on this machine (systemd units),
+ * so each must be found here, absolute; containers run the image's.
+ */
+export async function exportModel(
+  config: ResolvedConfig,
+  options: { readonly local: boolean } = { local: true },
+): Promise<ExportedStack> {
+  // Units append the services' output to logs there: systemd creates files, not folders.
+  if (options.local) ensureStateDir(config.pidDir);
   const ports: Record<string, number> = {};
   const pickedPorts: Record<string, number> = {};
   for (const svc of Object.values(config.services))
@@ -118,13 +163,22 @@ export async function exportModel(config: ResolvedConfig): Promise<ExportedStack
   );
   const services = Object.values(config.services).map((svc): ExportedService => {
     const port = ports[svc.name] ?? null;
-    const env = serviceEnv(svc, ports, exportMarker(config, svc.name), {});
+    const all = serviceEnv(svc, ports, exportMarker(config, svc.name), {}) as Record<
+      string,
+      string
+    >;
+    const secret = new Set(svc.envFromFiles);
+    const env = Object.fromEntries(Object.entries(all).filter(([k]) => !secret.has(k)));
+    const secretEnv = Object.fromEntries(Object.entries(all).filter(([k]) => secret.has(k)));
+    const image = imageOf(svc);
     return {
       name: svc.name,
-      ...command(svc),
+      ...command(svc, options.local),
       argv: svc.shell ? ['sh', '-c', svc.argv[0] ?? ''] : [...svc.argv],
       cwd: svc.cwd,
-      env: env as Record<string, string>,
+      env,
+      secretEnv,
+      logFile: servicePaths(config.pidDir, svc.name).log,
       port,
       probe: withPort(svc.ready, port),
       health:
@@ -138,13 +192,15 @@ export async function exportModel(config: ResolvedConfig): Promise<ExportedStack
       maxRestarts: svc.maxRestarts,
       dependsOn: Object.entries(svc.dependsOn).map(([name, condition]) => ({ name, condition })),
       task: tasks.has(svc.name) && port === null,
-      image: svc.image ?? `node:${process.versions.node.split('.')[0]}`,
+      image,
+      imageAssumed: svc.image === null && image !== null,
     };
   });
   return {
     name: config.name,
     configFile: config.file,
     root: config.root,
+    pidDir: config.pidDir,
     services,
     launcher: [process.execPath, join(packageRoot(), 'bin', 'launchguard.js')],
     pickedPorts,

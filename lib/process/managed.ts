@@ -30,6 +30,23 @@ function unitName(config: ResolvedConfig, service: string): string {
 }
 
 /**
+ * The unit `pid` runs in, if it is not launchguard's own; or if it is the
+ * service's exported unit even so: `launchguard wait` as that unit's
+ * `ExecStartPost=` runs in the service's own unit, and must find it there.
+ */
+function unitOf(
+  config: ResolvedConfig,
+  service: string,
+  inspector: ProcessInspector,
+  pid: number,
+): SystemdUnit | null {
+  const unit = foreignUnit(inspector, pid);
+  if (unit !== null) return unit;
+  const own = inspector.unit(pid);
+  return own?.unit === unitName(config, service) ? own : null;
+}
+
+/**
  * The instance of `svc` that systemd runs, if any: a process with the
  * service's marker in a unit, or the holder of its fixed port in the stack's
  * unit for it. `portFree`: the caller has just seen that nothing listens on
@@ -47,7 +64,7 @@ export function managedInstance(
     candidates?.filter((m) => m.service === svc.name) ??
     findMarked({ stack, service: svc.name }, inspector);
   for (const m of marked) {
-    const unit = foreignUnit(inspector, m.info.pid);
+    const unit = unitOf(config, svc.name, inspector, m.info.pid);
     if (unit !== null)
       return {
         unit,
@@ -60,7 +77,7 @@ export function managedInstance(
   if (typeof svc.port !== 'number' || portFree) return null;
   const listeners = inspector.listeners(svc.port) ?? [];
   for (const pid of listeners.length === 0 ? [] : inspector.holders(listeners)) {
-    const unit = foreignUnit(inspector, pid);
+    const unit = unitOf(config, svc.name, inspector, pid);
     const looked = inspector.lookup(pid);
     if (unit?.unit === unitName(config, svc.name) && looked.kind === 'alive')
       return { unit, pid, pgid: looked.info.pgid, startTime: looked.info.startTime, marker: null };

@@ -27,6 +27,12 @@ export interface WaitOptions {
    */
   readonly port?: number;
   readonly signal?: AbortSignal;
+  /**
+   * A log check reads the service's log from its beginning, and may be used
+   * on a service no launcher started: an exported unit appends the service's
+   * output to launchguard's log, which its `ExecStartPre=` emptied first.
+   */
+  readonly fromStart?: boolean;
   /** The process table (a fake in unit tests). @default the system's */
   readonly inspector?: ProcessInspector;
 }
@@ -57,19 +63,21 @@ export async function waitService(
   const timeout = options.timeout ?? svc.readyTimeout;
   const { record, managed } = await instanceOf(config, svc, inspector, timeout, options);
   const target = targetOf(name, record, managed, inspector);
-  if (svc.ready?.kind === 'log' && record === null) {
+  if (svc.ready?.kind === 'log' && record === null && options.fromStart !== true) {
     throw new LaunchError(
       'E_USAGE',
       `${name}: its readiness check reads its log, which launchguard keeps only for services it starts`,
       {
         service: name,
-        hint: `give ${name} a tcp, http or exec check (ready: { tcp: true }) to wait for it under systemd`,
+        hint: `under systemd, an exported unit waits with --from-start (launchguard export systemd); or give ${name} a tcp, http or exec check`,
       },
     );
   }
   const follower =
     record === null
-      ? null
+      ? options.fromStart === true
+        ? new LogFollower(servicePaths(config.pidDir, name).log, 0)
+        : null
       : new LogFollower(servicePaths(config.pidDir, name).log, record.logOffset ?? 0);
   const port = record?.ports[name] ?? fixedPort(svc, options);
   try {

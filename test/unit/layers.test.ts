@@ -36,7 +36,7 @@ const LAYERS: Readonly<Record<string, readonly string[]>> = {
   query: ENGINE,
   session: [...ENGINE, 'orchestrate'],
   report: ['base', 'config', 'orchestrate', 'query'],
-  export: ['base', 'config', 'state', 'process', 'ports'],
+  export: ['base', 'os', 'config', 'state', 'process', 'ports'], // os/users: who may write the output folder
   api: ['base', 'config', 'orchestrate', 'query', 'session'],
   runners: ['base', 'config', 'api'],
   cli: ['base', 'config', 'orchestrate', 'query', 'session', 'report', 'api', 'export'],
