@@ -11,7 +11,7 @@ import { formatTable } from './table.js';
 /**
  * The one-line summary after a successful `up`: every service with its PID
  * and address (a URL only for services with an http check: a database is
- * `localhost:5432`, not `http://`).
+ * `localhost:5432`, not `http://`); past a dozen, the first ten and a count.
  */
 export function formatSummary(
   config: ResolvedConfig,
@@ -32,8 +32,19 @@ export function formatSummary(
     ...(tasks === 0 ? [] : [`${count(tasks, 'task', 'tasks')} completed`]),
   ].join(', ');
   const head = colors.green(`✓ ${counted} in ${formatDuration(ms)}`);
-  return parts.length === 0 ? head : `${head}: ${parts.join(' · ')}`;
+  // A summary stays one readable line: past a dozen, `status` lists them all.
+  const shown =
+    parts.length > SUMMARY_MAX
+      ? [
+          ...parts.slice(0, SUMMARY_MAX - 2),
+          `${parts.length - SUMMARY_MAX + 2} more ('launchguard status' lists them)`,
+        ]
+      : parts;
+  return shown.length === 0 ? head : `${head}: ${shown.join(' · ')}`;
 }
+
+/** Services named in the summary line at most. */
+const SUMMARY_MAX = 12;
 
 function count(n: number, one: string, many: string): string {
   return `${n} ${n === 1 ? one : many}`;

@@ -177,6 +177,19 @@ export function startThroughKeeper(
         ),
       ),
     );
+    // A channel closed without a result: never wait for ever (the keeper, if alive, keeps
+    // what it started; `status` shows it).
+    child.once('disconnect', () =>
+      finish(() =>
+        reject(
+          new LaunchError(
+            'E_STATE',
+            `the keeper of stack ${config.name} closed its channel before it reported`,
+            { hint: `see ${keeperLog(config.pidDir)} and 'launchguard status'` },
+          ),
+        ),
+      ),
+    );
     child.once('exit', (code, signal) =>
       finish(() =>
         reject(
@@ -210,6 +223,21 @@ function requestFromParent(): Promise<KeeperRequest | null | 'none'> {
 
 function send(message: FromKeeper): void {
   if (process.connected) process.send?.(message);
+}
+
+/**
+ * Sends the last message and closes the channel once it is written:
+ * `disconnect()` right after `send()` dropped a large message (the result of
+ * 200 services), and `up -d` then waited for ever.
+ */
+function sendLast(message: FromKeeper): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.connected || process.send === undefined) return resolve();
+    process.send(message, undefined, {}, () => {
+      if (process.connected) process.disconnect();
+      resolve();
+    });
+  });
 }
 
 /** Stops the stack's keeper if one runs (other than this process); waits for it to end. */
@@ -364,13 +392,11 @@ export async function runKeeper(config: ResolvedConfig, stop: AbortSignal): Prom
         // after it names this keeper, and a crash or a `down` right after it is heard.
         await takeOver(config, inspector);
         watched = await holdAll(config, watchable(config, started, inspector), holder, inspector);
-        send({ type: 'done', up: upToWire(session.up) });
+        await sendLast({ type: 'done', up: upToWire(session.up) });
       } catch (error) {
-        send({ type: 'failed', error: toWire(error) });
-        if (process.connected) process.disconnect();
+        await sendLast({ type: 'failed', error: toWire(error) });
         return 1; // the keeper before (if any) keeps the stack
       }
-      if (process.connected) process.disconnect();
     } else {
       await takeOver(config, inspector);
       watched = await holdAll(config, watchable(config, started, inspector), holder, inspector);

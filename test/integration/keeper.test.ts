@@ -275,6 +275,27 @@ describe('the keeper: a detached stack stays alive after up -d returns', () => {
     expect(markedPids(config), 'nothing left').to.deep.equal([]);
   });
 
+  it('up -d of 150 services returns: a result of a megabyte reaches the CLI whole', async function () {
+    this.timeout(90_000);
+    // Each record carries every service's port: the keeper's result grows with n².
+    const services: Record<string, unknown> = {};
+    for (let i = 0; i < 150; i++)
+      services[`service-with-a-long-name-${i}`] = {
+        command: ['sleep', '600'],
+        port: await freePort(),
+        ready: { exec: ['true'] },
+      };
+    const config = await makeStack(services);
+    const up = await runCli(['up', '-d'], { cwd: config.root, timeout: 60_000 });
+    expect(up.code, up.stderr).to.equal(0);
+    expect(up.stdout).to.match(/150 services up/);
+    expect(up.stdout, 'a summary line stays readable').to.include(
+      "140 more ('launchguard status' lists them)",
+    );
+    expect((await runCli(['down'], { cwd: config.root, timeout: 60_000 })).code).to.equal(0);
+    expect(markedPids(config)).to.deep.equal([]);
+  });
+
   it('status --watch off a terminal prints a line per change (a restart), and ends on SIGTERM', async () => {
     const config = await makeStack({
       api: { ...listenService(await freePort()), restart: 'on-failure' },
