@@ -4,7 +4,7 @@ import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import { classifyHolder } from '../ports/classify.js';
 import { describeHolder, stopHolder } from '../ports/clear-port.js';
 import { listenerScanner } from '../ports/scan.js';
-import { findMarked } from '../process/sweep.js';
+import { findMarked, processTable } from '../process/sweep.js';
 import { stackId } from '../state/marker.js';
 import { assertStateDir } from '../state/trust.js';
 import { type ServiceHandle, serviceHandle } from './handle.js';
@@ -55,20 +55,25 @@ export async function downStack(
   // One scan of the process table for leftovers of every selected service (each
   // stop re-checks its own under its lock), instead of one scan per service.
   const candidates = findMarked({ stack: stackId(config.name, config.file) }, inspector);
+  // The stops of a level run at once and share one process table, read every 20 ms.
+  const table = processTable(inspector);
   for (const level of levelsOf(config, names).reverse()) {
     const done = await Promise.all(
       level.map((name) =>
-        stopService(serviceHandle(config, name), {
-          inspector,
-          candidates,
-          stateDir,
-        }),
+        stopService(serviceHandle(config, name), { inspector, candidates, stateDir, table }),
       ),
     );
     results.push(...done);
   }
+  // One read of the listener tables for every port (not one per service): only a port
+  // still listened on is looked at closely.
+  const maybeHeld = (port: number | 'auto' | null) =>
+    typeof port === 'number' && table.listening(port) !== false;
   const checked = await Promise.all(
-    results.map((r) => portLeftHeld(serviceHandle(config, r.service), r, inspector, options)),
+    results.map((r) => {
+      const h = serviceHandle(config, r.service);
+      return maybeHeld(h.svc.port) ? portLeftHeld(h, r, inspector, options) : r;
+    }),
   );
   return { services: checked, clean: checked.every((r) => r.problems.length === 0) };
 }

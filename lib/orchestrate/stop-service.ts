@@ -8,7 +8,7 @@ import {
   stopInstance,
   stopOptionsFor,
 } from '../process/stop.js';
-import { leftoversOf, type MarkedProcess } from '../process/sweep.js';
+import { leftoversOf, type MarkedProcess, type ProcessTable } from '../process/sweep.js';
 import { removeCompletion } from '../state/completion.js';
 import { removeStaleTempFiles } from '../state/files.js';
 import { liveKeeper } from '../state/keeper.js';
@@ -52,6 +52,8 @@ export interface StopServiceOptions {
   readonly candidates?: readonly MarkedProcess[];
   /** False when the state folder does not exist: only the marker sweep runs. @default true */
   readonly stateDir?: boolean;
+  /** A process table shared with the other stops of one `down` (see `processTable`). */
+  readonly table?: ProcessTable;
 }
 
 /** The recorded instance (`state`): stopped, or its state file cleaned up. Adds to `result`. */
@@ -145,7 +147,10 @@ function withManaged(
   result: ServiceStopResult,
   options: StopServiceOptions,
 ): ServiceStopResult {
-  const managed = managedInstance(h.config, h.svc, options.inspector, options.candidates);
+  const port = h.svc.port;
+  // With a shared table, a port nobody listens on needs no look at its holders.
+  const portFree = typeof port === 'number' && options.table?.listening(port) === false;
+  const managed = managedInstance(h.config, h.svc, options.inspector, options.candidates, portFree);
   if (managed === null) return result;
   const problem = `${h.name}: runs under systemd as ${managed.unit.unit} (pid ${managed.pid}); launchguard never stops it: ${systemctl(managed.unit)}`;
   return { ...result, problems: [...result.problems, problem] };

@@ -14,7 +14,7 @@ import { isDeadState, type ProcInfo } from '../os/proc.js';
 import { effectiveUid, userName } from '../os/users.js';
 import { MARKER_ENV, parseMarker } from '../state/marker.js';
 import { ownChild } from './children.js';
-import { findMarked, groupMembers, type MarkedProcess } from './sweep.js';
+import { findMarked, groupMembers, type MarkedProcess, type ProcessTable } from './sweep.js';
 
 /** What a stop needs to know about the instance (a subset of its record). */
 export interface StopTarget extends ProcessIdentity {
@@ -48,13 +48,18 @@ const KILL_GRACE = 2_000;
 export function stopOptionsFor(
   svc: ResolvedService,
   inspector: ProcessInspector,
-  extra: { readonly timeout?: number; readonly hurry?: AbortSignal } = {},
+  extra: {
+    readonly timeout?: number;
+    readonly hurry?: AbortSignal;
+    readonly table?: ProcessTable;
+  } = {},
 ): StopOptions {
   return {
     inspector,
     killSignal: svc.stopSignal,
     timeout: extra.timeout ?? svc.stopTimeout,
     ...(extra.hurry === undefined ? {} : { hurry: extra.hurry }),
+    ...(extra.table === undefined ? {} : { table: extra.table }),
   };
 }
 
@@ -85,6 +90,12 @@ export interface Untouched {
 /** Options of {@link stopInstance}; {@link stopOptionsFor} builds them from a service. */
 export interface StopOptions {
   readonly inspector: ProcessInspector;
+  /**
+   * A process table shared with concurrent stops (see `processTable`): one
+   * `down` of many services scans the table once per few ms, not once per
+   * service and poll.
+   */
+  readonly table?: ProcessTable;
   /** The polite signal (the service's `stopSignal`). @default 'SIGTERM' */
   readonly killSignal?: NodeJS.Signals;
   /** Wait this long (ms) after the polite signal before SIGKILL. @default 10000 */
@@ -158,21 +169,26 @@ interface Census {
  * instance's marker (a group id is not reused while any member lives).
  * Otherwise only single verified processes are signalled.
  */
-function census(target: StopTarget, inspector: ProcessInspector, proven: boolean): Census {
+function census(
+  target: StopTarget,
+  inspector: ProcessInspector,
+  proven: boolean,
+  table?: ProcessTable,
+): Census {
   const verdict = verifyIdentity(target, inspector);
   const leader = verdict.kind === 'ours' ? verdict.info : null;
   const refused: Untouched[] = [];
   const leaderOk = leader !== null && mayTouch(leader, target);
   if (leader !== null && !leaderOk) refused.push(untouched(leader, inspector));
   const groupable = target.pgid === target.pid && !isProtectedGroup(target.pgid, inspector);
-  const members = groupable ? groupMembers(target.pgid, inspector) : [];
+  const members = groupable ? groupMembers(target.pgid, inspector, table) : [];
   const group =
     groupable &&
     ((leaderOk && leader.pgid === target.pgid) ||
       (proven && carriesMarker(members, target, inspector)));
   const pids = new Set(group ? members.map((m) => m.pid) : []);
   if (leaderOk) pids.add(target.pid);
-  for (const info of markedOutside(target, pids, inspector)) {
+  for (const info of markedOutside(target, pids, inspector, table)) {
     if (mayTouch(info, target)) pids.add(info.pid);
     else refused.push(untouched(info, inspector));
   }
@@ -194,10 +210,11 @@ function markedOutside(
   target: StopTarget,
   counted: ReadonlySet<number>,
   inspector: ProcessInspector,
+  table?: ProcessTable,
 ): ProcInfo[] {
   const stack = parseMarker(target.instance)?.stack;
   if (stack === undefined) return [];
-  return findMarked({ stack, instance: target.instance }, inspector)
+  return findMarked({ stack, instance: target.instance }, inspector, table)
     .map((m) => m.info)
     .filter((info) => !counted.has(info.pid));
 }
@@ -269,6 +286,7 @@ async function waitEmpty(
   ms: number,
   proven: boolean,
   hurry?: AbortSignal,
+  table?: ProcessTable,
 ): Promise<number[]> {
   const deadline = Date.now() + ms;
   let pause = 1;
@@ -282,11 +300,11 @@ async function waitEmpty(
       (target.pgid !== target.pid || // not a group we would signal: only its processes count
         !groupExists(target.pgid, inspector, kill) ||
         isProtectedGroup(target.pgid, inspector) ||
-        groupMembers(target.pgid, inspector).length === 0);
+        groupMembers(target.pgid, inspector, table).length === 0);
     const over = Date.now() >= deadline || hurry?.aborted === true;
     if (quiet || over || Date.now() - lastCensus >= 100) {
       lastCensus = Date.now();
-      const { pids } = census(target, inspector, proven);
+      const { pids } = census(target, inspector, proven, table);
       if (pids.length === 0 || over) return pids;
     }
     await delay(Math.min(pause, Math.max(1, deadline - Date.now())));
@@ -332,7 +350,8 @@ export async function stopInstance(target: StopTarget, options: StopOptions): Pr
       [],
     );
   }
-  const first = census(target, inspector, false);
+  const { table } = options;
+  const first = census(target, inspector, false, table);
   refused = first.refused;
   if (first.pids.length === 0) return report(refused.length > 0 ? 'refused' : 'gone', false, []);
   send(target, options.killSignal ?? DEFAULTS.stopSignal, inspector, kill, first);
@@ -345,10 +364,11 @@ export async function stopInstance(target: StopTarget, options: StopOptions): Pr
     options.timeout ?? DEFAULTS.stopTimeout,
     proven,
     options.hurry,
+    table,
   );
   if (left.length === 0) return report('stopped', false, []);
-  send(target, 'SIGKILL', inspector, kill, census(target, inspector, proven));
-  left = await waitEmpty(target, inspector, kill, KILL_GRACE, proven);
+  send(target, 'SIGKILL', inspector, kill, census(target, inspector, proven, table));
+  left = await waitEmpty(target, inspector, kill, KILL_GRACE, proven, undefined, table);
   return report(left.length === 0 ? 'stopped' : 'survivors', true, left);
 }
 

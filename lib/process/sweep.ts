@@ -26,33 +26,118 @@ export interface SweepFilter {
  * marker of this stack: leftovers of a SIGKILLed launcher, re-parented or
  * setsid'd grandchildren included. Only processes the user may read are seen.
  */
-export function findMarked(filter: SweepFilter, inspector: ProcessInspector): MarkedProcess[] {
+export function findMarked(
+  filter: SweepFilter,
+  inspector: ProcessInspector,
+  table?: ProcessTable,
+): MarkedProcess[] {
   const found: MarkedProcess[] = [];
-  for (const pid of inspector.listPids()) {
-    if (pid === process.pid) continue;
-    const marker = inspector.environ(pid, MARKER_ENV);
-    if (marker === null) continue;
+  const rows = table?.rows() ?? scan(inspector, 'markers');
+  for (const { info, marker } of rows) {
+    if (marker === null || info.pid === process.pid) continue;
     const parts = parseMarker(marker);
     if (parts === null || parts.stack !== filter.stack) continue;
     if (filter.service !== undefined && parts.service !== filter.service) continue;
     if (filter.instance !== undefined && marker !== filter.instance) continue;
-    const looked = inspector.lookup(pid);
-    if (looked.kind !== 'alive' || isDeadState(looked.info.state)) continue;
-    found.push({ info: looked.info, marker, service: parts.service });
+    found.push({ info, marker, service: parts.service });
   }
   return found;
 }
 
 /** Live (non-zombie) members of a process group. */
-export function groupMembers(pgid: number, inspector: ProcessInspector): ProcInfo[] {
-  const members: ProcInfo[] = [];
-  for (const pid of inspector.listPids()) {
-    const looked = inspector.lookup(pid);
-    if (looked.kind === 'alive' && looked.info.pgid === pgid && !isDeadState(looked.info.state)) {
-      members.push(looked.info);
+export function groupMembers(
+  pgid: number,
+  inspector: ProcessInspector,
+  table?: ProcessTable,
+): ProcInfo[] {
+  const rows = table?.rows() ?? scan(inspector, 'stats');
+  return rows.filter((r) => r.info.pgid === pgid).map((r) => r.info);
+}
+
+/** One live process of a scan, with its marker (null: none, or not read). */
+type TableRow = { readonly info: ProcInfo; readonly marker: string | null };
+
+/**
+ * A scan of the process table shared by concurrent stops (one `down` of many
+ * services): read at most once per `ttl` ms. Each stop's census scans the
+ * whole table for its group and its marker, so N stops made N² reads (200
+ * services: a second of /proc reads). What it finds only points at
+ * candidates: a process is signalled only after its identity or marker is
+ * read again (`send` in stop.ts), so a table a few ms old never makes a stop
+ * signal the wrong process; it can only see an exit a few ms late.
+ */
+export interface ProcessTable {
+  rows(): readonly { readonly info: ProcInfo; readonly marker: string | null }[];
+  /**
+   * Whether something listens on `port`, from the listener tables read at
+   * most once per `ttl` ms; null where they cannot be read or are incomplete.
+   */
+  listening(port: number): boolean | null;
+}
+
+/** A value read at most once per `ttl` ms. */
+function every<T>(ttl: number, read: () => T): () => T {
+  let at = Number.NEGATIVE_INFINITY;
+  let value: T;
+  return () => {
+    if (performance.now() - at > ttl) {
+      value = read();
+      at = performance.now();
     }
+    return value;
+  };
+}
+
+/** A {@link ProcessTable} over `inspector`, fresh every `ttl` ms. */
+export function processTable(inspector: ProcessInspector, ttl = 20): ProcessTable {
+  // A process's marker is read once per process (pid and start time): a rescan reads
+  // only each process's stat, the environment of new processes alone.
+  const markers = new Map<number, { readonly startTime: string; readonly marker: string | null }>();
+  const rows = every(ttl, () => {
+    const out: TableRow[] = [];
+    const seen = new Set<number>();
+    for (const pid of inspector.listPids()) {
+      const looked = inspector.lookup(pid);
+      if (looked.kind !== 'alive' || isDeadState(looked.info.state)) continue;
+      seen.add(pid);
+      let known = markers.get(pid);
+      if (known === undefined || known.startTime !== looked.info.startTime) {
+        known = { startTime: looked.info.startTime, marker: inspector.environ(pid, MARKER_ENV) };
+        markers.set(pid, known);
+      }
+      out.push({ info: looked.info, marker: known.marker });
+    }
+    for (const pid of markers.keys()) if (!seen.has(pid)) markers.delete(pid);
+    return out;
+  });
+  const ports = every(ttl, () => {
+    const all = inspector.completeListeners ? inspector.listeners() : null;
+    return all === null ? null : new Set(all.map((l) => l.port));
+  });
+  return {
+    rows,
+    listening: (port) => {
+      const set = ports();
+      return set === null ? null : set.has(port);
+    },
+  };
+}
+
+/**
+ * Live processes (zombies excluded). `markers`: only those carrying a marker,
+ * each read marker first (one read per unmarked process); `stats`: all of
+ * them, no marker read.
+ */
+function scan(inspector: ProcessInspector, mode: 'markers' | 'stats'): TableRow[] {
+  const rows: TableRow[] = [];
+  for (const pid of inspector.listPids()) {
+    const marker = mode === 'stats' ? null : inspector.environ(pid, MARKER_ENV);
+    if (mode === 'markers' && marker === null) continue;
+    const looked = inspector.lookup(pid);
+    if (looked.kind !== 'alive' || isDeadState(looked.info.state)) continue;
+    rows.push({ info: looked.info, marker });
   }
-  return members;
+  return rows;
 }
 
 /**
@@ -69,8 +154,10 @@ export function leftoversOf(
   // A marked process under another systemd unit is that unit's (an exported service): never a leftover.
   const free = (m: MarkedProcess) => foreignUnit(inspector, m.info.pid) === null;
   if (candidates === undefined) return findMarked(filter, inspector).filter(free);
-  return candidates.filter(free).filter((m) => {
-    if (m.service !== filter.service) return false;
+  // This service's candidates first: a unit lookup per candidate of every service made a
+  // down of N services read N² cgroup files.
+  return candidates.filter((m) => {
+    if (m.service !== filter.service || !free(m)) return false;
     const now = inspector.lookup(m.info.pid);
     return (
       now.kind === 'alive' &&

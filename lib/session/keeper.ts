@@ -178,18 +178,23 @@ export function startThroughKeeper(
       ),
     );
     // A channel closed without a result: never wait for ever (the keeper, if alive, keeps
-    // what it started; `status` shows it).
-    child.once('disconnect', () =>
-      finish(() =>
-        reject(
-          new LaunchError(
-            'E_STATE',
-            `the keeper of stack ${config.name} closed its channel before it reported`,
-            { hint: `see ${keeperLog(config.pidDir)} and 'launchguard status'` },
+    // what it started; `status` shows it). Its last message or its exit may still be on the
+    // way ('disconnect' can come first): they have a second to arrive.
+    child.once('disconnect', () => {
+      setTimeout(
+        () =>
+          finish(() =>
+            reject(
+              new LaunchError(
+                'E_STATE',
+                `the keeper of stack ${config.name} closed its channel before it reported`,
+                { hint: `see ${keeperLog(config.pidDir)} and 'launchguard status'` },
+              ),
+            ),
           ),
-        ),
-      ),
-    );
+        1000,
+      ).unref();
+    });
     child.once('exit', (code, signal) =>
       finish(() =>
         reject(
