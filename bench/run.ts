@@ -8,6 +8,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { detectionLag } from './detection-lag.js';
 import { ensurePeers } from './peers.js';
+import { scale as scaleRun } from './scale.js';
 import {
   concurrentlyWaitOn,
   foregroundRss,
@@ -17,6 +18,7 @@ import {
   nodeFloor,
   Pm2,
   ports,
+  realStack,
   spawnFloor,
   startServerAndTest,
   stubbornDown,
@@ -414,6 +416,63 @@ async function main() {
         ],
       ],
     );
+    say('## A real stack: a database, two one-shot tasks, an API and a web server');
+    say();
+    const real = {
+      lg: [] as number[],
+      lgUp: [] as number[],
+      pm2: [] as number[],
+      pm2Up: [] as number[],
+    };
+    for (let i = 0; i < RUNS; i++) {
+      const r = await realStack(pm2);
+      real.lg.push(r.lgUp + r.lgDown);
+      real.lgUp.push(r.lgUp);
+      real.pm2.push(r.pm2Up + r.pm2Down);
+      real.pm2Up.push(r.pm2Up);
+    }
+    table(
+      ['tool', 'up, all ready (ms)', 'up + down (ms)', 'target'],
+      [
+        [
+          'launchguard `up -d` + `down` (in order)',
+          describe(real.lgUp),
+          describe(real.lg),
+          '< pm2',
+        ],
+        [
+          'pm2 start (warm) + 1 ms poll + delete all (no order)',
+          describe(real.pm2Up),
+          describe(real.pm2),
+          '-',
+        ],
+      ],
+    );
+    const scaleN = Number(process.env.BENCH_SCALE ?? 500);
+    if (scaleN > 0) {
+      say(`## Scale: ${scaleN} services, each listening on its own port (one run)`);
+      say();
+      const sc = await scaleRun(scaleN);
+      table(
+        ['measure', 'launchguard', 'floor', 'result', 'target'],
+        [
+          [
+            '`up -d`, all ready (ms)',
+            sc.up.toFixed(0),
+            sc.upFloor.toFixed(0),
+            ratio(sc.up, sc.upFloor),
+            '<= 1.3x',
+          ],
+          [
+            '`down`, all gone (ms)',
+            sc.down.toFixed(0),
+            sc.downFloor.toFixed(0),
+            `floor + ${(sc.down - sc.downFloor).toFixed(0)}`,
+            'floor + 500',
+          ],
+        ],
+      );
+    }
     say('The CLI bundle against the module tree it is built from (issue 16), and the portable');
     say('backend (ps, lsof; `LAUNCHGUARD_BACKEND=portable`, as on macOS) against /proc:');
     say();

@@ -229,8 +229,77 @@ export class Pm2 {
     await pollUntilClosed(portList);
     return { ready: readyAt - t0, startExit: start.endedAt, stop: now() - s0 };
   }
+  /** `pm2 start` of an ecosystem's apps, a 1 ms poll of `ports`, then `pm2 delete all`. */
+  async cycle(apps: readonly Record<string, unknown>[], portList: readonly number[]) {
+    const eco = join(this.#dir, 'ecosystem.config.cjs');
+    writeFileSync(eco, `module.exports = ${JSON.stringify({ apps })};\n`);
+    const t0 = now();
+    const start = await this.#run(['start', eco]);
+    if (start.code !== 0) throw new Error(`pm2 start failed:\n${start.out}`);
+    const readyAt = await pollUntilOpen(portList);
+    const s0 = now();
+    await this.#run(['delete', 'all']);
+    await pollUntilClosed(portList);
+    return { up: readyAt - t0, down: now() - s0 };
+  }
   async kill(): Promise<void> {
     await this.#run(['kill']);
+  }
+}
+
+/**
+ * The shape of a real stack (issue 26's trial: postgres with initdb, two
+ * one-shot tasks, an API and a front end), from fixtures: a database-like
+ * service that takes 300 ms to listen, `migrate` and `seed` (150 ms each, in
+ * order, after the database), an API after both tasks, a web server after the
+ * API. launchguard honours the order; pm2 starts all five at once (it has no
+ * order) and a 1 ms poll waits for the three ports, as the trial did with wait-on.
+ */
+export async function realStack(pm2: Pm2) {
+  const w = workdir();
+  try {
+    const [db, api, web] = (await ports(3)) as [number, number, number];
+    const taskFile = join(w.dir, 'task.cjs');
+    writeFileSync(taskFile, 'setTimeout(() => {}, 150);\n');
+    const task = [process.execPath, taskFile];
+    const services = {
+      db: { command: [process.execPath, LISTEN], port: db, env: { DELAY: '300' } },
+      migrate: { command: task, dependsOn: ['db'] },
+      seed: { command: task, dependsOn: { migrate: 'completed' } },
+      api: {
+        command: [process.execPath, LISTEN],
+        port: api,
+        dependsOn: { db: 'ready', seed: 'completed' },
+      },
+      web: { command: [process.execPath, LISTEN], port: web, dependsOn: ['api'] },
+    };
+    writeFileSync(
+      join(w.dir, 'launch.config.mjs'),
+      `export default ${JSON.stringify({ services })};\n`,
+    );
+    const up = await runNode(BIN, ['up', '-d'], { cwd: w.dir });
+    if (up.code !== 0) throw new Error(`launchguard up -d failed:\n${up.out}`);
+    const down = await runNode(BIN, ['down'], { cwd: w.dir });
+    if (down.code !== 0) throw new Error(`launchguard down failed:\n${down.out}`);
+    const app = (name: string, port: number | null, extra: Record<string, unknown> = {}) => ({
+      name,
+      script: port === null ? taskFile : LISTEN,
+      env: port === null ? {} : { PORT: String(port), ...extra },
+      autorestart: false,
+    });
+    const p = await pm2.cycle(
+      [
+        app('db', db, { DELAY: '300' }),
+        app('migrate', null),
+        app('seed', null),
+        app('api', api),
+        app('web', web),
+      ],
+      [db, api, web],
+    );
+    return { lgUp: up.ms, lgDown: down.ms, pm2Up: p.up, pm2Down: p.down };
+  } finally {
+    w.done();
   }
 }
 
