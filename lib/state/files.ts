@@ -23,6 +23,17 @@ import { fileTrustProblem } from './trust.js';
  * a service.
  */
 
+/**
+ * Opening a state file for appending: created if missing, never through a
+ * link (O_NOFOLLOW), never blocking on a FIFO (O_NONBLOCK).
+ */
+export const APPEND_NO_FOLLOW =
+  constants.O_WRONLY |
+  constants.O_APPEND |
+  constants.O_CREAT |
+  constants.O_NOFOLLOW |
+  constants.O_NONBLOCK;
+
 /** Temp files are `.<name>.<writer pid>-<random>.tmp` beside their target. */
 const TEMP_FILE = /^\..+\.(\d+)-[0-9a-f]{12}\.tmp$/;
 

@@ -11,7 +11,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { errnoCode, stateError } from '../errors.js';
-import { unlinkQuiet } from './files.js';
+import { APPEND_NO_FOLLOW, unlinkQuiet } from './files.js';
 import { forgetTimes } from './logtimes.js';
 import { fileTrustProblem } from './trust.js';
 
@@ -24,12 +24,7 @@ import { fileTrustProblem } from './trust.js';
  * hold tokens and connection strings.
  */
 
-const APPEND =
-  constants.O_WRONLY |
-  constants.O_APPEND |
-  constants.O_CREAT |
-  constants.O_NOFOLLOW |
-  constants.O_NONBLOCK;
+const APPEND = APPEND_NO_FOLLOW;
 const READ = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /** Why an open log descriptor may not be used, or null. */

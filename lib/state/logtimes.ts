@@ -8,7 +8,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { unlinkQuiet } from './files.js';
+import { APPEND_NO_FOLLOW, unlinkQuiet } from './files.js';
 
 /**
  * When each line of a log was written, for `logs --timestamps`.
@@ -33,12 +33,7 @@ const NOTE_EVERY_MS = 5;
 /** Past this size, the notes file keeps its newest half. */
 const MAX_TIMES_BYTES = 64 * 1024;
 
-const APPEND =
-  constants.O_WRONLY |
-  constants.O_APPEND |
-  constants.O_CREAT |
-  constants.O_NOFOLLOW |
-  constants.O_NONBLOCK;
+const APPEND = APPEND_NO_FOLLOW;
 
 /** The notes file of a log. */
 function timesPath(logPath: string): string {
