@@ -268,21 +268,27 @@ async function main() {
       `launchguard \`up -d\` minus the spawn-to-listen floor: ${(median(one.lg) - floor).toFixed(0)} ms. Its CPU time: ${describe(one.lgCpu)} ms; peak RSS ${describe(one.lgRss, 1)} MB.`,
     );
     say();
-    say('Where the time of `up -d` goes (one service, phases published on `launchguard:phase`):');
     const phase = (k: keyof UpPhases) => one.phases.map((p) => p[k]);
-    table(
-      ['phase', 'ms'],
-      [
-        ['node start (until the first line of code)', describe(phase('node'), 1)],
-        ['module load (the CLI bundle)', describe(phase('modules'), 1)],
-        ['config load', describe(phase('config'), 1)],
-        ['pre-flight (lock, state, leftovers, port)', describe(phase('preflight'), 1)],
-        ['spawn and record', describe(phase('spawn'), 1)],
-        ['readiness (the service boots: the floor)', describe(phase('readiness'), 1)],
-        ['finish (readyAt, pin, summary)', describe(phase('finish'), 1)],
-        ["exit (Node's teardown, seen by the parent)", describe(phase('exit'), 1)],
-      ],
-    );
+    if (one.phases.length === 0)
+      say(
+        'Phases of `up -d`: none seen. Since the keeper (issue 23) the start runs in the keeper, whose `launchguard:phase` messages the hook in the CLI does not receive.',
+      );
+    else
+      say('Where the time of `up -d` goes (one service, phases published on `launchguard:phase`):');
+    if (one.phases.length > 0)
+      table(
+        ['phase', 'ms'],
+        [
+          ['node start (until the first line of code)', describe(phase('node'), 1)],
+          ['module load (the CLI bundle)', describe(phase('modules'), 1)],
+          ['config load', describe(phase('config'), 1)],
+          ['pre-flight (lock, state, leftovers, port)', describe(phase('preflight'), 1)],
+          ['spawn and record', describe(phase('spawn'), 1)],
+          ['readiness (the service boots: the floor)', describe(phase('readiness'), 1)],
+          ['finish (readyAt, pin, summary)', describe(phase('finish'), 1)],
+          ["exit (Node's teardown, seen by the parent)", describe(phase('exit'), 1)],
+        ],
+      );
     const l = await lag(pm2);
     say('## Detection lag (service opens its port 1 s after start; ms after the port opened)');
     table(
