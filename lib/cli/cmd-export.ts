@@ -35,7 +35,7 @@ function shellWord(path: string): string {
 /** The lines that say what an export wrote and removed. */
 function written(ctx: CommandContext, dir: string, done: ExportWritten): string[] {
   return [
-    `${ctx.out.green('✓')} wrote ${done.written.length} files to ${dir}: ${done.written.join(', ')}`,
+    `${ctx.out.green('✓')} wrote ${done.written.length} ${done.written.length === 1 ? 'file' : 'files'} to ${dir}: ${done.written.join(', ')}`,
     ...(done.removed.length > 0
       ? [`  removed what an earlier export wrote and no longer belongs: ${done.removed.join(', ')}`]
       : []),

@@ -296,12 +296,13 @@ async function waitEmpty(
     // The leader was verified when the stop began: while its PID exists it is the same
     // process (cheap to ask). A group that still "exists" may hold only zombies (an init
     // that reaps slowly): then look at its members' states, a cheaper scan than the census.
+    // That look is fresh, never from a shared table: a member forked a moment ago counts.
     const quiet =
       leaderGone(target, inspector) &&
       (target.pgid !== target.pid || // not a group we would signal: only its processes count
         !groupExists(target.pgid, inspector, kill) ||
         isProtectedGroup(target.pgid, inspector) ||
-        groupMembers(target.pgid, inspector, table).length === 0);
+        groupMembers(target.pgid, inspector).length === 0);
     const over = Date.now() >= deadline || hurry?.aborted === true;
     if (quiet || over || Date.now() - lastCensus >= 100) {
       lastCensus = Date.now();
