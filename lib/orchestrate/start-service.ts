@@ -11,7 +11,7 @@ import { type ManagedInstance, managedInstance } from '../process/managed.js';
 import { type SpawnedService, spawnService } from '../process/spawn.js';
 import { markedTarget, type StopReport, stopInstance, stopOptionsFor } from '../process/stop.js';
 import { leftoversOf, type MarkedProcess } from '../process/sweep.js';
-import { removeStaleTempFiles } from '../state/files.js';
+import { tidyTempFiles } from '../state/files.js';
 import { type LeaseHolder, writeLease } from '../state/lease.js';
 import { acquireLock } from '../state/lock.js';
 import { newInstanceMarker, stackOf } from '../state/marker.js';
@@ -258,7 +258,7 @@ export async function startService(
   if (svc === undefined) throw new LaunchError('E_USAGE', `unknown service '${name}'`);
   const inspector = options.inspector ?? systemInspector();
   ensureStateDir(config.pidDir);
-  removeStaleTempFiles(config.pidDir);
+  tidyTempFiles(config.pidDir);
   const lock = await acquireLock(servicePaths(config.pidDir, name).lock, name, {
     inspector,
     ...(options.lockTimeout === undefined ? {} : { timeout: options.lockTimeout }),

@@ -10,7 +10,7 @@ import {
 } from '../process/stop.js';
 import { leftoversOf, type MarkedProcess, type ProcessTable } from '../process/sweep.js';
 import { removeCompletion } from '../state/completion.js';
-import { removeStaleTempFiles } from '../state/files.js';
+import { tidyTempFiles } from '../state/files.js';
 import { liveKeeper } from '../state/keeper.js';
 import { endLeases } from '../state/lease.js';
 import { acquireLock } from '../state/lock.js';
@@ -168,7 +168,7 @@ export async function stopService(
   if (options.stateDir === false) return withManaged(h, await stopLocked(h, options), options);
   const { inspector } = options;
   const name = h.name;
-  removeStaleTempFiles(h.config.pidDir);
+  tidyTempFiles(h.config.pidDir);
   // A full or read-only disk never keeps a service running: without a lock, go ahead.
   const lock = await acquireLock(h.paths.lock, name, { inspector, unwritable: 'proceed' });
   try {

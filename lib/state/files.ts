@@ -197,3 +197,19 @@ export function removeStaleTempFiles(dir: string): string[] {
   }
   return removed;
 }
+
+/** When this process last tidied each folder (performance.now()). */
+const tidied = new Map<string, number>();
+
+/**
+ * {@link removeStaleTempFiles}, at most once a second per folder in this
+ * process: each start and stop tidies the state folder, and one `down` of 200
+ * services listed a folder of 1,000 files 200 times for it (about 100 ms).
+ * A temp file of a dead writer can wait a second.
+ */
+export function tidyTempFiles(dir: string): void {
+  const now = performance.now();
+  if (now - (tidied.get(dir) ?? Number.NEGATIVE_INFINITY) < 1000) return;
+  tidied.set(dir, now);
+  removeStaleTempFiles(dir);
+}
