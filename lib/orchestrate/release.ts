@@ -83,17 +83,21 @@ export async function pinServices(
   holder: LeaseHolder,
   inspector: ProcessInspector,
 ): Promise<void> {
-  for (const name of names) {
-    const lock = await acquireLock(servicePaths(config.pidDir, name).lock, name, { inspector });
-    try {
-      const state = readServiceState(config.pidDir, name, inspector, stackOf(config));
-      if (state.kind === 'running' && state.record.detached !== true)
-        updateRecord(config.pidDir, { ...state.record, detached: true });
-      removeLease(config.pidDir, holder, name);
-    } finally {
-      lock.release();
-    }
-  }
+  // Each service under its own lock, all at once (one after another, 500 services took
+  // a second here).
+  await Promise.all(
+    names.map(async (name) => {
+      const lock = await acquireLock(servicePaths(config.pidDir, name).lock, name, { inspector });
+      try {
+        const state = readServiceState(config.pidDir, name, inspector, stackOf(config));
+        if (state.kind === 'running' && state.record.detached !== true)
+          updateRecord(config.pidDir, { ...state.record, detached: true });
+        removeLease(config.pidDir, holder, name);
+      } finally {
+        lock.release();
+      }
+    }),
+  );
 }
 
 /**

@@ -421,16 +421,18 @@ async function holdAll(
   holder: LeaseHolder,
   inspector: ProcessInspector,
 ): Promise<ServiceUp[]> {
-  for (const up of ups) {
-    const lock = await acquireLock(servicePaths(config.pidDir, up.name).lock, up.name, {
-      inspector,
-    });
-    try {
-      writeLease(config.pidDir, holder, up.name);
-    } finally {
-      lock.release();
-    }
-  }
+  await Promise.all(
+    ups.map(async (up) => {
+      const lock = await acquireLock(servicePaths(config.pidDir, up.name).lock, up.name, {
+        inspector,
+      });
+      try {
+        writeLease(config.pidDir, holder, up.name);
+      } finally {
+        lock.release();
+      }
+    }),
+  );
   return ups;
 }
 
