@@ -167,8 +167,12 @@ export function endLeases(
   inspector: ProcessInspector,
   stack: string,
 ): number[] {
-  const holders = liveLeases(pidDir, service, inspector, { stack }).map((l) => l.pid);
-  for (const { path, lease } of leaseFiles(pidDir, service))
-    if (lease === null || lease.stack === undefined || lease.stack === stack) unlinkQuiet(path);
+  // One listing of the state folder (a down of many services lists it once per service).
+  const holders: number[] = [];
+  for (const { path, lease } of leaseFiles(pidDir, service)) {
+    if (lease !== null && lease.stack !== undefined && lease.stack !== stack) continue;
+    if (lease !== null && heldByLauncher(lease, inspector)) holders.push(lease.pid);
+    unlinkQuiet(path);
+  }
   return [...new Set(holders)];
 }
