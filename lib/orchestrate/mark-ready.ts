@@ -9,15 +9,22 @@ import { readServiceState } from '../state/service-state.js';
 /**
  * Marks a recorded instance as ready (`readyAt`), under the service's lock and
  * only if the record on disk is still that instance: a record is never
- * overwritten once another launcher has replaced it.
+ * overwritten once another launcher has replaced it. `pin` marks it detached
+ * in the same write (`up -d`: one write per service instead of two; a
+ * rollback still stops it, see `ReleaseOptions.unpin`).
  */
 export async function markReady(
   config: ResolvedConfig,
   record: ServiceRecord,
   inspector: ProcessInspector,
+  pin = false,
 ): Promise<ServiceRecord> {
   if (record.readyAt !== undefined) return record;
-  const ready = { ...record, readyAt: new Date().toISOString() };
+  const ready = {
+    ...record,
+    readyAt: new Date().toISOString(),
+    ...(pin ? { detached: true } : {}),
+  };
   const lock = await acquireLock(servicePaths(config.pidDir, record.service).lock, record.service, {
     inspector,
   });

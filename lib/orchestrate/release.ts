@@ -17,6 +17,11 @@ export interface ReleaseOptions {
   readonly inspector?: ProcessInspector;
   /** When aborted, SIGKILL what is still stopping (a second Ctrl-C). */
   readonly hurry?: AbortSignal;
+  /**
+   * Instances (markers) stopped even if pinned: the rollback of an `up -d`
+   * that pinned them as they became ready.
+   */
+  readonly unpin?: ReadonlySet<string>;
 }
 
 /**
@@ -35,7 +40,11 @@ async function releaseService(
     removeLease(h.config.pidDir, holder, h.name);
     const state = stateOf(h, inspector);
     const kept = { service: h.name, orphans: [], cleaned: [], problems: [] };
-    if (state.kind === 'running' && state.record.detached === true)
+    if (
+      state.kind === 'running' &&
+      state.record.detached === true &&
+      options.unpin?.has(state.record.instance) !== true
+    )
       return { ...kept, pinned: true };
     const others = liveLeases(h.config.pidDir, h.name, inspector, { stack: h.stack });
     if (state.kind === 'running' && others.length > 0)
@@ -75,13 +84,15 @@ export async function releaseStack(
 
 /**
  * Turns `holder`'s leases into "stay until down" (`up -d`, `restart`): each
- * running service is marked detached and the lease given back.
+ * running service is marked detached and the lease given back, unless
+ * `keepLeases` (the keeper's own: it keeps holding them).
  */
 export async function pinServices(
   config: ResolvedConfig,
   names: readonly string[],
   holder: LeaseHolder,
   inspector: ProcessInspector,
+  keepLeases = false,
 ): Promise<void> {
   // Each service under its own lock, all at once (one after another, 500 services took
   // a second here).
@@ -92,7 +103,7 @@ export async function pinServices(
         const state = readServiceState(config.pidDir, name, inspector, stackOf(config));
         if (state.kind === 'running' && state.record.detached !== true)
           updateRecord(config.pidDir, { ...state.record, detached: true });
-        removeLease(config.pidDir, holder, name);
+        if (!keepLeases) removeLease(config.pidDir, holder, name);
       } finally {
         lock.release();
       }

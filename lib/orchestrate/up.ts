@@ -50,6 +50,12 @@ export interface UpOptions {
   readonly detach?: boolean;
   /** The lease holder of this call (a session makes it first). @default a new one */
   readonly holder?: LeaseHolder;
+  /**
+   * With `detach`: `holder` keeps its leases after the start (the keeper's
+   * holder: it keeps the services), instead of giving them back.
+   * @default false
+   */
+  readonly keepLeases?: boolean;
   /** The process table (a fake in unit tests). @default the system's */
   readonly inspector?: ProcessInspector;
   /**
@@ -163,6 +169,8 @@ class StackStart {
   readonly results = new Map<string, ServiceUp>();
   /** Started by this call, in start order. */
   readonly mine: string[] = [];
+  /** Pinned as they became ready (`detach`): their instance markers, for a rollback. */
+  readonly #pinned = new Map<string, string>();
   firstError: unknown;
 
   constructor(config: ResolvedConfig, names: readonly string[], options: UpOptions) {
@@ -247,8 +255,11 @@ class StackStart {
       }
       const up = await this.#start(name, g);
       phase('ready', name);
-      const record = await markReady(this.#config, up.record, this.#inspector);
       const kept = up.outcome.kind !== 'started';
+      // `up -d`: what this call started is pinned in the ready write (one write, not two).
+      const pin = this.#options.detach === true && !kept;
+      const record = await markReady(this.#config, up.record, this.#inspector, pin);
+      if (pin) this.#pinned.set(name, record.instance);
       // A task is reported when it completes: "ready in 0 ms" would say nothing.
       if (!this.#tasks.has(name))
         this.#emit({ type: 'ready', service: name, ms: up.ready.ms, kept });
@@ -396,6 +407,7 @@ class StackStart {
     for (const name of held) this.#emit({ type: 'stopping', service: name });
     const results = await releaseStack(this.#config, held, this.holder, {
       inspector: this.#inspector,
+      unpin: new Set(this.#pinned.values()),
     });
     for (const r of results.services)
       this.#emit({ type: 'stopped', service: r.service, report: r.stopped ?? null });
@@ -403,7 +415,10 @@ class StackStart {
 
   /** `up -d`: every selected service stays until `down`. */
   pin(names: readonly string[]): Promise<void> {
-    return pinServices(this.#config, names, this.holder, this.#inspector);
+    const keepLeases = this.#options.keepLeases === true;
+    // Pinned when ready, and the leases stay: nothing left to do for those.
+    const left = keepLeases ? names.filter((n) => !this.#pinned.has(n)) : names;
+    return pinServices(this.#config, left, this.holder, this.#inspector, keepLeases);
   }
 }
 
@@ -435,6 +450,7 @@ export async function upStack(config: ResolvedConfig, options: UpOptions = {}): 
     await run.rollBack();
     throw run.firstError;
   }
+  phase('all-ready');
   if (options.detach) await run.pin(names);
   return {
     services: names.map((n) => run.results.get(n) as ServiceUp),

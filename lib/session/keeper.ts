@@ -10,6 +10,7 @@ import type { ServiceUp, UpResult } from '../orchestrate/up.js';
 import { identityOf } from '../os/identity.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import { packageRoot } from '../package-root.js';
+import { phase } from '../phase.js';
 import { stopInstance } from '../process/stop.js';
 import { keeperLog, liveKeeper, removeKeeper, writeKeeper } from '../state/keeper.js';
 import { type LeaseHolder, newLeaseHolder, removeLease, writeLease } from '../state/lease.js';
@@ -375,42 +376,77 @@ export async function runKeeper(config: ResolvedConfig, stop: AbortSignal): Prom
   const holder = newLeaseHolder(inspector, stackOf(config));
   let watched: ServiceUp[] = [];
   try {
-    let started: UpResult | null = null;
     const asked = await request;
     if (asked === 'none') return 0;
     if (asked !== null) {
-      const aborting = new AbortController();
-      process.on('message', (m: ToKeeper) => {
-        if (m.type === 'abort') aborting.abort(m.reason);
-      });
-      try {
-        const session = await openSession(config, {
-          services: asked.services,
-          force: asked.force,
-          replace: asked.replace,
-          detach: true,
-          signal: AbortSignal.any([aborting.signal, stop]),
-          onEvent: (event) => send({ type: 'event', event: eventToWire(event) }),
-        });
-        started = session.up;
-        // Keeper of the stack, holding what it keeps, before `up -d` returns: `status` right
-        // after it names this keeper, and a crash or a `down` right after it is heard.
-        await takeOver(config, inspector);
-        watched = await holdAll(config, watchable(config, started, inspector), holder, inspector);
-        await sendLast({ type: 'done', up: upToWire(session.up) });
-      } catch (error) {
-        await sendLast({ type: 'failed', error: toWire(error) });
-        return 1; // the keeper before (if any) keeps the stack
-      }
+      const ups = await startAsked(config, asked, holder, inspector, stop);
+      if (ups === null) return 1;
+      watched = ups;
     } else {
       await takeOver(config, inspector);
-      watched = await holdAll(config, watchable(config, started, inspector), holder, inspector);
+      watched = await holdAll(config, watchable(config, null, inspector), holder, inspector);
     }
     if (!stop.aborted) await keep(config, watched, holder, inspector, stop);
     return 0;
   } finally {
     for (const up of watched) removeLease(config.pidDir, holder, up.name);
     removeKeeper(config.pidDir, process.pid);
+  }
+}
+
+/**
+ * Starts what `up -d` asked for, reports the outcome to it, and returns what
+ * to keep (null: the start failed, or this keeper could not take over; it
+ * ends, and the keeper before, if any, keeps the stack). The session takes
+ * its leases with the keeper's own holder, so the services it started need no
+ * second lease. The take-over comes after the start, never during it: a
+ * keeper stopped mid-start would roll its start back (two `up -d` or
+ * `restart` at once).
+ */
+async function startAsked(
+  config: ResolvedConfig,
+  asked: KeeperRequest,
+  holder: LeaseHolder,
+  inspector: ProcessInspector,
+  stop: AbortSignal,
+): Promise<ServiceUp[] | null> {
+  const aborting = new AbortController();
+  process.on('message', (m: ToKeeper) => {
+    if (m.type === 'abort') aborting.abort(m.reason);
+  });
+  let leased: readonly string[] = [];
+  try {
+    const session = await openSession(config, {
+      services: asked.services,
+      force: asked.force,
+      replace: asked.replace,
+      detach: true,
+      holder,
+      keepLeases: true,
+      signal: AbortSignal.any([aborting.signal, stop]),
+      onEvent: (event) => send({ type: 'event', event: eventToWire(event) }),
+    });
+    leased = session.up.services.map((s) => s.name);
+    // Keeper of the stack, holding what it keeps, before `up -d` returns: `status` right
+    // after it names this keeper, and a crash or a `down` right after it is heard.
+    await takeOver(config, inspector);
+    const ups = watchable(config, session.up, inspector);
+    const kept = new Set(ups.map((up) => up.name));
+    // The session's leases on what is not kept (a completed task) are given back.
+    for (const name of leased) if (!kept.has(name)) removeLease(config.pidDir, holder, name);
+    await holdAll(
+      config,
+      ups.filter((up) => !leased.includes(up.name)),
+      holder,
+      inspector,
+    );
+    phase('kept');
+    await sendLast({ type: 'done', up: upToWire(session.up) });
+    return ups;
+  } catch (error) {
+    for (const name of leased) removeLease(config.pidDir, holder, name);
+    await sendLast({ type: 'failed', error: toWire(error) });
+    return null;
   }
 }
 

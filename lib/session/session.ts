@@ -34,7 +34,7 @@ import { stackOf } from '../state/marker.js';
 export interface SessionOptions
   extends Pick<
     UpOptions,
-    'services' | 'force' | 'replace' | 'tee' | 'onEvent' | 'detach' | 'rerunTasks'
+    'services' | 'force' | 'replace' | 'tee' | 'onEvent' | 'detach' | 'rerunTasks' | 'keepLeases'
   > {
   /** Interrupts the start (everything it began is stopped again), then supervision. */
   readonly signal?: AbortSignal;
@@ -46,6 +46,11 @@ export interface SessionOptions
    */
   readonly bindToHost?: boolean;
   readonly inspector?: ProcessInspector;
+  /**
+   * Whose leases the session takes (the keeper passes its own and keeps them,
+   * see `UpOptions.keepLeases`). @default a new holder for this process
+   */
+  readonly holder?: LeaseHolder;
 }
 
 /** A started session: what it holds, and how to supervise and release it. */
@@ -102,7 +107,7 @@ export async function openSession(
   options: SessionOptions = {},
 ): Promise<Session> {
   const inspector = options.inspector ?? systemInspector();
-  const holder: LeaseHolder = newLeaseHolder(inspector, stackOf(config));
+  const holder: LeaseHolder = options.holder ?? newLeaseHolder(inspector, stackOf(config));
   const names = selectForStart(config, options.services ?? []);
   // Before the first spawn: a host that ends while services start leaves nothing behind.
   const unbind =
@@ -161,7 +166,8 @@ function supervisable(up: ServiceUp): boolean {
 
 /** The options `upStack` takes from a session's. */
 function pick(options: SessionOptions): UpOptions {
-  const { services, force, replace, tee, onEvent, detach, signal, rerunTasks } = options;
+  const { services, force, replace, tee, onEvent, detach, signal, rerunTasks, keepLeases } =
+    options;
   return {
     ...(services === undefined ? {} : { services }),
     ...(force === undefined ? {} : { force }),
@@ -171,5 +177,6 @@ function pick(options: SessionOptions): UpOptions {
     ...(detach === undefined ? {} : { detach }),
     ...(signal === undefined ? {} : { signal }),
     ...(rerunTasks === undefined ? {} : { rerunTasks }),
+    ...(keepLeases === undefined ? {} : { keepLeases }),
   };
 }

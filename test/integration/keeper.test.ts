@@ -1,4 +1,12 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import type { ResolvedConfig } from '../../lib/config/types.js';
@@ -7,7 +15,7 @@ import { runCli } from '../helpers/cli.js';
 import { markedPids, recordOf, startCli } from '../helpers/e2e.js';
 import { freePort, listenersOn } from '../helpers/ports.js';
 import { isAlive, SLACK_MS, track, waitFor, waitForAsync } from '../helpers/procs.js';
-import { listenService, makeStack } from '../helpers/stack.js';
+import { listenService, makeStack, nodeFixture } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 
 async function statusOf(config: ResolvedConfig): Promise<ServiceStatus[]> {
@@ -273,6 +281,81 @@ describe('the keeper: a detached stack stays alive after up -d returns', () => {
     second.child.kill('SIGTERM');
     expect(await second.exited).to.equal(0);
     expect(markedPids(config), 'nothing left').to.deep.equal([]);
+  });
+
+  it('up -d pins each service as it becomes ready; a failed start still stops every one it began', async () => {
+    const config = await makeStack({
+      api: listenService(await freePort()),
+      web: listenService(await freePort()),
+      // Fails after api and web are ready (pinned): the rollback must stop them all the same.
+      bad: {
+        command: nodeFixture('exit-early.mjs'),
+        env: { DELAY: '1500', LINES: '1' },
+        ready: { log: 'never printed' },
+      },
+    });
+    const up = await runCli(['up', '-d'], { cwd: config.root });
+    expect(up.code, up.stdout).to.equal(1);
+    expect(up.stderr).to.match(/bad: exited with code 3 before it was ready/);
+    expect(markedPids(config), 'nothing left running').to.deep.equal([]);
+    for (const name of ['api', 'web']) {
+      expect(listenersOn(config.services[name]?.port as number)).to.have.length(0);
+      expect(recordOf(config, name), `${name}: no record left`).to.equal(null);
+    }
+  });
+
+  it("after up -d each service has one lease, the keeper's; a completed task none", async () => {
+    const config = await makeStack({
+      migrate: { command: ['true'] },
+      api: { ...listenService(await freePort()), dependsOn: { migrate: 'completed' } },
+      web: { ...listenService(await freePort()), dependsOn: ['api'] },
+    });
+    const up = await runCli(['up', '-d'], { cwd: config.root });
+    expect(up.code, up.stderr).to.equal(0);
+    const keeper = keeperPid(config);
+    const leases = (service: string) =>
+      readdirSync(config.pidDir)
+        .filter((f) => f.startsWith(`${service}.`) && f.endsWith('.lease'))
+        .map(
+          (f) => (JSON.parse(readFileSync(join(config.pidDir, f), 'utf8')) as { pid: number }).pid,
+        );
+    expect(leases('api')).to.deep.equal([keeper]);
+    expect(leases('web')).to.deep.equal([keeper]);
+    expect(leases('migrate')).to.deep.equal([]);
+    for (const name of ['api', 'web'])
+      expect(recordOf(config, name)).to.include({ detached: true });
+    expect((await runCli(['down'], { cwd: config.root })).code).to.equal(0);
+    expect(markedPids(config)).to.deep.equal([]);
+  });
+
+  it('a failed up -d on a running stack: the stack is still kept (a kill -9 is restarted)', async () => {
+    const port = await freePort();
+    const config = await makeStack({ api: { ...listenService(port), restart: 'on-failure' } });
+    expect((await runCli(['up', '-d'], { cwd: config.root })).code).to.equal(0);
+    const first = keeperPid(config);
+    // The next up -d asks for a service that fails: what ran before must stay kept.
+    const file = join(config.root, 'launch.config.mjs');
+    const text = readFileSync(file, 'utf8').replace(
+      '"services": {',
+      `"services": { "bad": ${JSON.stringify({ command: nodeFixture('exit-early.mjs'), env: { LINES: '1' }, ready: { log: 'never printed' } })},`,
+    );
+    writeFileSync(file, text);
+    const failed = await runCli(['up', '-d'], { cwd: config.root });
+    expect(failed.code, failed.stdout).to.equal(1);
+    const keeper = keeperPid(config);
+    expect(isAlive(keeper), `a live keeper (the first was ${first})`).to.equal(true);
+    const pid = recordOf(config, 'api')?.pid as number;
+    process.kill(pid, 'SIGKILL'); // ours: this test's service
+    await waitFor(
+      () => {
+        const r = recordOf(config, 'api');
+        return typeof r?.pid === 'number' && r.pid !== pid && typeof r.readyAt === 'string';
+      },
+      5000,
+      'the keeper to restart it',
+    );
+    expect((await runCli(['down'], { cwd: config.root })).code).to.equal(0);
+    expect(markedPids(config)).to.deep.equal([]);
   });
 
   it('up -d of 150 services returns: a result of a megabyte reaches the CLI whole', async function () {
