@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { backendSetting } from '../settings.js';
-import { holdersLinux, listenersLinux } from './net-linux.js';
+import { holdersLinux, listenersLinux, socketActivityLinux } from './net-linux.js';
 import { parseNetstatListeners } from './net-lsof.js';
 import { portableInspector } from './portable.js';
 import { type Listener, type ProcLookup, pidExists, sendSignal } from './proc.js';
@@ -75,6 +75,13 @@ export interface ProcessInspector {
   /** PIDs among `pids` (default: every process) that hold one of `listeners` open. */
   holders(listeners: readonly Listener[], pids?: Iterable<number>): number[];
   /**
+   * A fingerprint of the TCP socket counts that changes when a socket opens,
+   * listens or closes, read for a few microseconds (Linux: /proc/net/sockstat
+   * and sockstat6); absent where the OS keeps none, null if unreadable now.
+   * It says when the listener tables are worth reading again.
+   */
+  socketActivity?(): string | null;
+  /**
    * Runs `fn` with one snapshot of the process table, the environments and
    * the listeners for all its questions, where a backend takes snapshots
    * (`ps`, `lsof`): for a read-only pass such as `status`, whose questions
@@ -114,6 +121,7 @@ const linux: ProcessInspector = {
   pidMax: pidMaxLinux,
   listeners: listenersLinux,
   holders: (listeners, pids) => holdersLinux(listeners, pids ?? listPidsLinux()),
+  socketActivity: socketActivityLinux,
   usage: usageLinux,
 };
 

@@ -161,3 +161,50 @@ export function holdersLinux(listeners: readonly Listener[], pids: Iterable<numb
   }
   return holders;
 }
+
+/** Open descriptors of /proc/net/sockstat and sockstat6 (null: unreadable), read with pread. */
+let sockstat: { readonly v4: number; readonly v6: number | null } | null | undefined;
+const SOCKSTAT_BYTES = 512;
+const sockstatBuffer = Buffer.allocUnsafe(SOCKSTAT_BYTES);
+
+function sockstatText(fd: number): string {
+  const n = readSync(fd, sockstatBuffer, 0, SOCKSTAT_BYTES, 0);
+  return sockstatBuffer.toString('latin1', 0, n);
+}
+
+/**
+ * The TCP sockets in use, IPv4 and IPv6, and those in TIME_WAIT
+ * (/proc/net/sockstat and sockstat6): `inuse` counts the hashed sockets, so
+ * it grows when one listens or connects and shrinks when one closes; a
+ * connect that ended moves to TIME_WAIT, so a close and a new listener
+ * between two looks do not cancel out. Kept open and read with pread: 3 microseconds,
+ * against 1 ms a listener table where the kernel walks a large, empty
+ * established hash to its end (a quiet VM with 24 GiB: 262,144 buckets).
+ */
+export function socketActivityLinux(): string | null {
+  if (sockstat === undefined) {
+    try {
+      const v4 = openSync('/proc/net/sockstat', constants.O_RDONLY);
+      let v6: number | null = null;
+      try {
+        v6 = openSync('/proc/net/sockstat6', constants.O_RDONLY);
+      } catch {
+        // no IPv6 in this kernel
+      }
+      sockstat = { v4, v6 };
+    } catch {
+      sockstat = null;
+    }
+  }
+  if (sockstat === null) return null;
+  try {
+    const tcp = /^TCP: inuse (\d+) orphan \d+ tw (\d+)/m.exec(sockstatText(sockstat.v4));
+    const tcp6 =
+      sockstat.v6 === null
+        ? ''
+        : (/^TCP6: inuse (\d+)/m.exec(sockstatText(sockstat.v6))?.[1] ?? '');
+    return `${tcp?.[1] ?? ''} ${tcp?.[2] ?? ''}|${tcp6}`;
+  } catch {
+    return null;
+  }
+}

@@ -8,6 +8,7 @@ import type { ProcessInspector } from '../os/inspector.js';
 import type { StopTarget } from '../process/stop.js';
 import { execAttempt } from './exec.js';
 import { httpAttempt } from './http.js';
+import { watchListen } from './listen-watch.js';
 import type { LogSource } from './log-follow.js';
 import { listenerOwnership } from './owner.js';
 import { onPaceChange, pacePending, SLOT, tcpPause } from './pace.js';
@@ -50,6 +51,13 @@ const FIRST_PAUSE = { tcp: 1, http: 2, log: 1, exec: 20 } as const;
 const MIN_GAP = 2;
 /** Longest single connect or request, ms. */
 const ATTEMPT_CAP = 5_000;
+/**
+ * The pause between connects of a TCP check that a listener watch wakes, at
+ * least, ms: they only catch a listener the tables cannot show (a port NAT'd
+ * into another network namespace), and each costs the CPU that a booting
+ * stack needs.
+ */
+const SAFETY_NET = 500;
 
 /** Throws if the wait is over (aborted, exited, gone, timed out); else the ms left. */
 function stillWaiting(
@@ -113,6 +121,12 @@ export async function waitReady(o: WaitReadyOptions): Promise<ReadyResult> {
   let pause: number = FIRST_PAUSE[probe.kind];
   const portOf = (p: number | 'auto') => (p === 'auto' ? o.port : p);
   const paced = probe.kind === 'tcp' ? pacePending() : undefined;
+  // A new listener seen while an attempt runs is not lost: the next attempt follows at once.
+  let listened = false;
+  const unwatch = listenWatch(probe, portOf, o.inspector, () => {
+    listened = true;
+    wake();
+  });
   let attemptStart = started;
   let repaced = false;
   /** Sleeps `ms`, cut short by output, the exit, an abort, or (paced) another check ending. */
@@ -121,7 +135,7 @@ export async function waitReady(o: WaitReadyOptions): Promise<ReadyResult> {
       const timer = setTimeout(done, ms);
       let gapTimer: NodeJS.Timeout | undefined;
       const unpace =
-        paced === undefined
+        paced === undefined || unwatch !== null
           ? () => undefined
           : onPaceChange(() => {
               repaced = true;
@@ -156,6 +170,7 @@ export async function waitReady(o: WaitReadyOptions): Promise<ReadyResult> {
       repaced = false;
       attemptStart = performance.now();
       attempts++;
+      listened = false;
       const result = await bounded(Math.min(remaining, ATTEMPT_CAP), o.signal, (signal, ms) =>
         attempt(probe, o, ms, portOf, woken ? 'both' : attempts, signal),
       );
@@ -166,19 +181,52 @@ export async function waitReady(o: WaitReadyOptions): Promise<ReadyResult> {
         last = result.error;
         foreign = result.foreign === true;
       }
-      // Quick attempts first (1, 2, 4, 8 ms), then TCP checks keep a shared pace.
-      const next =
-        paced !== undefined && pause >= SLOT
-          ? tcpPause(performance.now() - started, probe.interval, attemptStart)
-          : pause;
+      if (listened) {
+        woken = true;
+        continue;
+      }
+      const next = nextPause(probe, pause, performance.now() - started, attemptStart, unwatch);
       pause = Math.min(pause * 2, probe.interval);
       await sleep(Math.min(next, Math.max(0, deadline - performance.now())));
     }
   } finally {
     paced?.();
+    unwatch?.();
     removeWatch();
     o.signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/**
+ * Where the listener tables are cheap to read, a new listener on a TCP
+ * check's port wakes it at once, and connects are only a safety net (see
+ * `listen-watch.ts`). Returns the watch's removal, or null.
+ */
+function listenWatch(
+  probe: ResolvedProbe,
+  portOf: (p: number | 'auto') => number | null,
+  inspector: ProcessInspector,
+  wake: () => void,
+): (() => void) | null {
+  const port = probe.kind === 'tcp' ? portOf(probe.port) : null;
+  return port === null ? null : watchListen(port, inspector, wake);
+}
+
+/**
+ * The pause before the next attempt: quick attempts first (1, 2, 4, 8 ms:
+ * `pause`), then TCP checks keep a shared pace (`pace.ts`); a check that a
+ * listener watch wakes needs neither, and connects only rarely.
+ */
+function nextPause(
+  probe: ResolvedProbe,
+  pause: number,
+  elapsed: number,
+  attemptStart: number,
+  watch: (() => void) | null,
+): number {
+  if (probe.kind !== 'tcp' || (pause < SLOT && watch === null)) return pause;
+  const paced = tcpPause(elapsed, probe.interval, attemptStart);
+  return watch === null ? paced : Math.max(paced, SAFETY_NET);
 }
 
 /** A log source with nothing in it: liveness checks read no log. */

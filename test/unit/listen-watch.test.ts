@@ -1,0 +1,84 @@
+import { expect } from 'chai';
+import sinon from 'sinon';
+import type { ProcessInspector } from '../../lib/os/inspector.js';
+import type { Listener } from '../../lib/os/proc.js';
+import { WATCH_EVERY, watchListen } from '../../lib/probes/listen-watch.js';
+import { FakeOs } from '../helpers/fake-os.js';
+
+/** Listener tables and socket counts the test sets, with the reads counted. */
+class Tables extends FakeOs {
+  rows: Listener[] = [];
+  activity = '1|0';
+  reads = 0;
+
+  override listeners(): Listener[] {
+    this.reads++;
+    return this.rows;
+  }
+
+  socketActivity(): string {
+    return this.activity;
+  }
+
+  listen(port: number, inode: number): void {
+    this.rows = [...this.rows, { port, address: '127.0.0.1', family: 4, inode, uid: 0 }];
+    this.activity = `${this.rows.length + 1}|0`;
+  }
+}
+
+describe('the listener watch (fake tables and clock)', () => {
+  let clock: sinon.SinonFakeTimers;
+  beforeEach(() => {
+    clock = sinon.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'performance'] });
+  });
+  afterEach(() => clock.restore());
+
+  it('wakes a check once per new listener on its port, never for other ports', () => {
+    const tables = new Tables();
+    const woken: number[] = [];
+    const stopA = watchListen(5000, tables, () => woken.push(5000));
+    const stopB = watchListen(6000, tables, () => woken.push(6000));
+    try {
+      clock.tick(WATCH_EVERY);
+      expect(woken).to.deep.equal([]);
+      tables.listen(5000, 11);
+      clock.tick(WATCH_EVERY);
+      expect(woken).to.deep.equal([5000]);
+      tables.listen(7000, 12); // another port: counts change, nobody is woken
+      clock.tick(5 * WATCH_EVERY);
+      expect(woken).to.deep.equal([5000]);
+      tables.listen(5000, 13); // a second socket on the port (the other family): news again
+      clock.tick(WATCH_EVERY);
+      expect(woken).to.deep.equal([5000, 5000]);
+    } finally {
+      stopA?.();
+      stopB?.();
+    }
+  });
+
+  it('reads the tables only when the socket counts change, and every 50 ms', () => {
+    const tables = new Tables();
+    const stop = watchListen(5000, tables, () => undefined);
+    try {
+      clock.tick(WATCH_EVERY); // a new watch has seen nothing: one read
+      expect(tables.reads).to.equal(1);
+      clock.tick(3 * WATCH_EVERY);
+      expect(tables.reads, 'counts unchanged').to.equal(1);
+      tables.activity = '2|0';
+      clock.tick(WATCH_EVERY);
+      expect(tables.reads, 'counts changed').to.equal(2);
+      clock.tick(50);
+      expect(tables.reads, 'the read every 50 ms').to.equal(3);
+    } finally {
+      stop?.();
+    }
+    const after = tables.reads;
+    clock.tick(200);
+    expect(tables.reads, 'no watch left: no timer').to.equal(after);
+  });
+
+  it('is off where the listener tables are dear to read (ps/lsof)', () => {
+    const portable = { ...new Tables(), backend: 'ps' } as unknown as ProcessInspector;
+    expect(watchListen(5000, portable, () => undefined)).to.equal(null);
+  });
+});
