@@ -17,15 +17,12 @@ export class PortReservations {
 
   /** Holds `port` for `service`; false if it cannot be bound (already taken). */
   async reserve(service: string, port: number): Promise<boolean> {
-    // `::` without ipv6Only covers IPv4 too (dual stack); `0.0.0.0` where there is no IPv6.
-    for (const host of ['::', '0.0.0.0']) {
-      const bound = await bindPort(host, port, false);
-      if (bound === false) return false;
-      if (bound === 'no-address') continue;
-      this.#held.set(service, bound);
-      return true;
-    }
-    return false;
+    // The unspecified address: `::` without ipv6Only covers IPv4 too (dual stack);
+    // `0.0.0.0` where there is no IPv6.
+    const bound = await bindPort(null, port, false);
+    if (typeof bound !== 'object') return false;
+    this.#held.set(service, bound);
+    return true;
   }
 
   /** Lets `service`'s port go, right before the service binds it; false if none was held. */
