@@ -427,6 +427,8 @@ async function main() {
     const real = {
       lg: [] as number[],
       lgUp: [] as number[],
+      warm: [] as number[],
+      warmUp: [] as number[],
       pm2: [] as number[],
       pm2Up: [] as number[],
     };
@@ -434,6 +436,8 @@ async function main() {
       const r = await realStack(pm2);
       real.lg.push(r.lgUp + r.lgDown);
       real.lgUp.push(r.lgUp);
+      real.warm.push(r.lgWarmUp + r.lgWarmDown);
+      real.warmUp.push(r.lgWarmUp);
       real.pm2.push(r.pm2Up + r.pm2Down);
       real.pm2Up.push(r.pm2Up);
     }
@@ -441,9 +445,15 @@ async function main() {
       ['tool', 'up, all ready (ms)', 'up + down (ms)', 'target'],
       [
         [
-          'launchguard `up -d` + `down` (in order)',
+          'launchguard `up -d` + `down` (in order; every task runs)',
           describe(real.lgUp),
           describe(real.lg),
+          '< pm2',
+        ],
+        [
+          "launchguard, tasks with `rerun: 'on-change'`, a start after the first (tasks not run again)",
+          describe(real.warmUp),
+          describe(real.warm),
           '< pm2',
         ],
         [

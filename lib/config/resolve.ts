@@ -175,6 +175,7 @@ function resolveService(
     pidFile: svc.pidFile === undefined ? null : resolvePath(cwd, svc.pidFile),
     health: resolveHealth(svc, port),
     watch: resolveWatch(svc.watch, cwd, pidDir),
+    rerun: svc.rerun ?? 'always',
   };
   const configHash = hashOf({
     argv,

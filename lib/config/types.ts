@@ -197,6 +197,16 @@ export interface ServiceConfig {
   /** A liveness check while the service runs (see {@link HealthCheck}). */
   health?: HealthCheck;
   /**
+   * For a one-shot task (a service another waits for with `'completed'`):
+   * when a start runs it again. `'always'`: at every start of the stack
+   * (`down` forgets that it completed). `'on-change'`: only when its config
+   * changed, a file it watches (`watch`) changed since it last completed, or
+   * it never completed (`down` keeps the result; `down <task>` and `run`
+   * forget it): a migration against a database that keeps its data.
+   * @default 'always'
+   */
+  rerun?: 'always' | 'on-change';
+  /**
    * Restart the service when a watched file changes (foreground `up`,
    * `launch()`, the keeper of `up -d`); dependents keep running, as with
    * `restart`. Paths or globs (`*`, `**`, `?`) relative to `cwd`;
@@ -354,6 +364,8 @@ export interface ResolvedService {
   readonly health: ResolvedHealth | null;
   /** Watch mode, or null. */
   readonly watch: ResolvedWatch | null;
+  /** When a start runs a one-shot task again (see {@link ServiceConfig.rerun}). */
+  readonly rerun: 'always' | 'on-change';
   /** A hash of everything that decides how the service runs, to detect config changes. */
   readonly configHash: string;
 }

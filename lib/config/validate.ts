@@ -39,10 +39,12 @@ export const SERVICE_KEYS = [
   'watch',
   'pidFile',
   'image',
+  'rerun',
 ] as const;
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 const CONDITIONS = ['started', 'ready', 'completed'];
 const RESTART = ['no', 'on-failure', 'always'];
+const RERUN = ['always', 'on-change'];
 /** Names that are safe as file names on every OS and in a marker. */
 const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
@@ -120,6 +122,7 @@ function collectService(
   collectEnum(c, join(path, 'stopSignal'), value.stopSignal, STOP_SIGNALS);
   collectDependsOn(c, join(path, 'dependsOn'), value.dependsOn, names);
   collectEnum(c, join(path, 'restart'), value.restart, RESTART);
+  collectEnum(c, join(path, 'rerun'), value.rerun, RERUN);
   if (value.image !== undefined && (typeof value.image !== 'string' || value.image.trim() === ''))
     c.add(
       join(path, 'image'),
@@ -187,12 +190,28 @@ function collectAcrossServices(c: Collector, services: Record<string, unknown>):
   for (const [name, svc] of Object.entries(services)) {
     graph[name] = isPlainObject(svc) ? dependencyNames(svc.dependsOn) : [];
   }
+  collectRerun(c, services);
   for (const cycle of findCycles(graph)) {
     c.add(
       join(join('services', cycle[0] ?? ''), 'dependsOn'),
       `dependency cycle: ${cycle.join(' -> ')}`,
     );
   }
+}
+
+/** `rerun` says when a one-shot task runs: on a service nothing waits to complete, it says nothing. */
+function collectRerun(c: Collector, services: Record<string, unknown>): void {
+  const tasks = new Set<string>();
+  for (const svc of Object.values(services))
+    if (isPlainObject(svc) && isPlainObject(svc.dependsOn))
+      for (const [dep, cond] of Object.entries(svc.dependsOn))
+        if (cond === 'completed') tasks.add(dep);
+  for (const [name, svc] of Object.entries(services))
+    if (isPlainObject(svc) && svc.rerun !== undefined && !tasks.has(name))
+      c.add(
+        join(join('services', name), 'rerun'),
+        `'${name}' is not a one-shot task: no service waits for it with dependsOn: { ${name}: 'completed' }`,
+      );
 }
 
 /**

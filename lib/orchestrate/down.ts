@@ -57,10 +57,18 @@ export async function downStack(
   const candidates = findMarked({ stack: stackId(config.name, config.file) }, inspector);
   // The stops of a level run at once and share one process table, read every 20 ms.
   const table = processTable(inspector);
+  // A task named here forgets its result even if it reruns only on change.
+  const named = new Set(options.services ?? []);
   for (const level of levelsOf(config, names).reverse()) {
     const done = await Promise.all(
       level.map((name) =>
-        stopService(serviceHandle(config, name), { inspector, candidates, stateDir, table }),
+        stopService(serviceHandle(config, name), {
+          inspector,
+          candidates,
+          stateDir,
+          table,
+          forget: named.has(name),
+        }),
       ),
     );
     results.push(...done);

@@ -54,6 +54,12 @@ export interface StopServiceOptions {
   readonly stateDir?: boolean;
   /** A process table shared with the other stops of one `down` (see `processTable`). */
   readonly table?: ProcessTable;
+  /**
+   * Forget how a task with `rerun: 'on-change'` completed (`down <task>`
+   * names it): its next start runs it. Other tasks' results are always
+   * forgotten. @default false
+   */
+  readonly forget?: boolean;
 }
 
 /** The recorded instance (`state`): stopped, or its state file cleaned up. Adds to `result`. */
@@ -128,9 +134,11 @@ export async function stopLocked(
     for (const u of r.refused) problems.push(`${name}: ${describeUntouched(name, u)}`);
   }
   const task = isTask(h.config, name);
-  // A stopped stack starts afresh: its tasks run again at the next start, and no
-  // service shows how an instance before the stop ended.
-  if (options.stateDir !== false) removeCompletion(h.config.pidDir, name, h.stack);
+  // A stopped stack starts afresh: its tasks run again at the next start (but a task that
+  // reruns only on change keeps its result unless named), and no service shows how an
+  // instance before the stop ended.
+  if (options.stateDir !== false && (h.svc.rerun !== 'on-change' || options.forget === true))
+    removeCompletion(h.config.pidDir, name, h.stack);
   return {
     service: name,
     ...(stopped ? { stopped } : {}),

@@ -27,6 +27,7 @@ import type { EventSink } from './events.js';
 import { markReady } from './mark-ready.js';
 import { pinServices, releaseStack } from './release.js';
 import type { StartOutcome } from './start-service.js';
+import { changedSince } from './watch.js';
 
 /** Options of {@link upStack}. */
 export interface UpOptions {
@@ -282,7 +283,9 @@ class StackStart {
    * True if `name` is a task that completed (exit 0) with its current config
    * and a service that waits on it still runs: `up -d` on a running stack and
    * `restart` of a dependent do not run a migration again. `run`
-   * (`rerunTasks`) and a fresh start (`down` forgets completions) do.
+   * (`rerunTasks`) and a fresh start (`down` forgets completions) do. A task
+   * with `rerun: 'on-change'` is not run again while no file it watches
+   * changed since, whatever runs (`down` keeps its completion).
    */
   #completedEarlier(name: string): boolean {
     if (!this.#tasks.has(name) || this.#options.rerunTasks === true) return false;
@@ -290,6 +293,9 @@ class StackStart {
     const done = readCompletion(this.#config.pidDir, name, stack);
     const svc = this.#config.services[name] as ResolvedService;
     if (done === null || done.code !== 0 || done.configHash !== svc.configHash) return false;
+    // Files changed while it ran count too: it may not have seen them.
+    if (svc.rerun === 'on-change')
+      return changedSince(svc, Date.parse(done.startedAt ?? done.at)) === null;
     return Object.values(this.#config.services).some(
       (s) =>
         s.dependsOn[name] !== undefined &&
@@ -377,6 +383,7 @@ class StackStart {
         code: exit.code,
         signal: exit.signal,
         at: new Date().toISOString(),
+        startedAt: record.startedAt,
       });
     }
     if (exit.code !== 0) throw taskError(name, exit, record);

@@ -1,5 +1,5 @@
-import { type FSWatcher, statSync, watch } from 'node:fs';
-import { join } from 'node:path';
+import { type Dirent, type FSWatcher, lstatSync, readdirSync, statSync, watch } from 'node:fs';
+import { join, relative } from 'node:path';
 import type { ResolvedService } from '../config/types.js';
 import { watchedFile } from '../config/watch.js';
 
@@ -43,4 +43,51 @@ export function watchFiles(svc: ResolvedService, onChange: (file: string) => voi
     clearTimeout(timer);
     for (const w of watchers) w.close();
   };
+}
+
+/**
+ * The first file `svc` watches that was modified after `since` (epoch ms),
+ * or null: whether a task with `rerun: 'on-change'` must run again. A walk of
+ * the watched folders (links are not followed; ignored paths are not
+ * entered), which stops at the first such file.
+ */
+export function changedSince(svc: ResolvedService, since: number): string | null {
+  const options = svc.watch;
+  if (options === null) return null;
+  const newer = (file: string): boolean => {
+    try {
+      const stat = lstatSync(file);
+      return stat.isFile() && stat.mtimeMs > since && watchedFile(options, svc.cwd, file);
+    } catch {
+      return false; // gone meanwhile
+    }
+  };
+  const walk = (folder: string): string | null => {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(folder, { withFileTypes: true });
+    } catch {
+      return null;
+    }
+    for (const e of entries) {
+      const path = join(folder, e.name);
+      if (e.isDirectory()) {
+        // An ignored folder (node_modules, .git, the state folder) is not entered.
+        if (options.ignore.some((r) => r.test(`${relativeTo(svc.cwd, path)}/x`))) continue;
+        const found = walk(path);
+        if (found !== null) return found;
+      } else if (e.isFile() && newer(path)) return path;
+    }
+    return null;
+  };
+  for (const root of options.roots) {
+    const found = newer(root) ? root : walk(root);
+    if (found !== null) return found;
+  }
+  return null;
+}
+
+/** `path` relative to `cwd`, with `/` separators. */
+function relativeTo(cwd: string, path: string): string {
+  return relative(cwd, path).split('\\').join('/');
 }

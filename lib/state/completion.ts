@@ -21,6 +21,8 @@ export interface Completion extends ExitInfo {
   readonly configHash: string;
   /** ISO time it ended. */
   readonly at: string;
+  /** ISO time the task's run began (tasks; absent in files of older versions). */
+  readonly startedAt?: string;
 }
 
 function donePath(pidDir: string, service: string): string {

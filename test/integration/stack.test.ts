@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
@@ -7,7 +7,7 @@ import { instances, markedPids, recordOf, startCli, waitReady } from '../helpers
 import { freePort, listenersOn } from '../helpers/ports.js';
 import { isAlive, pidsIn, SLACK_MS, waitFor } from '../helpers/procs.js';
 import { makeStack, nodeFixture, spawnPlain } from '../helpers/stack.js';
-import { tempDir } from '../helpers/tmp.js';
+import { project, tempDir } from '../helpers/tmp.js';
 
 function listen(port: number | 'auto', env: Record<string, string> = {}, extra = {}) {
   return { command: nodeFixture('listen.mjs'), port, env, stopTimeout: 3000, ...extra };
@@ -310,6 +310,65 @@ describe('stack: up, down, status, run (the CLI end to end)', () => {
     const run = await runCli(['run', '--', process.execPath, '-e', '0'], { cwd: config.root });
     expect(run.code, run.stderr).to.equal(0);
     expect(runs(), 'run runs it again').to.equal(3);
+  });
+
+  it("rerun: 'on-change' keeps a task's result across down; a watched file, down <task> or run rerun it", async () => {
+    const counter = join(tempDir(), 'runs');
+    const config = await makeStack({
+      migrate: {
+        command: [
+          process.execPath,
+          '-e',
+          `require('fs').appendFileSync(${JSON.stringify(counter)}, 'x')`,
+        ],
+        rerun: 'on-change',
+        watch: ['migrations'],
+      },
+      api: listen(await freePort(), {}, { dependsOn: { migrate: 'completed' } }),
+    });
+    const migrations = join(config.root, 'migrations');
+    mkdirSync(migrations);
+    writeFileSync(join(migrations, '001.sql'), 'create table t (id int);\n');
+    const runs = () => readFileSync(counter, 'utf8').length;
+    const cycle = async () => {
+      const up = await runCli(['up', '-d'], { cwd: config.root });
+      expect(up.code, up.stderr).to.equal(0);
+      const down = await runCli(['down'], { cwd: config.root });
+      expect(down.code, down.stderr).to.equal(0);
+      return up.stdout;
+    };
+    await cycle();
+    expect(runs(), 'the first start runs it').to.equal(1);
+    expect(await cycle()).to.include('migrate: completed earlier (not run again)');
+    expect(runs(), 'down kept its result: not run again').to.equal(1);
+    // A new migration file (written after it completed) makes the next start run it.
+    await sleep(20);
+    writeFileSync(join(migrations, '002.sql'), 'alter table t add x int;\n');
+    await cycle();
+    expect(runs(), 'a watched file changed: run again').to.equal(2);
+    expect((await runCli(['up', '-d'], { cwd: config.root })).code).to.equal(0);
+    expect(runs()).to.equal(2);
+    const named = await runCli(['down', 'migrate'], { cwd: config.root });
+    expect(named.code, named.stderr).to.equal(0);
+    await cycle();
+    expect(runs(), 'down migrate forgot its result').to.equal(3);
+    const run = await runCli(['run', '--', process.execPath, '-e', '0'], { cwd: config.root });
+    expect(run.code, run.stderr).to.equal(0);
+    expect(runs(), 'run runs it again').to.equal(4);
+    expect(markedPids(config)).to.deep.equal([]);
+  });
+
+  it('rerun on a service that is no one-shot task is a config error (exit 2)', async () => {
+    const api = { ...listen(await freePort()), rerun: 'on-change' };
+    const dir = project({
+      'launch.config.mjs': `export default ${JSON.stringify({ services: { api } })};\n`,
+    });
+    const up = await runCli(['up', '-d'], { cwd: dir });
+    expect(up.code).to.equal(2);
+    expect(up.stderr).to.include(
+      "services.api.rerun: 'api' is not a one-shot task: no service waits for it with dependsOn: { api: 'completed' }",
+    );
+    expect(existsSync(join(dir, '.pids', 'api.json')), 'nothing started').to.equal(false);
   });
 
   it('Ctrl-C in the foreground stops everything and leaves nothing', async () => {
