@@ -1,7 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { backendSetting } from '../settings.js';
-import { holdersLinux, listenersLinux, socketActivityLinux } from './net-linux.js';
+import {
+  holdersLinux,
+  listenersHintLinux,
+  listenersLinux,
+  socketActivityLinux,
+} from './net-linux.js';
 import { parseNetstatListeners } from './net-lsof.js';
 import { portableInspector } from './portable.js';
 import { type Listener, type ProcLookup, pidExists, sendSignal } from './proc.js';
@@ -82,6 +87,12 @@ export interface ProcessInspector {
    */
   socketActivity?(): string | null;
   /**
+   * Every listener, read as cheaply as the socket counts allow; a socket that
+   * opens meanwhile may hide one: for waking checks, never for a verdict.
+   * Absent where {@link listeners} is the only way.
+   */
+  listenersHint?(): Listener[];
+  /**
    * Runs `fn` with one snapshot of the process table, the environments and
    * the listeners for all its questions, where a backend takes snapshots
    * (`ps`, `lsof`): for a read-only pass such as `status`, whose questions
@@ -122,6 +133,7 @@ const linux: ProcessInspector = {
   listeners: listenersLinux,
   holders: (listeners, pids) => holdersLinux(listeners, pids ?? listPidsLinux()),
   socketActivity: socketActivityLinux,
+  listenersHint: listenersHintLinux,
   usage: usageLinux,
 };
 

@@ -64,8 +64,14 @@ export function parseProcNetTcp(text: string, family: 4 | 6): Listener[] {
   return found;
 }
 
-/** Bytes asked for per read: about one row, so that the kernel makes no more rows than read. */
-const ROW_BYTES = 160;
+/**
+ * Bytes asked for per read: about one row, so that the kernel makes no more
+ * rows than read. IPv4 rows (and the header) are padded to exactly 150 bytes:
+ * a read that ends with a row does not make the kernel look for the next one
+ * (which, past the last socket, walks the whole established hash). IPv6 rows
+ * vary in length.
+ */
+const ROW_BYTES = { 4: 150, 6: 160 } as const;
 
 /**
  * The listening sockets of /proc/net/tcp or tcp6, read a row at a time up to
@@ -75,7 +81,7 @@ const ROW_BYTES = 160;
  * connections exist (3-4 ms on a 2-core VM). Stopping where the listeners end
  * skips most of that walk: 0.02-0.2 ms there.
  */
-function readTable(path: string, family: 4 | 6, first?: number): Listener[] {
+function readTable(path: string, family: 4 | 6, first?: number, most = Infinity): Listener[] {
   const found: Listener[] = [];
   let fd: number;
   try {
@@ -83,13 +89,16 @@ function readTable(path: string, family: 4 | 6, first?: number): Listener[] {
   } catch {
     return found; // no IPv6 in this kernel, or no /proc/net
   }
+  let rows = 0;
   try {
-    for (const line of rowsOf(fd)) {
+    for (const line of rowsOf(fd, ROW_BYTES[family])) {
       const row = parseRow(line, family);
       if (row === 'other') break;
-      if (row === null) continue;
-      found.push(row);
-      if (row.port === first) break;
+      if (row !== null) {
+        found.push(row);
+        if (row.port === first) break;
+      }
+      if (++rows >= most) break;
     }
   } catch {
     // the table went away (namespace gone): what was read stands
@@ -100,12 +109,12 @@ function readTable(path: string, family: 4 | 6, first?: number): Listener[] {
 }
 
 /** The rows of an open /proc/net table (no header), read about one at a time. */
-function* rowsOf(fd: number): Generator<string> {
-  const buffer = Buffer.allocUnsafe(ROW_BYTES);
+function* rowsOf(fd: number, size: number): Generator<string> {
+  const buffer = Buffer.allocUnsafe(size);
   let carry = '';
   let header = true;
   for (;;) {
-    const n = readSync(fd, buffer, 0, ROW_BYTES, null);
+    const n = readSync(fd, buffer, 0, size, null);
     if (n <= 0) return;
     const lines = (carry + buffer.toString('latin1', 0, n)).split('\n');
     carry = lines.pop() ?? '';
@@ -172,16 +181,20 @@ function sockstatText(fd: number): string {
   return sockstatBuffer.toString('latin1', 0, n);
 }
 
+/** The TCP sockets in use (hashed), IPv4 and IPv6, and those in TIME_WAIT (both families). */
+interface SocketCounts {
+  readonly v4: number;
+  readonly v6: number;
+  readonly tw: number;
+}
+
 /**
- * The TCP sockets in use, IPv4 and IPv6, and those in TIME_WAIT
- * (/proc/net/sockstat and sockstat6): `inuse` counts the hashed sockets, so
- * it grows when one listens or connects and shrinks when one closes; a
- * connect that ended moves to TIME_WAIT, so a close and a new listener
- * between two looks do not cancel out. Kept open and read with pread: 3 microseconds,
- * against 1 ms a listener table where the kernel walks a large, empty
- * established hash to its end (a quiet VM with 24 GiB: 262,144 buckets).
+ * The counts of /proc/net/sockstat and sockstat6, kept open and read with
+ * pread: 3 microseconds, against 1 ms for a listener table where the kernel
+ * walks a large, empty established hash to its end (a quiet VM with 24 GiB:
+ * 262,144 buckets). Null where they cannot be read.
  */
-export function socketActivityLinux(): string | null {
+function socketCounts(): SocketCounts | null {
   if (sockstat === undefined) {
     try {
       const v4 = openSync('/proc/net/sockstat', constants.O_RDONLY);
@@ -200,11 +213,36 @@ export function socketActivityLinux(): string | null {
   try {
     const tcp = /^TCP: inuse (\d+) orphan \d+ tw (\d+)/m.exec(sockstatText(sockstat.v4));
     const tcp6 =
-      sockstat.v6 === null
-        ? ''
-        : (/^TCP6: inuse (\d+)/m.exec(sockstatText(sockstat.v6))?.[1] ?? '');
-    return `${tcp?.[1] ?? ''} ${tcp?.[2] ?? ''}|${tcp6}`;
+      sockstat.v6 === null ? null : /^TCP6: inuse (\d+)/m.exec(sockstatText(sockstat.v6));
+    if (tcp === null) return null;
+    return { v4: Number(tcp[1]), tw: Number(tcp[2]), v6: tcp6 === null ? 0 : Number(tcp6[1]) };
   } catch {
     return null;
   }
+}
+
+/**
+ * A fingerprint of the TCP socket counts: `inuse` grows when a socket listens
+ * or connects (it is hashed) and shrinks when one closes; a connect that ended
+ * moves to TIME_WAIT, so a close and a new listener between two looks do not
+ * cancel out.
+ */
+export function socketActivityLinux(): string | null {
+  const c = socketCounts();
+  return c === null ? null : `${c.v4} ${c.tw}|${c.v6}`;
+}
+
+/**
+ * Every listener, read only as far as the socket counts say there can be
+ * rows (listeners come first): no IPv6 table when no IPv6 socket exists, and
+ * the IPv4 table stops after its last counted row instead of walking the
+ * empty rest of the hash. A socket that opens between the count and the read
+ * can hide a listener: a hint for wake-ups, never a verdict.
+ */
+export function listenersHintLinux(): Listener[] {
+  const c = socketCounts();
+  if (c === null) return listenersLinux();
+  const v4 = readTable('/proc/net/tcp', 4, undefined, c.v4 + c.tw);
+  const v6 = c.v6 === 0 ? [] : readTable('/proc/net/tcp6', 6);
+  return [...v4, ...v6];
 }

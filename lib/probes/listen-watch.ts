@@ -21,7 +21,7 @@ import type { ProcessInspector } from '../os/inspector.js';
  */
 
 /** The period of the table read while checks wait, ms. */
-export const WATCH_EVERY = 10;
+export const WATCH_EVERY = 5;
 
 interface Watch {
   readonly port: number;
@@ -31,7 +31,7 @@ interface Watch {
 }
 
 /** The tables are read at least this often while checks wait, ms. */
-const FORCE = 50;
+const FORCE = 500;
 /** Reads of the listener tables take at most this share of one core. */
 const READ_SHARE = 0.3;
 
@@ -113,7 +113,7 @@ function tick(): void {
 /** Every listener, or null if unreadable now (the connects still run). */
 function readListeners(inspector: ProcessInspector): ReturnType<ProcessInspector['listeners']> {
   try {
-    return inspector.listeners();
+    return inspector.listenersHint?.() ?? inspector.listeners();
   } catch {
     return null;
   }

@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer, type Server } from 'node:net';
 import { expect } from 'chai';
 import sinon from 'sinon';
 import type { ProcessInspector } from '../../lib/os/inspector.js';
@@ -56,7 +57,7 @@ describe('the listener watch (fake tables and clock)', () => {
     }
   });
 
-  it('reads the tables only when the socket counts change, and every 50 ms', () => {
+  it('reads the tables only when the socket counts change, and every 500 ms', () => {
     const tables = new Tables();
     const stop = watchListen(5000, tables, () => undefined);
     try {
@@ -67,8 +68,8 @@ describe('the listener watch (fake tables and clock)', () => {
       tables.activity = '2|0';
       clock.tick(WATCH_EVERY);
       expect(tables.reads, 'counts changed').to.equal(2);
-      clock.tick(50);
-      expect(tables.reads, 'the read every 50 ms').to.equal(3);
+      clock.tick(500);
+      expect(tables.reads, 'the read every 500 ms').to.equal(3);
     } finally {
       stop?.();
     }
@@ -80,5 +81,33 @@ describe('the listener watch (fake tables and clock)', () => {
   it('is off where the listener tables are dear to read (ps/lsof)', () => {
     const portable = { ...new Tables(), backend: 'ps' } as unknown as ProcessInspector;
     expect(watchListen(5000, portable, () => undefined)).to.equal(null);
+  });
+});
+
+describe('the listener tables read as far as the socket counts say (Linux /proc)', () => {
+  it('lists the same listeners as a full read, IPv4 and IPv6, and sees a new one', async function () {
+    if (process.platform !== 'linux') this.skip(); // /proc/net exists on Linux only
+    const { listenersHintLinux, listenersLinux, socketActivityLinux } = await import(
+      '../../lib/os/net-linux.js'
+    );
+    const listen = (host: string) =>
+      new Promise<Server>((resolve) => {
+        const server = createServer();
+        server.listen(0, host, () => resolve(server));
+      });
+    const ports = (ls: readonly Listener[]) => ls.map((l) => `${l.address}:${l.port}`).sort();
+    const before = socketActivityLinux();
+    const v4 = await listen('127.0.0.1');
+    const v6 = await listen('::1');
+    try {
+      expect(socketActivityLinux(), 'two listeners changed the counts').to.not.equal(before);
+      const own = [v4, v6].map((s) => (s.address() as AddressInfo).port);
+      const hint = listenersHintLinux();
+      expect(ports(hint)).to.deep.equal(ports(listenersLinux()));
+      for (const port of own) expect(hint.map((l) => l.port)).to.include(port);
+    } finally {
+      v4.close();
+      v6.close();
+    }
   });
 });
