@@ -269,24 +269,28 @@ async function main() {
     );
     say();
     const phase = (k: keyof UpPhases) => one.phases.map((p) => p[k]);
-    if (one.phases.length === 0)
-      say(
-        'Phases of `up -d`: none seen. Since the keeper (issue 23) the start runs in the keeper, whose `launchguard:phase` messages the hook in the CLI does not receive.',
-      );
+    if (one.phases.length === 0) say('Phases of `up -d`: none seen (the hook reported none).');
     else
-      say('Where the time of `up -d` goes (one service, phases published on `launchguard:phase`):');
+      say(
+        'Where the time of `up -d` goes (one service; phases published on `launchguard:phase` by the CLI and by the keeper it spawns):',
+      );
     if (one.phases.length > 0)
       table(
         ['phase', 'ms'],
         [
-          ['node start (until the first line of code)', describe(phase('node'), 1)],
-          ['module load (the CLI bundle)', describe(phase('modules'), 1)],
-          ['config load', describe(phase('config'), 1)],
-          ['pre-flight (lock, state, leftovers, port)', describe(phase('preflight'), 1)],
-          ['spawn and record', describe(phase('spawn'), 1)],
-          ['readiness (the service boots: the floor)', describe(phase('readiness'), 1)],
-          ['finish (readyAt, pin, summary)', describe(phase('finish'), 1)],
-          ["exit (Node's teardown, seen by the parent)", describe(phase('exit'), 1)],
+          ["CLI: Node's start, until its first line of code", describe(phase('node'), 1)],
+          [
+            "keeper: spawned by the CLI's first line, its Node start",
+            describe(phase('keeperNode'), 1),
+          ],
+          ['keeper: module load (the bundle)', describe(phase('modules'), 1)],
+          ['keeper: config load', describe(phase('config'), 1)],
+          ['keeper: pre-flight (lock, state, leftovers, port)', describe(phase('preflight'), 1)],
+          ['keeper: spawn and record', describe(phase('spawn'), 1)],
+          ['keeper: readiness (the service boots: the floor)', describe(phase('readiness'), 1)],
+          ['keeper: finish (readyAt and pin, take-over, leases)', describe(phase('finish'), 1)],
+          ['CLI: the result, the summary, until `exit`', describe(phase('report'), 1)],
+          ["CLI: Node's teardown, seen by the parent", describe(phase('exit'), 1)],
         ],
       );
     const l = await lag(pm2);

@@ -90,15 +90,26 @@ export async function launchguard(dir: string, rusageDir: string, env: NodeJS.Pr
   };
 }
 
-/** The phases of `up -d` of one service, in ms each (see `npm run bench`). */
+/**
+ * The phases of `up -d` of one service, in ms each (see `npm run bench`):
+ * the CLI's own (`node`, `exit`) and, prefixed `keeper:`, those of the keeper
+ * that starts the service (the hook reaches it through NODE_OPTIONS).
+ */
 export interface UpPhases {
+  /** Until the CLI's first line of code. */
   readonly node: number;
+  /** Until the keeper's first line: its spawn (the CLI's first act) and its Node start. */
+  readonly keeperNode: number;
   readonly modules: number;
   readonly config: number;
   readonly preflight: number;
   readonly spawn: number;
   readonly readiness: number;
+  /** readyAt and the pin, the take-over, the leases. */
   readonly finish: number;
+  /** The result to the CLI, its summary, until its `exit` event. */
+  readonly report: number;
+  /** Node's teardown of the CLI, seen by the parent. */
   readonly exit: number;
 }
 
@@ -107,11 +118,13 @@ function breakdown(startedAt: number, phases: readonly Phase[], endedAt: number)
   const points = [
     startedAt,
     at('node'),
-    at('modules'),
-    at('config'),
-    at('preflight'),
-    at('spawned'),
-    at('ready'),
+    at('keeper:node'),
+    at('keeper:modules'),
+    at('keeper:config'),
+    at('keeper:preflight'),
+    at('keeper:spawned'),
+    at('keeper:ready'),
+    at('keeper:kept'),
     at('exit'),
     endedAt,
   ];
@@ -119,13 +132,15 @@ function breakdown(startedAt: number, phases: readonly Phase[], endedAt: number)
   const d = (i: number) => (points[i + 1] as number) - (points[i] as number);
   return {
     node: d(0),
-    modules: d(1),
-    config: d(2),
-    preflight: d(3),
-    spawn: d(4),
-    readiness: d(5),
-    finish: d(6),
-    exit: d(7),
+    keeperNode: d(1),
+    modules: d(2),
+    config: d(3),
+    preflight: d(4),
+    spawn: d(5),
+    readiness: d(6),
+    finish: d(7),
+    report: d(8),
+    exit: d(9),
   };
 }
 

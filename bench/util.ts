@@ -109,7 +109,11 @@ export async function runNode(
   options: { cwd: string; env?: NodeJS.ProcessEnv; rusageDir?: string },
 ): Promise<Ran> {
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...options.env };
-  if (options.rusageDir) env.LG_BENCH_RUSAGE = `${options.rusageDir}/rusage`;
+  if (options.rusageDir) {
+    env.LG_BENCH_RUSAGE = `${options.rusageDir}/rusage`;
+    // The keeper of `up -d` is a Node process of its own: the hook reaches it this way.
+    env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --import=${RUSAGE_HOOK}`.trim();
+  }
   const t0 = now();
   const child = spawn(process.execPath, ['--import', RUSAGE_HOOK, script, ...args], {
     cwd: options.cwd,
@@ -143,10 +147,15 @@ function readUsage(
     maxRSS: number;
     phases?: Phase[];
   };
+  // The keeper's phases (`up -d`), prefixed: `keeper:config` is the keeper's config load.
+  const keeper = readdirSync(dir)
+    .filter((f) => f.startsWith('rusage.keeper.'))
+    .flatMap((f) => (JSON.parse(readFileSync(`${dir}/${f}`, 'utf8')) as { phases: Phase[] }).phases)
+    .map((p) => ({ ...p, phase: `keeper:${p.phase}` }));
   return {
     cpuMs: (u.userCPUTime + u.systemCPUTime) / 1000,
     rssMb: u.maxRSS / 1024,
-    phases: u.phases ?? [],
+    phases: [...(u.phases ?? []), ...keeper],
   };
 }
 
