@@ -67,7 +67,7 @@ function spawnKeeperEarly() {
   for (let i = 0; i < args.length; i++)
     if (/^(-c|--config)$/.test(args[i])) globals.push(args[i], args[i + 1] ?? '');
     else if (args[i].startsWith('--config=')) globals.push(args[i]);
-  return spawn(
+  const child = spawn(
     process.execPath,
     [
       // Little JavaScript for a long time: no optimizing or baseline compiler, a small young
@@ -83,8 +83,16 @@ function spawnKeeperEarly() {
       detached: true,
       stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
       env: { ...process.env, LAUNCHGUARD_KEEPER: '1' },
+      // Structured clone: the CLI sends the config it loaded, RegExps included.
+      serialization: 'advanced',
     },
   );
+  // The keeper says hello once it can take the request; that may be before the CLI's code
+  // listens (it is still loading): noted here for it.
+  child.once('message', (message) => {
+    if (message?.type === 'hello') child.helloSeen = true;
+  });
+  return child;
 }
 
 // Before the code loads (its compilation grows the heap): a foreground `up`, by a

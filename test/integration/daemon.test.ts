@@ -73,7 +73,8 @@ describe('daemons: a command that forks into the background', () => {
     const { config, port, daemonPid } = await daemonStack(true);
     expect((await runCli(['up', '-d'], { cwd: config.root })).code).to.equal(0);
     const pid = await daemonPid();
-    rmSync(config.pidDir, { recursive: true, force: true });
+    // The keeper may write a file there meanwhile (its log): retried, as a user would run rm again.
+    rmSync(config.pidDir, { recursive: true, force: true, maxRetries: 5 });
     const down = await runCli(['down'], { cwd: config.root });
     expect(down.code).to.equal(1);
     expect(down.stdout).to.include(`port ${port} is still held by pid ${pid}`);

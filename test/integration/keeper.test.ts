@@ -23,6 +23,18 @@ async function statusOf(config: ResolvedConfig): Promise<ServiceStatus[]> {
   return JSON.parse(result.stdout) as ServiceStatus[];
 }
 
+/** Waits until `service` runs again as a process other than `pid`, and is ready. */
+function readyAgain(config: ResolvedConfig, service: string, pid: number, who: string) {
+  return waitFor(
+    () => {
+      const r = recordOf(config, service);
+      return typeof r?.pid === 'number' && r.pid !== pid && typeof r.readyAt === 'string';
+    },
+    5000,
+    `${who} to restart it`,
+  );
+}
+
 function keeperPid(config: ResolvedConfig): number {
   const record = JSON.parse(readFileSync(join(config.pidDir, '.keeper.json'), 'utf8')) as {
     pid: number;
@@ -41,18 +53,7 @@ describe('the keeper: a detached stack stays alive after up -d returns', () => {
     const first = recordOf(config, 'api')?.pid as number;
     process.kill(first, 'SIGKILL'); // ours: this test's service
     const killed = performance.now();
-    await waitFor(
-      () => {
-        const pid = recordOf(config, 'api')?.pid;
-        return (
-          typeof pid === 'number' &&
-          pid !== first &&
-          typeof recordOf(config, 'api')?.readyAt === 'string'
-        );
-      },
-      5000,
-      'the service to be ready again',
-    );
+    await readyAgain(config, 'api', first, 'the keeper');
     expect(performance.now() - killed, 'within the back-off (500 ms) + 1 s').to.be.below(1500);
     const [api] = await statusOf(config);
     expect(api).to.deep.include({ state: 'running', restarts: 1, keeper: keeperPid(config) });
@@ -270,14 +271,7 @@ describe('the keeper: a detached stack stays alive after up -d returns', () => {
     const pid = recordOf(config, 'api')?.pid as number;
     expect(isAlive(pid), 'still held by the second up').to.equal(true);
     process.kill(pid, 'SIGKILL'); // ours: this test's service
-    await waitFor(
-      () => {
-        const r = recordOf(config, 'api');
-        return typeof r?.pid === 'number' && r.pid !== pid && typeof r.readyAt === 'string';
-      },
-      5000,
-      'the second up to restart it',
-    );
+    await readyAgain(config, 'api', pid, 'the second up');
     second.child.kill('SIGTERM');
     expect(await second.exited).to.equal(0);
     expect(markedPids(config), 'nothing left').to.deep.equal([]);
@@ -346,14 +340,7 @@ describe('the keeper: a detached stack stays alive after up -d returns', () => {
     expect(isAlive(keeper), `a live keeper (the first was ${first})`).to.equal(true);
     const pid = recordOf(config, 'api')?.pid as number;
     process.kill(pid, 'SIGKILL'); // ours: this test's service
-    await waitFor(
-      () => {
-        const r = recordOf(config, 'api');
-        return typeof r?.pid === 'number' && r.pid !== pid && typeof r.readyAt === 'string';
-      },
-      5000,
-      'the keeper to restart it',
-    );
+    await readyAgain(config, 'api', pid, 'the keeper');
     expect((await runCli(['down'], { cwd: config.root })).code).to.equal(0);
     expect(markedPids(config)).to.deep.equal([]);
   });
