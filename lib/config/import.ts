@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'nod
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { errnoCode } from '../errors.js';
+import { importModule } from '../import-module.js';
 import { packageRoot } from '../package-root.js';
 import { trustedPath } from './trust.js';
 
@@ -80,7 +81,7 @@ async function nativeSource(file: string, source: string): Promise<string | unde
   const ext = extname(file);
   let code = source;
   if (ext === '.ts' || ext === '.mts') {
-    const { transform } = await import('sucrase');
+    const { transform } = await importModule<typeof import('sucrase')>('sucrase');
     try {
       ({ code } = transform(source, {
         transforms: ['typescript'],
@@ -128,7 +129,7 @@ async function evalWithJiti(
   source: string,
   dir: string | undefined,
 ): Promise<unknown> {
-  const { createJiti } = await import('jiti');
+  const { createJiti } = await importModule<typeof import('jiti')>('jiti');
   const jiti = createJiti(import.meta.url, {
     fsCache: dir === undefined ? false : join(dir, 'jiti'),
     moduleCache: false,
@@ -185,7 +186,7 @@ export async function importConfigModule(file: string, source: string): Promise<
   if (code === undefined) return evalWithJiti(file, source, cache());
   const url = moduleUrl(file, code, cache());
   try {
-    const mod = (await import(url)) as { default?: unknown };
+    const mod = await importModule<{ default?: unknown }>(url);
     return mod.default;
   } catch (error) {
     if (!failedBeforeEvaluation(error, url)) throw pointAtConfig(error, url, file);

@@ -1,3 +1,4 @@
+import { importModule } from '../import-module.js';
 import type { Attempt } from './tcp.js';
 
 /** The addresses to try for a loopback URL host: `localhost` and 127.0.0.1 also try ::1. */
@@ -17,8 +18,8 @@ async function getOnce(
   // command's start and 2.5 MB of a foreground launcher's memory otherwise.
   const send =
     url.protocol === 'https:'
-      ? (await import('node:https')).request
-      : (await import('node:http')).request;
+      ? (await importModule<typeof import('node:https')>('node:https')).request
+      : (await importModule<typeof import('node:http')>('node:http')).request;
   if (signal?.aborted) return `GET ${url.href} cut short`;
   return new Promise((resolve) => {
     // A hard deadline for the whole request: the socket's own timeout is an idle

@@ -2,7 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { hasStackTrace, runCli } from '../helpers/cli.js';
-import { ROOT } from '../helpers/paths.js';
+import { BIN, ROOT } from '../helpers/paths.js';
+import { runProcess } from '../helpers/run.js';
 import { project } from '../helpers/tmp.js';
 
 const VERSION = (JSON.parse(readFileSync(`${ROOT}/package.json`, 'utf8')) as { version: string })
@@ -149,6 +150,48 @@ describe('CLI', () => {
     expect(result.stderr).to.match(/^error: a: /m);
     expect(result.stderr).to.include('no-such-program-xyz');
     expect(hasStackTrace(result.stderr)).to.equal(false);
+  });
+
+  describe('the bundle and its code cache', () => {
+    /** A preload that tells, at exit, how bin/launchguard.js compiled the bundle. */
+    function reporter(): string {
+      const dir = project({
+        'report.mjs':
+          "process.on('exit', () => process._rawDebug('code cache: ' + globalThis[Symbol.for('launchguard.codeCache')]));\n",
+      });
+      return join(dir, 'report.mjs');
+    }
+
+    it('starts from the code cache, and imports a TypeScript config through its host', async () => {
+      // A relative import sends the config through jiti; the other through sucrase and a
+      // native import: each is a dynamic import, which code from a cache cannot do itself.
+      const dir = project({
+        'launch.config.ts':
+          "import { port } from './port.js';\nexport default { services: { a: { command: 'node -e 0', port } } };\n",
+        'port.js': 'export const port = 4301;\n',
+        'other.config.ts': "export default { services: { b: { command: 'node -e 0' } } };\n",
+      });
+      const env = { NODE_OPTIONS: `--import=${reporter()}` };
+      const jiti = await runCli(['validate'], { cwd: dir, env });
+      expect(jiti.stderr).to.include('code cache: accepted');
+      expect(jiti.code, jiti.stderr).to.equal(0);
+      expect(jiti.stdout).to.include('4301');
+      const native = await runCli(['validate', '-c', 'other.config.ts'], { cwd: dir, env });
+      expect(native.stderr).to.include('code cache: accepted');
+      expect(native.code, native.stderr).to.equal(0);
+    });
+
+    it('runs without the cache under V8 flags of the user’s own', async () => {
+      const dir = project({
+        'launch.config.ts': "export default { services: { a: { command: 'node -e 0' } } };\n",
+      });
+      const result = await runProcess([process.execPath, '--no-opt', BIN, 'validate'], {
+        cwd: dir,
+        env: { NODE_OPTIONS: `--import=${reporter()}` },
+      });
+      expect(result.stderr).to.include('code cache: none');
+      expect(result.code, result.stderr).to.equal(0);
+    });
   });
 
   it('honours NO_COLOR and colours only when asked on a non-TTY', async () => {
