@@ -46,7 +46,21 @@ export function levelsOf(config: ResolvedConfig, names: readonly string[]): stri
   return config.levels.map((level) => level.filter((n) => wanted.has(n))).filter((l) => l.length);
 }
 
+/** The tasks of each config, found once (a `down` of 500 services asks 500 times). */
+const tasksOf = new WeakMap<ResolvedConfig, ReadonlySet<string>>();
+
 /** True if `name` is a one-shot task: some service waits for it with `'completed'`. */
 export function isTask(config: ResolvedConfig, name: string): boolean {
-  return Object.values(config.services).some((s) => s.dependsOn[name] === 'completed');
+  let tasks = tasksOf.get(config);
+  if (tasks === undefined) {
+    tasks = new Set(
+      Object.values(config.services).flatMap((s) =>
+        Object.entries(s.dependsOn)
+          .filter(([, condition]) => condition === 'completed')
+          .map(([dep]) => dep),
+      ),
+    );
+    tasksOf.set(config, tasks);
+  }
+  return tasks.has(name);
 }

@@ -5,6 +5,7 @@ import { classifyHolder } from '../ports/classify.js';
 import { describeHolder, stopHolder } from '../ports/clear-port.js';
 import { listenerScanner } from '../ports/scan.js';
 import { findMarked, processTable } from '../process/sweep.js';
+import { stateListing } from '../state/lease.js';
 import { stackId } from '../state/marker.js';
 import { assertStateDir } from '../state/trust.js';
 import { type ServiceHandle, serviceHandle } from './handle.js';
@@ -57,6 +58,8 @@ export async function downStack(
   const candidates = findMarked({ stack: stackId(config.name, config.file) }, inspector);
   // The stops of a level run at once and share one process table, read every 20 ms.
   const table = processTable(inspector);
+  // And one listing of the state folder, for the leases they end (see StateListing).
+  const listing = stateListing(config.pidDir);
   // A task named here forgets its result even if it reruns only on change.
   const named = new Set(options.services ?? []);
   for (const level of levelsOf(config, names).reverse()) {
@@ -67,6 +70,7 @@ export async function downStack(
           candidates,
           stateDir,
           table,
+          listing,
           forget: named.has(name),
         }),
       ),

@@ -2,7 +2,13 @@ import { levelsOf } from '../config/select.js';
 import type { ResolvedConfig } from '../config/types.js';
 import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import { signalInstance } from '../process/stop.js';
-import { type LeaseHolder, liveLeases, removeLease } from '../state/lease.js';
+import {
+  type LeaseHolder,
+  liveLeases,
+  removeLease,
+  type StateListing,
+  stateListing,
+} from '../state/lease.js';
 import { acquireLock } from '../state/lock.js';
 import { stackOf } from '../state/marker.js';
 import { servicePaths } from '../state/paths.js';
@@ -32,7 +38,7 @@ export interface ReleaseOptions {
 async function releaseService(
   h: ServiceHandle,
   holder: LeaseHolder,
-  options: ReleaseOptions & { inspector: ProcessInspector },
+  options: ReleaseOptions & { inspector: ProcessInspector; listing: StateListing },
 ): Promise<ServiceStopResult> {
   const { inspector } = options;
   const lock = await acquireLock(h.paths.lock, h.name, { inspector });
@@ -46,7 +52,11 @@ async function releaseService(
       options.unpin?.has(state.record.instance) !== true
     )
       return { ...kept, pinned: true };
-    const others = liveLeases(h.config.pidDir, h.name, inspector, { stack: h.stack });
+    // Our own lease may still be in a shared listing: its file is gone, so it does not count.
+    const others = liveLeases(h.config.pidDir, h.name, inspector, {
+      stack: h.stack,
+      names: options.listing.names(lock.takenAt),
+    });
     if (state.kind === 'running' && others.length > 0)
       return { ...kept, keptFor: [...new Set(others.map((l) => l.pid))] };
     return await stopLocked(h, options, state);
@@ -70,11 +80,12 @@ export async function releaseStack(
 ): Promise<DownResult> {
   const inspector = options.inspector ?? systemInspector();
   const results: ServiceStopResult[] = [];
+  const listing = stateListing(config.pidDir); // one for the leases of all (see StateListing)
   for (const level of levelsOf(config, names).reverse()) {
     results.push(
       ...(await Promise.all(
         level.map((n) =>
-          releaseService(serviceHandle(config, n), holder, { ...options, inspector }),
+          releaseService(serviceHandle(config, n), holder, { ...options, inspector, listing }),
         ),
       )),
     );

@@ -12,7 +12,7 @@ import { leftoversOf, type MarkedProcess, type ProcessTable } from '../process/s
 import { removeCompletion } from '../state/completion.js';
 import { tidyTempFiles } from '../state/files.js';
 import { liveKeeper } from '../state/keeper.js';
-import { endLeases } from '../state/lease.js';
+import { endLeases, type StateListing } from '../state/lease.js';
 import { acquireLock } from '../state/lock.js';
 import { removeRecord } from '../state/record.js';
 import type { ServiceState } from '../state/service-state.js';
@@ -54,6 +54,8 @@ export interface StopServiceOptions {
   readonly stateDir?: boolean;
   /** A process table shared with the other stops of one `down` (see `processTable`). */
   readonly table?: ProcessTable;
+  /** A listing of the state folder shared with the other stops of one `down`. */
+  readonly listing?: StateListing;
   /**
    * Forget how a task with `rerun: 'on-change'` completed (`down <task>`
    * names it): its next start runs it. Other tasks' results are always
@@ -182,7 +184,8 @@ export async function stopService(
   try {
     // The keeper's lease is how it hears of this stop, not a use worth a line.
     const keeper = liveKeeper(h.config.pidDir, h.stack, inspector)?.pid;
-    const holders = endLeases(h.config.pidDir, name, inspector, h.stack).filter(
+    const names = options.listing?.names(lock.takenAt);
+    const holders = endLeases(h.config.pidDir, name, inspector, h.stack, names).filter(
       (p) => p !== process.pid && p !== keeper,
     );
     const result = withManaged(h, await stopLocked(h, options), options);

@@ -10,7 +10,7 @@ import { type ManagedInstance, managedInstance, systemctl } from '../process/man
 import { findMarked, type MarkedProcess } from '../process/sweep.js';
 import { type Completion, readCompletion } from '../state/completion.js';
 import { liveKeeper } from '../state/keeper.js';
-import { liveLeases } from '../state/lease.js';
+import { liveLeases, stateListing } from '../state/lease.js';
 import { stackOf } from '../state/marker.js';
 import { servicePaths } from '../state/paths.js';
 import type { ServiceRecord } from '../state/record.js';
@@ -116,6 +116,8 @@ interface ProcessScan {
   readonly argvs: ReadonlyMap<number, string[] | null>;
   /** Every listening socket, or null where the OS cannot list them. */
   readonly listeners: readonly Listener[] | null;
+  /** The state folder's files, listed once for every service's leases. */
+  readonly stateNames: readonly string[];
 }
 
 function scanProcesses(config: ResolvedConfig, inspector: ProcessInspector): ProcessScan {
@@ -129,7 +131,8 @@ function scanProcesses(config: ResolvedConfig, inspector: ProcessInspector): Pro
   const pids = inspector.listPids().filter((p) => p !== process.pid);
   // Command lines are read once for the whole table; a cwd only where the command matches.
   const argvs = new Map(pids.map((p) => [p, inspector.cmdline(p)] as const));
-  return { stack, marked, markedPids, argvs, listeners: inspector.listeners() };
+  const stateNames = stateListing(config.pidDir).names(0);
+  return { stack, marked, markedPids, argvs, listeners: inspector.listeners(), stateNames };
 }
 
 /** Warnings about other processes carrying the service's marker. */
@@ -296,9 +299,11 @@ async function serviceStatus(
     ...timesOf(running ? record : null),
     heldBy: [
       ...new Set(
-        liveLeases(config.pidDir, name, inspector, { stack: stackOf(config), clean: false }).map(
-          (l) => l.pid,
-        ),
+        liveLeases(config.pidDir, name, inspector, {
+          stack: stackOf(config),
+          clean: false,
+          names: scan.stateNames,
+        }).map((l) => l.pid),
       ),
     ],
     detached: running && record?.detached === true,

@@ -88,16 +88,49 @@ export function removeLease(pidDir: string, holder: LeaseHolder, service: string
   unlinkQuiet(leasePath(pidDir, service, holder.nonce));
 }
 
-/** Every lease file of `service`, parsed (unreadable ones as null). */
-function leaseFiles(pidDir: string, service: string): { path: string; lease: Lease | null }[] {
-  let names: string[];
+/**
+ * One listing of a state folder, shared by the stops of one `down` (a folder
+ * of 500 services holds some 2,500 files: listing it once per service cost
+ * `down` about a second). A lease on a service is written only under the
+ * service's lock, so a listing that began after the caller took that lock
+ * has every lease on it: {@link names} reuses such a listing, and lists again
+ * otherwise.
+ */
+export interface StateListing {
+  /** The folder's file names, from a listing that began at `since` (performance.now()) or later. */
+  names(since: number): readonly string[];
+}
+
+function listNames(pidDir: string): string[] {
   try {
-    names = readdirSync(pidDir);
+    return readdirSync(pidDir);
   } catch {
     return [];
   }
+}
+
+/** A {@link StateListing} of `pidDir`, listed when first asked. */
+export function stateListing(pidDir: string): StateListing {
+  let last: { at: number; names: readonly string[] } | undefined;
+  return {
+    names(since) {
+      if (last === undefined || last.at < since) {
+        const at = performance.now(); // before the listing: it sees what existed then
+        last = { at, names: listNames(pidDir) };
+      }
+      return last.names;
+    },
+  };
+}
+
+/** Every lease file of `service`, parsed (unreadable ones as null), from `names` or a fresh listing. */
+function leaseFiles(
+  pidDir: string,
+  service: string,
+  names: readonly string[] = listNames(pidDir),
+): { path: string; lease: Lease | null }[] {
   return names
-    .filter((name) => LEASE_FILE.exec(name)?.[1] === service)
+    .filter((name) => name.startsWith(service) && LEASE_FILE.exec(name)?.[1] === service)
     .map((name) => {
       const path = join(pidDir, name);
       const read = readFileSafe(path);
@@ -134,6 +167,11 @@ export interface LeaseQuery {
   readonly except?: LeaseHolder;
   /** False: nothing is removed (`status` only reads). @default true */
   readonly clean?: boolean;
+  /**
+   * The state folder's files, from a listing begun after the caller took the
+   * service's lock (see {@link StateListing}); without it, the folder is listed.
+   */
+  readonly names?: readonly string[];
 }
 
 /**
@@ -149,7 +187,7 @@ export function liveLeases(
   query: LeaseQuery,
 ): Lease[] {
   const live: Lease[] = [];
-  for (const { path, lease } of leaseFiles(pidDir, service)) {
+  for (const { path, lease } of leaseFiles(pidDir, service, query.names)) {
     if (lease !== null && lease.stack !== undefined && lease.stack !== query.stack) continue;
     // Only this user writes leases (the state folder is checked), so a holder that
     // cannot be verified is one from another boot: gone.
@@ -160,16 +198,21 @@ export function liveLeases(
   return live;
 }
 
-/** Ends every lease of this stack on `service` (for `down`); returns the PIDs of holders that were alive. */
+/**
+ * Ends every lease of this stack on `service` (for `down`, under the
+ * service's lock); returns the PIDs of holders that were alive. `names`: the
+ * state folder's files from a listing begun after that lock was taken (see
+ * {@link StateListing}); without it, the folder is listed here.
+ */
 export function endLeases(
   pidDir: string,
   service: string,
   inspector: ProcessInspector,
   stack: string,
+  names?: readonly string[],
 ): number[] {
-  // One listing of the state folder (a down of many services lists it once per service).
   const holders: number[] = [];
-  for (const { path, lease } of leaseFiles(pidDir, service)) {
+  for (const { path, lease } of leaseFiles(pidDir, service, names)) {
     if (lease !== null && lease.stack !== undefined && lease.stack !== stack) continue;
     if (lease !== null && heldByLauncher(lease, inspector)) holders.push(lease.pid);
     unlinkQuiet(path);

@@ -39,6 +39,11 @@ export interface LockHandle {
    * (alive or crashed) between the call and the acquisition.
    */
   readonly fresh: boolean;
+  /**
+   * When the lock was taken, in `performance.now()` time: what was written
+   * under it before is on disk by then (see `StateListing`).
+   */
+  readonly takenAt: number;
   /** True while the lock file still names us. */
   isHeld(): boolean;
   /** Releases the lock if it still names us; safe to call twice. */
@@ -179,6 +184,7 @@ function unlockedOr(
     path,
     owner,
     fresh: false,
+    takenAt: performance.now(),
     isHeld: () => true,
     release: () => undefined,
     unlocked: `cannot write its lock ${path} (${code})`,
@@ -222,6 +228,7 @@ export async function acquireLock(
         path,
         owner,
         fresh: result.fresh && tries === 0,
+        takenAt: performance.now(),
         isHeld: () => {
           const current = readOwner(path);
           return current.kind === 'owner' && current.owner?.nonce === owner.nonce;

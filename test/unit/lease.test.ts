@@ -7,6 +7,7 @@ import {
   type LeaseHolder,
   liveLeases,
   removeLease,
+  stateListing,
   writeLease,
 } from '../../lib/state/lease.js';
 import { FakeOs } from '../helpers/fake-os.js';
@@ -66,5 +67,27 @@ describe('leases: who holds a service', () => {
     expect(readdirSync(dir), 'status only reads').to.have.length(2);
     liveLeases(dir, 'api', os, { stack: STACK });
     expect(readdirSync(dir)).to.deep.equal([]);
+  });
+
+  it('a shared listing serves a lock taken before it began, and lists again for a later one', () => {
+    const dir = tempDir();
+    writeLease(dir, holder(os, 200, 'd1'), 'api');
+    const listing = stateListing(dir);
+    const lockedEarly = performance.now();
+    const first = listing.names(lockedEarly);
+    expect(first).to.deep.equal([`api.${'d1'.padEnd(16, '0')}.lease`]);
+    // A lease written after that listing (under the lock of a service locked later)...
+    writeLease(dir, holder(os, 300, 'e2'), 'web');
+    const lockedLate = performance.now();
+    // ...is not in the listing for a lock taken before it began (none could be written then)...
+    expect(listing.names(lockedEarly)).to.equal(first);
+    // ...but a lock taken after it began gets a new one, and endLeases ends what it lists.
+    const late = listing.names(lockedLate);
+    expect(late).to.have.length(2);
+    expect(endLeases(dir, 'web', os, STACK, late)).to.deep.equal([300]);
+    expect(
+      liveLeases(dir, 'api', os, { stack: STACK, names: late }).map((l) => l.pid),
+    ).to.deep.equal([200]);
+    expect(readdirSync(dir)).to.deep.equal([`api.${'d1'.padEnd(16, '0')}.lease`]);
   });
 });
