@@ -1,14 +1,25 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import getPort from 'get-port';
+import getPort, { portNumbers } from 'get-port';
 import { systemInspector } from '../../lib/os/inspector.js';
 import type { Listener } from '../../lib/os/proc.js';
 import { fixture } from './paths.js';
 import { track } from './procs.js';
 
-/** A port that is free right now on every local address. */
+/**
+ * The ports this test process hands out. `npm test` runs two passes at once
+ * (scripts/test.mjs), and get-port keeps a port from being handed out twice
+ * only within one process: two passes that each picked the same free port
+ * made a test fail with EADDRINUSE against the other's service. So each pass
+ * picks from its own range, both below the kernel's ephemeral ports (32768+),
+ * which `port: 'auto'` and port-0 listeners take.
+ */
+const RANGE: readonly [number, number] =
+  process.env.LAUNCHGUARD_BACKEND === 'portable' ? [26_000, 32_000] : [20_000, 25_999];
+
+/** A port that is free right now on every local address, from this pass's range. */
 export function freePort(): Promise<number> {
-  return getPort();
+  return getPort({ port: portNumbers(...RANGE) });
 }
 
 /**
