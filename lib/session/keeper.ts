@@ -51,14 +51,6 @@ import { openSession } from './session.js';
  *   nothing is left to watch; `down` also stops it.
  */
 
-/**
- * V8 flags of the keeper: it runs little JavaScript for a long time (waiting
- * on exits, a check every few seconds), so it gives up the optimizing and
- * baseline compilers and keeps its young generation small. Measured with 20
- * services: 61 MB RSS without them, 51 MB with them (Node 20 idles at 39 MB).
- */
-const KEEPER_FLAGS = ['--no-opt', '--no-sparkplug', '--max-semi-space-size=1']; // as bin/launchguard.js
-
 /** What `up -d` asks its keeper to start. */
 export interface KeeperRequest {
   readonly services: readonly string[];
@@ -148,7 +140,8 @@ export function startThroughKeeper(
     options.child ??
     spawn(
       process.execPath,
-      [...KEEPER_FLAGS, join(packageRoot(), 'bin', 'launchguard.js'), '-c', config.file, 'keeper'],
+      // No V8 flags: the keeper sets its own once loaded (see settleForSupervision there).
+      [join(packageRoot(), 'bin', 'launchguard.js'), '-c', config.file, 'keeper'],
       {
         cwd: config.root,
         detached: true,
