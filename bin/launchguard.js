@@ -32,9 +32,9 @@ const codeCache = join(__dirname, '../dist/cli/launchguard.cache');
  *
  * V8 rejects a cache made under other V8 flags or another V8, and the script
  * then compiles as usual: slower, never wrong. So the CLI starts with no V8
- * flags of its own (see settleForSupervision), and a process started with
- * flags (`node --inspect bin/launchguard.js`) does not even read the cache.
- * Flags from NODE_OPTIONS (`--max-old-space-size`) make V8 reject it too.
+ * flags of its own (see settleForSupervision). A user's V8 flags
+ * (`node --max-old-space-size=...`, also through NODE_OPTIONS) make V8 reject
+ * it; Node's own options (`--import`, `--cpu-prof`) do not.
  *
  * Dynamic imports go through this file (lib/import-module.ts): Node 20 gives
  * code compiled from a cache no dynamic-import callback of its own.
@@ -48,7 +48,7 @@ function loadBundle() {
   const path = bundle;
   const building = process.env.LAUNCHGUARD_BUILD_CODE_CACHE === '1';
   let cachedData;
-  if (process.execArgv.length === 0 && !building) {
+  if (!building) {
     try {
       cachedData = readFileSync(codeCache);
     } catch {
