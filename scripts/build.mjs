@@ -64,6 +64,8 @@ if (imports !== 1) {
 const caches = spawnSync(process.execPath, [join(root, 'bin/launchguard.js')], {
   cwd: root,
   stdio: 'inherit',
-  env: { ...process.env, LAUNCHGUARD_BUILD_CODE_CACHE: '1' },
+  // Made for a plain run: V8 flags from NODE_OPTIONS (a CI's --max-old-space-size) would
+  // make V8 reject the cache wherever they are not set.
+  env: { ...process.env, NODE_OPTIONS: '', LAUNCHGUARD_BUILD_CODE_CACHE: '1' },
 });
 if (caches.status !== 0) process.exit(caches.status ?? 1);
