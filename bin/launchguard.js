@@ -65,6 +65,7 @@ function loadBundle() {
     writeFileSync(codeCache, script.createCachedData());
     return undefined;
   }
+  // How the bundle was compiled, for a preload to read (test/integration/cli.test.ts does).
   globalThis[Symbol.for('launchguard.codeCache')] =
     cachedData === undefined ? 'none' : script.cachedDataRejected ? 'rejected' : 'accepted';
   const module = { exports: {} };
