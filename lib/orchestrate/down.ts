@@ -4,12 +4,14 @@ import { type ProcessInspector, systemInspector } from '../os/inspector.js';
 import { classifyHolder } from '../ports/classify.js';
 import { describeHolder, stopHolder } from '../ports/clear-port.js';
 import { listenerScanner } from '../ports/scan.js';
+import { stopWave } from '../process/stop.js';
 import { findMarked, processTable } from '../process/sweep.js';
+import { liveKeeper } from '../state/keeper.js';
 import { stateListing } from '../state/lease.js';
-import { stackId } from '../state/marker.js';
+import { stackOf } from '../state/marker.js';
 import { assertStateDir } from '../state/trust.js';
 import { type ServiceHandle, serviceHandle } from './handle.js';
-import { type ServiceStopResult, stopService } from './stop-service.js';
+import { type ServiceStopResult, stopService, withManaged } from './stop-service.js';
 
 /** Options of {@link downStack}. */
 export interface DownOptions {
@@ -53,38 +55,50 @@ export async function downStack(
   const inspector = options.inspector ?? systemInspector();
   const stateDir = assertStateDir(config.pidDir);
   const results: ServiceStopResult[] = [];
-  // One scan of the process table for leftovers of every selected service (each
-  // stop re-checks its own under its lock), instead of one scan per service.
-  const candidates = findMarked({ stack: stackId(config.name, config.file) }, inspector);
   // The stops of a level run at once and share one process table, read every 20 ms.
   const table = processTable(inspector);
+  // One scan of the process table for leftovers of every selected service (each
+  // stop re-checks its own under its lock), instead of one scan per service: the
+  // table's first read, which the first stops' looks share.
+  const candidates = findMarked({ stack: stackOf(config) }, inspector, table);
   // And one listing of the state folder, for the leases they end (see StateListing).
   const listing = stateListing(config.pidDir);
+  const keeper = liveKeeper(config.pidDir, stackOf(config), inspector)?.pid ?? null;
   // A task named here forgets its result even if it reruns only on change.
   const named = new Set(options.services ?? []);
   for (const level of levelsOf(config, names).reverse()) {
+    // The stops of a level send their signals together (see stopWave).
+    const member = stopWave(level.length);
     const done = await Promise.all(
-      level.map((name) =>
-        stopService(serviceHandle(config, name), {
+      level.map((name) => {
+        const wave = member();
+        return stopService(serviceHandle(config, name), {
           inspector,
           candidates,
           stateDir,
           table,
           listing,
+          keeper,
+          wave,
           forget: named.has(name),
-        }),
-      ),
+        }).finally(() => wave.arrive());
+      }),
     );
     results.push(...done);
   }
-  // One read of the listener tables for every port (not one per service): only a port
-  // still listened on is looked at closely.
+  // One read of the listener tables for every port (not one per service), made after
+  // every stop: only a port still listened on is looked at closely, for a systemd unit
+  // that runs the service and for a process left holding it.
+  const stopped = performance.now();
   const maybeHeld = (port: number | 'auto' | null) =>
-    typeof port === 'number' && table.listening(port) !== false;
+    typeof port === 'number' && table.listening(port, stopped) !== false;
   const checked = await Promise.all(
     results.map((r) => {
       const h = serviceHandle(config, r.service);
-      return maybeHeld(h.svc.port) ? portLeftHeld(h, r, inspector, options) : r;
+      if (!maybeHeld(h.svc.port)) return r;
+      // Its marked processes were looked at by its stop: here, only the port's holder.
+      const managed = withManaged(h, r, { inspector, candidates: [] });
+      return managed !== r ? managed : portLeftHeld(h, r, inspector, options);
     }),
   );
   return { services: checked, clean: checked.every((r) => r.problems.length === 0) };

@@ -7,6 +7,7 @@ import {
   type StopReport,
   stopInstance,
   stopOptionsFor,
+  type WaveMember,
 } from '../process/stop.js';
 import { leftoversOf, type MarkedProcess, type ProcessTable } from '../process/sweep.js';
 import { removeCompletion } from '../state/completion.js';
@@ -54,6 +55,13 @@ export interface StopServiceOptions {
   readonly stateDir?: boolean;
   /** A process table shared with the other stops of one `down` (see `processTable`). */
   readonly table?: ProcessTable;
+  /**
+   * The PID of the stack's keeper (null: none runs), looked up once for all
+   * the stops of one `down`; its lease is not reported. @default looked up here
+   */
+  readonly keeper?: number | null;
+  /** The stops begun with this one (see `stopWave`): their signals go out together. */
+  readonly wave?: WaveMember;
   /** A listing of the state folder shared with the other stops of one `down`. */
   readonly listing?: StateListing;
   /**
@@ -151,16 +159,25 @@ export async function stopLocked(
   };
 }
 
-/** Adds the systemd unit that runs the service, if one does: `down` leaves it to systemctl. */
-function withManaged(
+/**
+ * Adds the systemd unit that runs the service, if one does: `down` leaves it
+ * to systemctl. With a shared table (`down`), only its marked processes are
+ * looked at here; the holder of its port is looked at once every stop of the
+ * stack is done (see `downStack`), with one read of the listener tables.
+ */
+export function withManaged(
   h: ServiceHandle,
   result: ServiceStopResult,
-  options: StopServiceOptions,
+  options: Pick<StopServiceOptions, 'inspector' | 'candidates' | 'table'>,
 ): ServiceStopResult {
-  const port = h.svc.port;
-  // With a shared table, a port nobody listens on needs no look at its holders.
-  const portFree = typeof port === 'number' && options.table?.listening(port) === false;
-  const managed = managedInstance(h.config, h.svc, options.inspector, options.candidates, portFree);
+  const portLater = options.table !== undefined;
+  const managed = managedInstance(
+    h.config,
+    h.svc,
+    options.inspector,
+    options.candidates,
+    portLater,
+  );
   if (managed === null) return result;
   const problem = `${h.name}: runs under systemd as ${managed.unit.unit} (pid ${managed.pid}); launchguard never stops it: ${systemctl(managed.unit)}`;
   return { ...result, problems: [...result.problems, problem] };
@@ -183,7 +200,10 @@ export async function stopService(
   const lock = await acquireLock(h.paths.lock, name, { inspector, unwritable: 'proceed' });
   try {
     // The keeper's lease is how it hears of this stop, not a use worth a line.
-    const keeper = liveKeeper(h.config.pidDir, h.stack, inspector)?.pid;
+    const keeper =
+      options.keeper === undefined
+        ? liveKeeper(h.config.pidDir, h.stack, inspector)?.pid
+        : (options.keeper ?? undefined);
     const names = options.listing?.names(lock.takenAt);
     const holders = endLeases(h.config.pidDir, name, inspector, h.stack, names).filter(
       (p) => p !== process.pid && p !== keeper,

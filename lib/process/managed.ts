@@ -64,6 +64,8 @@ export function managedInstance(
     candidates?.filter((m) => m.service === svc.name) ??
     findMarked({ stack, service: svc.name }, inspector);
   for (const m of marked) {
+    // Candidates from an earlier scan may have exited since (`down` stopped them).
+    if (candidates !== undefined && !inspector.exists(m.info.pid)) continue;
     const unit = unitOf(config, svc.name, inspector, m.info.pid);
     if (unit !== null)
       return {

@@ -30,9 +30,10 @@ export function findMarked(
   filter: SweepFilter,
   inspector: ProcessInspector,
   table?: ProcessTable,
+  since?: number,
 ): MarkedProcess[] {
   const found: MarkedProcess[] = [];
-  const rows = table?.rows() ?? scan(inspector, 'markers');
+  const rows = table?.rows(since) ?? scan(inspector, 'markers');
   for (const { info, marker } of rows) {
     if (marker === null || info.pid === process.pid) continue;
     const parts = parseMarker(marker);
@@ -44,13 +45,14 @@ export function findMarked(
   return found;
 }
 
-/** Live (non-zombie) members of a process group. */
+/** Live (non-zombie) members of a process group (from `table`: as it was read after `since`). */
 export function groupMembers(
   pgid: number,
   inspector: ProcessInspector,
   table?: ProcessTable,
+  since?: number,
 ): ProcInfo[] {
-  const rows = table?.rows() ?? scan(inspector, 'stats');
+  const rows = table?.rows(since) ?? scan(inspector, 'stats');
   return rows.filter((r) => r.info.pgid === pgid).map((r) => r.info);
 }
 
@@ -67,20 +69,27 @@ type TableRow = { readonly info: ProcInfo; readonly marker: string | null };
  * signal the wrong process; it can only see an exit a few ms late.
  */
 export interface ProcessTable {
-  rows(): readonly { readonly info: ProcInfo; readonly marker: string | null }[];
+  /**
+   * The live processes, from a read at most `ttl` ms old that began at or
+   * after `since` (`performance.now()` clock; read again if not).
+   */
+  rows(since?: number): readonly { readonly info: ProcInfo; readonly marker: string | null }[];
   /**
    * Whether something listens on `port`, from the listener tables read at
-   * most once per `ttl` ms; null where they cannot be read or are incomplete.
+   * most once per `ttl` ms and begun at or after `since`; null where they
+   * cannot be read or are incomplete.
    */
-  listening(port: number): boolean | null;
+  listening(port: number, since?: number): boolean | null;
 }
 
-/** A value read at most once per `ttl` ms. */
-function every<T>(ttl: number, read: () => T): () => T {
+/** A value read at most once per `ttl` ms, and again if its read began before `since`. */
+function every<T>(ttl: number, read: () => T): (since?: number) => T {
   let at = Number.NEGATIVE_INFINITY;
+  let began = Number.NEGATIVE_INFINITY;
   let value: T;
-  return () => {
-    if (performance.now() - at > ttl) {
+  return (since = Number.NEGATIVE_INFINITY) => {
+    if (performance.now() - at > ttl || began < since) {
+      began = performance.now();
       value = read();
       at = performance.now();
     }
@@ -116,8 +125,8 @@ export function processTable(inspector: ProcessInspector, ttl = 20): ProcessTabl
   });
   return {
     rows,
-    listening: (port) => {
-      const set = ports();
+    listening: (port, since) => {
+      const set = ports(since);
       return set === null ? null : set.has(port);
     },
   };

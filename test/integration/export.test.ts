@@ -268,6 +268,37 @@ describe('export: systemd units and a Compose file', () => {
     });
   });
 
+  it('as root: the holder of the port in the service’s own unit, without a marker, is left to systemd by down', async function () {
+    requireRoot(this);
+    const port = await freePort();
+    const config = await makeStack({ api: listenService(port) });
+    const unit = `${config.name}-api.service`;
+    const byUnit = spawnPlain(nodeFixture('listen.mjs'), { PORT: String(port) });
+    const pid = byUnit.pid as number;
+    await waitFor(() => listenersOn(port).length > 0, 5000, 'the unit’s process to listen');
+    const cgroups = ['/sys/fs/cgroup/unified', '/sys/fs/cgroup/systemd'].map((h) =>
+      join(h, 'system.slice', unit),
+    );
+    const placed: string[] = [];
+    try {
+      for (const dir of cgroups) {
+        mkdirSync(dir, { recursive: true });
+        placed.push(dir);
+        writeFileSync(join(dir, 'cgroup.procs'), String(pid));
+      }
+      const down = await runCli(['down'], { cwd: config.root });
+      expect(down.code, down.stdout).to.equal(1);
+      expect(down.stdout).to.include(`runs under systemd as ${unit} (pid ${pid})`);
+      expect(down.stdout).to.include(`systemctl stop ${unit}`);
+      await sleep(100);
+      expect(isAlive(pid), 'never signalled').to.equal(true);
+    } finally {
+      process.kill(pid, 'SIGKILL'); // ours: spawned by this test
+      for (const dir of placed.reverse())
+        await waitFor(() => removed(dir), 5000, `the cgroup ${dir} to be removed`);
+    }
+  });
+
   it('as root: a process in the stack’s own systemd unit is kept by up, shown by status, and never signalled by down', async function () {
     requireRoot(this);
     const port = await freePort();

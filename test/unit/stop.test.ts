@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
-import { type StopTarget, stopInstance } from '../../lib/process/stop.js';
+import { type StopTarget, stopInstance, stopWave } from '../../lib/process/stop.js';
+import { processTable } from '../../lib/process/sweep.js';
 import { FakeOs, type FakeProcess } from '../helpers/fake-os.js';
 
 const ME = process.geteuid?.() ?? 0;
@@ -124,5 +125,97 @@ describe('stop ladder decisions (fake process table)', () => {
     });
     expect(os.signals).to.deep.equal([]);
     expect(report.outcome).to.equal('gone');
+  });
+
+  it('concurrent stops of one wave send every signal before any of them looks for an exit', async () => {
+    const markerOf = (pid: number) => `demo-0123abcd/s${pid}/0123456789ab`;
+    const leaders = [3000, 3100, 3200].map((pid) => ({
+      pid,
+      unreaped: true, // an exit at once leaves a zombie: the look that costs a /proc scan
+      env: { LAUNCHGUARD_INSTANCE: markerOf(pid) },
+    }));
+    const os = new FakeOs(leaders);
+    const log: string[] = [];
+    const exists = os.exists.bind(os);
+    os.exists = (pid: number) => {
+      log.push(`look ${pid}`);
+      return exists(pid);
+    };
+    const table = processTable(os);
+    const member = stopWave(leaders.length);
+    const stops = leaders.map((leader) =>
+      stopInstance(targetOf(leader, { instance: markerOf(leader.pid) }), {
+        inspector: os,
+        table,
+        wave: member(),
+        kill: (pid, signal) => {
+          if (signal !== 0) log.push(`signal ${pid}`);
+          os.kill(pid, signal);
+        },
+      }),
+    );
+    await clock.tickAsync(50);
+    const reports = await Promise.all(stops);
+    expect(reports.map((r) => r.outcome)).to.deep.equal(['stopped', 'stopped', 'stopped']);
+    expect(log.slice(0, 3)).to.have.members(['signal -3000', 'signal -3100', 'signal -3200']);
+    expect(log.slice(3)).to.include('look 3000');
+  });
+
+  it('a wave holds a stop back at most 100 ms for a member that never gets to its signal', async () => {
+    const member = stopWave(2);
+    const ready = member();
+    member(); // blocked elsewhere (a lock another launcher holds)
+    let at: number | undefined;
+    ready.arrive();
+    ready.arrive(); // once counts once: the wave is not open
+    void ready.passed().then((t) => {
+      at = t;
+    });
+    await clock.tickAsync(99);
+    expect(at).to.equal(undefined);
+    await clock.tickAsync(1);
+    expect(at).to.equal(performance.now());
+  });
+
+  it('a wave opens when its last member arrives, for every member, at that moment', async () => {
+    const member = stopWave(2);
+    const [a, b] = [member(), member()];
+    a.arrive();
+    const first = a.passed();
+    await clock.tickAsync(30);
+    b.arrive();
+    expect(await first).to.equal(await b.passed());
+    expect(await first).to.equal(performance.now());
+  });
+
+  it('with a shared table, a group member that exited after forking keeps the stop waiting', async () => {
+    // The leader exits at once (a zombie: the init reaps slowly); a member ignores SIGTERM,
+    // then forks a child into the group and exits. The table the stops share listed the
+    // member; an exit seen since says nothing about what it forked: the group is read again.
+    const leader = { pid: 4000, unreaped: true, env: { LAUNCHGUARD_INSTANCE: MARKER } };
+    const env = { LAUNCHGUARD_INSTANCE: MARKER };
+    const ignores: NodeJS.Signals[] = ['SIGTERM'];
+    const member = { pid: 4001, pgid: 4000, env, ignores };
+    const os = new FakeOs([leader, member]);
+    const table = processTable(os);
+    const stopping = stopInstance(targetOf(leader), {
+      inspector: os,
+      kill: os.kill,
+      table,
+      timeout: 1000,
+    });
+    await clock.tickAsync(2);
+    os.remove(4001);
+    os.add({ pid: 4002, pgid: 4000, env, ignores }); // a fork inherits the marker
+    await clock.tickAsync(500);
+    expect(os.exists(4002), 'still waited for after 500 ms').to.equal(true);
+    await clock.tickAsync(1000);
+    const report = await stopping;
+    expect(os.signals).to.deep.equal([
+      [-4000, 'SIGTERM'],
+      [-4000, 'SIGKILL'],
+    ]);
+    expect(os.exists(4002)).to.equal(false);
+    expect(report).to.include({ outcome: 'stopped', forced: true });
   });
 });
