@@ -132,11 +132,20 @@ export function readFileSafe(
   const fd = openNoFollow(path);
   if (typeof fd !== 'number') return fd;
   try {
-    const problem = statProblem(fstatSync(fd), maxBytes, options.links);
+    const stat = fstatSync(fd);
+    const problem = statProblem(stat, maxBytes, options.links);
     if (problem !== null) return { kind: 'invalid', reason: problem };
-    const buffer = Buffer.alloc(maxBytes + 1);
+    // Sized by the file (a byte more, to see it grow), not by the limit: a buffer of 64 kB,
+    // zero-filled, per state file read cost `down` of 500 services 200 ms. Only what was
+    // read is ever looked at, so the buffer need not be zero-filled.
+    let buffer = Buffer.allocUnsafe(Math.min(stat.size, maxBytes) + 1);
     let length = 0;
     for (;;) {
+      if (length === buffer.length) {
+        const larger = Buffer.allocUnsafe(Math.min(buffer.length * 2, maxBytes + 1));
+        buffer.copy(larger, 0, 0, length);
+        buffer = larger;
+      }
       const n = readSync(fd, buffer, length, buffer.length - length, null);
       if (n === 0) break;
       length += n;

@@ -13,7 +13,12 @@ import { expect } from 'chai';
 import { stateError } from '../../lib/errors.js';
 import { startService } from '../../lib/orchestrate/start-service.js';
 import { systemInspector } from '../../lib/os/inspector.js';
-import { readFileSafe, removeStaleTempFiles, writeFileAtomic } from '../../lib/state/files.js';
+import {
+  MAX_STATE_FILE,
+  readFileSafe,
+  removeStaleTempFiles,
+  writeFileAtomic,
+} from '../../lib/state/files.js';
 import { stackOf } from '../../lib/state/marker.js';
 import { servicePaths } from '../../lib/state/paths.js';
 import { removeRecord, type ServiceRecord } from '../../lib/state/record.js';
@@ -242,6 +247,19 @@ describe('state: records and PID files', () => {
       expect(looked.info.startTime).to.match(/^\d+$/);
     }
     child.kill('SIGKILL');
+  });
+
+  it('a state file is read whole up to the size limit, refused past it, and whole when its size lies', () => {
+    const dir = project({});
+    const full = join(dir, 'full.json');
+    const text = `"${'é'.repeat((MAX_STATE_FILE - 2) / 2)}"`; // two bytes a character
+    writeFileSync(full, text);
+    expect(readFileSafe(full)).to.deep.equal({ kind: 'ok', text });
+    writeFileSync(full, `${text} `);
+    expect(readFileSafe(full).kind).to.equal('invalid');
+    // A file whose stat says 0 bytes (as in /proc) is still read to its end.
+    const cmdline = readFileSync('/proc/self/cmdline', 'utf8');
+    expect(readFileSafe('/proc/self/cmdline')).to.deep.equal({ kind: 'ok', text: cmdline });
   });
 
   it('a reader never sees a torn record while writers replace it', async () => {
