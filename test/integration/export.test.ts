@@ -24,6 +24,40 @@ function removed(dir: string): boolean {
   }
 }
 
+/**
+ * Runs `body` with a listener on `port` (this test's process, `env` added)
+ * placed in the cgroup of systemd unit `unit`, as systemd would run it; then
+ * kills it and removes the cgroup.
+ */
+async function inUnit(
+  unit: string,
+  port: number,
+  env: Record<string, string>,
+  body: (pid: number) => Promise<void>,
+): Promise<void> {
+  const byUnit = spawnPlain(nodeFixture('listen.mjs'), { PORT: String(port), ...env });
+  const pid = byUnit.pid as number;
+  await waitFor(() => listenersOn(port).length > 0, 5000, 'the unit’s process to listen');
+  const cgroups = ['/sys/fs/cgroup/unified', '/sys/fs/cgroup/systemd'].map((h) =>
+    join(h, 'system.slice', unit),
+  );
+  const placed: string[] = [];
+  try {
+    for (const dir of cgroups) {
+      mkdirSync(dir, { recursive: true });
+      placed.push(dir);
+      writeFileSync(join(dir, 'cgroup.procs'), String(pid));
+    }
+    expect(readFileSync(`/proc/${pid}/cgroup`, 'utf8')).to.include(unit);
+    await body(pid);
+  } finally {
+    process.kill(pid, 'SIGKILL'); // ours: spawned here
+    // A cgroup can be removed once empty: after the process is reaped, not merely dead.
+    for (const dir of placed.reverse())
+      await waitFor(() => removed(dir), 5000, `the cgroup ${dir} to be removed`);
+  }
+}
+
 /** A three-service stack: a one-shot task, an http service after it, a web service after that. */
 async function threeServices(): Promise<ResolvedConfig> {
   return makeStack({
@@ -273,30 +307,14 @@ describe('export: systemd units and a Compose file', () => {
     const port = await freePort();
     const config = await makeStack({ api: listenService(port) });
     const unit = `${config.name}-api.service`;
-    const byUnit = spawnPlain(nodeFixture('listen.mjs'), { PORT: String(port) });
-    const pid = byUnit.pid as number;
-    await waitFor(() => listenersOn(port).length > 0, 5000, 'the unit’s process to listen');
-    const cgroups = ['/sys/fs/cgroup/unified', '/sys/fs/cgroup/systemd'].map((h) =>
-      join(h, 'system.slice', unit),
-    );
-    const placed: string[] = [];
-    try {
-      for (const dir of cgroups) {
-        mkdirSync(dir, { recursive: true });
-        placed.push(dir);
-        writeFileSync(join(dir, 'cgroup.procs'), String(pid));
-      }
+    await inUnit(unit, port, {}, async (pid) => {
       const down = await runCli(['down'], { cwd: config.root });
       expect(down.code, down.stdout).to.equal(1);
       expect(down.stdout).to.include(`runs under systemd as ${unit} (pid ${pid})`);
       expect(down.stdout).to.include(`systemctl stop ${unit}`);
       await sleep(100);
       expect(isAlive(pid), 'never signalled').to.equal(true);
-    } finally {
-      process.kill(pid, 'SIGKILL'); // ours: spawned by this test
-      for (const dir of placed.reverse())
-        await waitFor(() => removed(dir), 5000, `the cgroup ${dir} to be removed`);
-    }
+    });
   });
 
   it('as root: a process in the stack’s own systemd unit is kept by up, shown by status, and never signalled by down', async function () {
@@ -305,23 +323,7 @@ describe('export: systemd units and a Compose file', () => {
     const config = await makeStack({ api: listenService(port) });
     const unit = `${config.name}-api.service`;
     const marker = `${stackId(config.name, config.file)}/api/000000000001`;
-    const byUnit = spawnPlain(nodeFixture('listen.mjs'), {
-      PORT: String(port),
-      LAUNCHGUARD_INSTANCE: marker,
-    });
-    const pid = byUnit.pid as number;
-    await waitFor(() => listenersOn(port).length > 0, 5000, 'the unit’s process to listen');
-    const cgroups = ['/sys/fs/cgroup/unified', '/sys/fs/cgroup/systemd'].map((h) =>
-      join(h, 'system.slice', unit),
-    );
-    const placed: string[] = [];
-    try {
-      for (const dir of cgroups) {
-        mkdirSync(dir, { recursive: true });
-        placed.push(dir);
-        writeFileSync(join(dir, 'cgroup.procs'), String(pid));
-      }
-      expect(readFileSync(`/proc/${pid}/cgroup`, 'utf8')).to.include(unit);
+    await inUnit(unit, port, { LAUNCHGUARD_INSTANCE: marker }, async (pid) => {
       const up = await runCli(['up', '-d'], { cwd: config.root });
       expect(up.code, up.stderr).to.equal(0);
       expect(up.stdout).to.include(`runs under systemd as ${unit}`);
@@ -334,11 +336,6 @@ describe('export: systemd units and a Compose file', () => {
       expect(down.stdout).to.include(`systemctl stop ${unit}`);
       await sleep(100);
       expect(isAlive(pid), 'never signalled').to.equal(true);
-    } finally {
-      process.kill(pid, 'SIGKILL'); // ours: spawned by this test
-      // A cgroup can be removed once empty: after the process is reaped, not merely dead.
-      for (const dir of placed.reverse())
-        await waitFor(() => removed(dir), 5000, `the cgroup ${dir} to be removed`);
-    }
+    });
   });
 });
