@@ -57,7 +57,7 @@ describe('the listener watch (fake tables and clock)', () => {
     }
   });
 
-  it('reads the tables only when the socket counts change, and every 500 ms', () => {
+  it('reads the tables only when the socket counts change, and every 50 ms', () => {
     const tables = new Tables();
     const stop = watchListen(5000, tables, () => undefined);
     try {
@@ -68,14 +68,32 @@ describe('the listener watch (fake tables and clock)', () => {
       tables.activity = '2|0';
       clock.tick(WATCH_EVERY);
       expect(tables.reads, 'counts changed').to.equal(2);
-      clock.tick(500);
-      expect(tables.reads, 'the read every 500 ms').to.equal(3);
+      clock.tick(50);
+      expect(tables.reads, 'the read every 50 ms').to.equal(3);
     } finally {
       stop?.();
     }
     const after = tables.reads;
     clock.tick(200);
     expect(tables.reads, 'no watch left: no timer').to.equal(after);
+  });
+
+  it('sees a listener that counts hide (a socket closed as it opened) within 50 ms', () => {
+    const tables = new Tables();
+    const woken: number[] = [];
+    const stop = watchListen(5000, tables, () => woken.push(performance.now()));
+    try {
+      clock.tick(WATCH_EVERY);
+      const before = tables.activity;
+      const at = performance.now();
+      tables.listen(5000, 21);
+      tables.activity = before; // another socket closed in the same tick: the same counts
+      clock.tick(50 + WATCH_EVERY);
+      expect(woken).to.have.length(1);
+      expect((woken[0] as number) - at).to.be.at.most(50 + WATCH_EVERY);
+    } finally {
+      stop?.();
+    }
   });
 
   it('is off where the listener tables are dear to read (ps/lsof)', () => {
