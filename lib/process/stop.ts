@@ -242,7 +242,7 @@ function census(
   if (leader !== null && !leaderOk) refused.push(untouched(leader, inspector));
   const groupable = target.pgid === target.pid && !isProtectedGroup(target.pgid, inspector);
   // A shared table may be up to its ttl old: what it lists is looked at again, so that an
-  // exit since its read is seen now, not at its next read (down of 20: 10 ms sooner).
+  // exit since its read is seen now, not at its next read.
   const live = (info: ProcInfo) => table === undefined || stillRuns(info, inspector);
   const members = groupable ? groupMembers(target.pgid, inspector, table, since).filter(live) : [];
   const group =
