@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import { downStack } from '../../lib/orchestrate/down.js';
 import { startService } from '../../lib/orchestrate/start-service.js';
 import { systemInspector } from '../../lib/os/inspector.js';
 import { stopInstance } from '../../lib/process/stop.js';
@@ -265,6 +266,31 @@ describe('process: spawning, the stop ladder and the sweep', () => {
       expect(events[i + 1]?.[1]).to.equal(events[i]?.[1]);
     }
     expect(readdirSync(dir).sort()).to.deep.equal(['log']);
+  });
+
+  it('down of a level is not held back by one service whose lock another launcher holds', async () => {
+    const config = await makeStack({
+      a: { command: nodeFixture('sleep.mjs') },
+      b: { command: nodeFixture('sleep.mjs') },
+    });
+    const a = (await mustStart(config, 'a')).record.pid;
+    const b = (await mustStart(config, 'b')).record.pid;
+    track(a);
+    track(b);
+    // Another launcher is starting or stopping b: its lock is held (here, by this process).
+    const held = await acquireLock(servicePaths(config.pidDir, 'b').lock, 'b', { inspector });
+    const t0 = performance.now();
+    const down = downStack(config, { inspector });
+    try {
+      await waitFor(() => !isAlive(a), 1000, 'a stopped while b’s lock is held');
+      expect(performance.now() - t0).to.be.below(1000);
+      expect(isAlive(b), 'b waits for its lock').to.equal(true);
+    } finally {
+      held.release();
+    }
+    const result = await down;
+    expect(result.clean).to.equal(true);
+    expect(isAlive(b)).to.equal(false);
   });
 
   it('a live lock holder makes a contender fail with a clear busy message after the timeout', async () => {
