@@ -7,7 +7,8 @@
 //    that macOS runs, so every CI run proves it. (On macOS the first pass is that code already.)
 //
 // The two passes run at the same time (they use their own temp folders and free ports); the
-// second pass's output is printed after the first. Exit code: non-zero if either failed.
+// second pass's output is printed after the first, and the failures of a pass that failed are
+// repeated at the very end, where a CI log is read. Exit code: non-zero if either failed.
 // `npm run test:portable` runs the second pass alone.
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -31,24 +32,40 @@ const PORTABLE_ARGS = [
   'dist/test/integration/**/*.test.js',
 ];
 
+/**
+ * One mocha run. Its output is kept (for the failure summary at the end); a pass that is not
+ * buffered also streams it as it comes.
+ */
 function pass(args, env, buffered) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [mocha, ...args], {
       cwd: root,
       env: { ...process.env, ...env },
-      stdio: buffered ? ['ignore', 'pipe', 'pipe'] : 'inherit',
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
-    if (buffered) {
-      child.stdout.on('data', (d) => {
-        output += d;
-      });
-      child.stderr.on('data', (d) => {
-        output += d;
-      });
-    }
+    const keep = (stream) => (d) => {
+      output += d;
+      if (!buffered) stream.write(d);
+    };
+    child.stdout.on('data', keep(process.stdout));
+    child.stderr.on('data', keep(process.stderr));
     child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 1 : 0), output }));
   });
+}
+
+/**
+ * What a failed pass said about its failures: mocha's "N failing" section, or the end of its
+ * output when it died before one. CI logs are often read from the end, and the first pass's
+ * failures would otherwise sit above the whole second pass.
+ */
+function failures(name, result) {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour codes
+  const text = result.output.replace(/\u001b\[[0-9;]*m/g, '');
+  const at = text.search(/^ {2}\d+ failing$/m);
+  const part = at >= 0 ? text.slice(at) : text.split('\n').slice(-40).join('\n');
+  const capped = part.length > 20000 ? `${part.slice(0, 20000)}\n[... cut]` : part;
+  return `\n── failures of ${name} (exit ${result.code}) ──\n${capped.trimEnd()}\n`;
 }
 
 const portableOnly = process.argv.includes('--portable');
@@ -56,8 +73,9 @@ const second =
   process.platform === 'linux'
     ? pass(PORTABLE_ARGS, { LAUNCHGUARD_BACKEND: 'portable' }, !portableOnly)
     : null;
-const first = portableOnly ? { code: 0 } : await pass([], {}, false);
-let code = first.code;
+const first = portableOnly ? null : await pass([], {}, false);
+const results = [];
+if (first !== null) results.push(['the first pass', first]);
 if (second !== null) {
   const portable = await second;
   if (!portableOnly) {
@@ -66,6 +84,11 @@ if (second !== null) {
     );
     process.stdout.write(portable.output);
   }
-  code ||= portable.code;
+  results.push(['the portable pass', portable]);
 }
-process.exitCode = code;
+const failed = results.filter(([, r]) => r.code !== 0);
+// With both passes in one log, repeat what failed at its end.
+if (failed.length > 0 && results.length > 1) {
+  for (const [name, r] of failed) process.stdout.write(failures(name, r));
+}
+process.exitCode = failed.length > 0 ? failed[0][1].code : 0;
