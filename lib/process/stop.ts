@@ -74,6 +74,12 @@ export interface WaveMember {
    * member did, with that moment (`performance.now()` clock).
    */
   passed(): Promise<number>;
+  /**
+   * Runs `send` with the sends of the other members that counted in this turn
+   * of the event loop, one after the other with nothing between them; settles
+   * once it ran (rejects if it threw).
+   */
+  signal(send: () => void): Promise<void>;
 }
 
 /** The longest a stop that is ready to signal waits for the others of its wave, ms. */
@@ -84,12 +90,14 @@ const WAVE_CAP = 100;
  * at a time) signal together: each reads its state and ends its leases, then
  * waits for the others to get as far; then all count their processes from
  * one read of the shared process table, made after that moment, and signal
- * one after the other. Before, each stop's looks at its exited processes (a
- * /proc scan each) and table reads ran between the later stops' signals:
- * `down` of 20 sent its 20 SIGTERMs over 30 ms (2-core VM), now over 5-13 ms,
- * of which the rest is the CPU the exiting services take. A member that waits
- * on something else first (a lock another launcher holds) holds the others
- * back at most {@link WAVE_CAP} ms; their stop timeouts count from then.
+ * in one run once all have counted (see `WaveMember.signal`). Before, each
+ * stop's looks at its exited processes (a /proc scan each) and table reads
+ * ran between the later stops' signals: `down` of 20 sent its 20 SIGTERMs
+ * over 30 ms (2-core VM). Then, with each stop counting and signalling in
+ * turn, over 13-20 ms: each signal wakes a service, which takes a core from
+ * the counts still to make. A member that waits on something else first (a
+ * lock another launcher holds) holds the others back at most
+ * {@link WAVE_CAP} ms; their stop timeouts count from then.
  */
 export function stopWave(size: number): () => WaveMember {
   let waiting = size;
@@ -98,6 +106,26 @@ export function stopWave(size: number): () => WaveMember {
     open = resolve;
   });
   if (waiting <= 0) open(performance.now());
+  // The sends of the members that counted in one turn of the event loop: the members the
+  // wave's opening resumed all count in that turn, and their sends run after it.
+  let batch: { send: () => void; done: () => void; failed: (e: unknown) => void }[] = [];
+  const flush = () => {
+    const run = batch;
+    batch = [];
+    for (const { send, done, failed } of run) {
+      try {
+        send();
+        done();
+      } catch (error) {
+        failed(error);
+      }
+    }
+  };
+  const signal = (send: () => void) =>
+    new Promise<void>((done, failed) => {
+      if (batch.length === 0) setImmediate(flush);
+      batch.push({ send, done, failed });
+    });
   return () => {
     let arrived = false;
     return {
@@ -116,6 +144,7 @@ export function stopWave(size: number): () => WaveMember {
                 resolve(at);
               });
             }),
+      signal,
     };
   };
 }
@@ -292,6 +321,20 @@ function markedOutside(
     .filter((info) => !counted.has(info.pid));
 }
 
+/**
+ * `counted`, with its group still to be signalled as a whole only if the
+ * leader is, at this moment, the verified process and leads that group: in a
+ * wave, a census and its send are up to a few ms apart (the other members
+ * count in between). Without the group, its members are signalled one by
+ * one, each after its marker is read again (see `send`).
+ */
+function stillLeads(target: StopTarget, inspector: ProcessInspector, counted: Census): Census {
+  if (!counted.group) return counted;
+  const verdict = verifyIdentity(target, inspector);
+  if (verdict.kind === 'ours' && verdict.info.pgid === target.pgid) return counted;
+  return { ...counted, group: false };
+}
+
 function send(
   target: StopTarget,
   signal: NodeJS.Signals,
@@ -463,9 +506,16 @@ export async function stopInstance(target: StopTarget, options: StopOptions): Pr
   const first = census(target, inspector, false, table, since);
   refused = first.refused;
   if (first.pids.length === 0) return report(refused.length > 0 ? 'refused' : 'gone', false, []);
-  send(target, options.killSignal ?? DEFAULTS.stopSignal, inspector, kill, first);
+  const signal = options.killSignal ?? DEFAULTS.stopSignal;
+  let sent = first;
+  if (options.wave === undefined) send(target, signal, inspector, kill, sent);
+  else
+    await options.wave.signal(() => {
+      sent = stillLeads(target, inspector, first);
+      send(target, signal, inspector, kill, sent);
+    });
   faultPoint('after-stop-signal');
-  const proven = first.group;
+  const proven = sent.group;
   let left = await waitEmpty(
     target,
     inspector,

@@ -161,6 +161,97 @@ describe('stop ladder decisions (fake process table)', () => {
     expect(log.slice(3)).to.include('look 3000');
   });
 
+  it('a wave counts every member before its first signal, then signals in one run', async () => {
+    const markerOf = (pid: number) => `demo-0123abcd/s${pid}/0123456789ab`;
+    const leaders = [3300, 3400, 3500].map((pid) => ({
+      pid,
+      env: { LAUNCHGUARD_INSTANCE: markerOf(pid) },
+    }));
+    const os = new FakeOs(leaders);
+    const log: string[] = [];
+    const table = processTable(os);
+    const group = table.group;
+    // A census reads its group from the table; a look for an exit does too, after the signals.
+    table.group = (pgid, since) => {
+      log.push(`count ${pgid}`);
+      return group(pgid, since);
+    };
+    const member = stopWave(leaders.length);
+    const stops = leaders.map((leader) =>
+      stopInstance(targetOf(leader, { instance: markerOf(leader.pid) }), {
+        inspector: os,
+        table,
+        wave: member(),
+        kill: (pid, signal) => {
+          if (signal !== 0) log.push(`signal ${pid}`);
+          os.kill(pid, signal);
+        },
+      }),
+    );
+    await clock.tickAsync(50);
+    await Promise.all(stops);
+    expect(log.slice(0, 3)).to.have.members(['count 3300', 'count 3400', 'count 3500']);
+    expect(log.slice(3, 6)).to.have.members(['signal -3300', 'signal -3400', 'signal -3500']);
+  });
+
+  it("a wave member's group is signalled whole only if its leader still leads it at the send", async () => {
+    const markerOf = (pid: number) => `demo-0123abcd/s${pid}/0123456789ab`;
+    const a = { pid: 3600, env: { LAUNCHGUARD_INSTANCE: markerOf(3600) } };
+    const b = { pid: 3700, env: { LAUNCHGUARD_INSTANCE: markerOf(3700) } };
+    const bChild = { pid: 3701, pgid: 3700, env: { LAUNCHGUARD_INSTANCE: markerOf(3700) } };
+    const os = new FakeOs([a, b, bChild]);
+    const table = processTable(os);
+    const group = table.group;
+    let counts = 0;
+    table.group = (pgid, since) => {
+      const rows = group(pgid, since);
+      // Once both have counted, before the wave sends: b's leader exits, a stranger takes its PID.
+      if (++counts === 2) {
+        os.remove(3700);
+        os.add({ pid: 3700, startTime: '424242' });
+      }
+      return rows;
+    };
+    const member = stopWave(2);
+    const kill = os.kill;
+    const stops = [a, b].map((leader) =>
+      stopInstance(targetOf(leader, { instance: markerOf(leader.pid) }), {
+        inspector: os,
+        table,
+        wave: member(),
+        kill,
+      }),
+    );
+    // b's stop then counts its marked processes alone (every 100 ms), until they are gone.
+    await clock.tickAsync(250);
+    await Promise.all(stops);
+    expect(os.signals.filter(([, sig]) => sig === 'SIGTERM')).to.have.deep.members([
+      [-3600, 'SIGTERM'],
+      [3701, 'SIGTERM'],
+    ]);
+    expect(os.exists(3700), 'the stranger with the old PID').to.equal(true);
+  });
+
+  it('a wave runs the sends of one turn together; one that throws fails only its own stop', async () => {
+    const member = stopWave(2);
+    const [a, b] = [member(), member()];
+    const log: string[] = [];
+    const sentA = a.signal(() => log.push('a sent'));
+    log.push('a counted');
+    const sentB = b.signal(() => {
+      throw new Error('EPERM');
+    });
+    log.push('b counted');
+    await clock.tickAsync(0);
+    expect(log).to.deep.equal(['a counted', 'b counted', 'a sent']);
+    await sentA;
+    let failure: unknown;
+    await sentB.catch((e: unknown) => {
+      failure = e;
+    });
+    expect(String(failure)).to.equal('Error: EPERM');
+  });
+
   it('a wave holds a stop back at most 100 ms for a member that never gets to its signal', async () => {
     const member = stopWave(2);
     const ready = member();
