@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { systemInspector } from '../../lib/os/inspector.js';
@@ -20,10 +21,34 @@ export function trackStack(stack: string): void {
   stacks.add(stack);
 }
 
-/** True if the PID is alive and not a zombie. */
+/**
+ * True if the PID is alive and not a zombie, as of now. Read afresh, never through the
+ * inspector: the portable backend answers from a `ps` snapshot up to 20 ms old, and a test
+ * that checks right after a stop saw a process that had exited since as still running.
+ */
 export function isAlive(pid: number): boolean {
-  const looked = inspector.lookup(pid);
-  return looked.kind === 'alive' && looked.info.state !== 'Z' && looked.info.state !== 'X';
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+  }
+  const state = stateNow(pid);
+  return state !== null && state !== 'Z' && state !== 'X';
+}
+
+/** The process state letter (`S`, `R`, `Z`, ...), read now; null if the process is gone. */
+function stateNow(pid: number): string | null {
+  if (process.platform === 'linux') {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? null;
+    } catch {
+      return null;
+    }
+  }
+  const out = spawnSync('ps', ['-o', 'stat=', '-p', String(pid)], { encoding: 'utf8' });
+  const stat = out.stdout?.trim() ?? '';
+  return stat === '' ? null : stat.charAt(0);
 }
 
 /** Polls `check` every few ms until it returns true or `timeout` passes. */
