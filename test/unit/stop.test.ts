@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
 import { type StopTarget, stopInstance, stopWave } from '../../lib/process/stop.js';
-import { processTable } from '../../lib/process/sweep.js';
+import { type ProcessTable, processTable } from '../../lib/process/sweep.js';
 import { FakeOs, type FakeProcess } from '../helpers/fake-os.js';
 
 const ME = process.geteuid?.() ?? 0;
@@ -21,6 +21,32 @@ function targetOf(p: FakeProcess, fields: Partial<StopTarget> = {}): StopTarget 
     recorded: true,
     ...fields,
   };
+}
+
+/** The marker of service `s<pid>`: one per leader in the wave tests. */
+const markerOf = (pid: number) => `demo-0123abcd/s${pid}/0123456789ab`;
+
+/** Stops of `leaders` begun together in one wave over `table`; signals sent are logged. */
+function waveStops(
+  os: FakeOs,
+  table: ProcessTable,
+  leaders: readonly FakeProcess[],
+  log: string[] = [],
+): Promise<Awaited<ReturnType<typeof stopInstance>>[]> {
+  const member = stopWave(leaders.length);
+  return Promise.all(
+    leaders.map((leader) =>
+      stopInstance(targetOf(leader, { instance: markerOf(leader.pid) }), {
+        inspector: os,
+        table,
+        wave: member(),
+        kill: (pid, signal) => {
+          if (signal !== 0) log.push(`signal ${pid}`);
+          os.kill(pid, signal);
+        },
+      }),
+    ),
+  );
 }
 
 describe('stop ladder decisions (fake process table)', () => {
@@ -128,7 +154,6 @@ describe('stop ladder decisions (fake process table)', () => {
   });
 
   it('concurrent stops of one wave send every signal before any of them looks for an exit', async () => {
-    const markerOf = (pid: number) => `demo-0123abcd/s${pid}/0123456789ab`;
     const leaders = [3000, 3100, 3200].map((pid) => ({
       pid,
       unreaped: true, // an exit at once leaves a zombie: the look that costs a /proc scan
@@ -141,28 +166,15 @@ describe('stop ladder decisions (fake process table)', () => {
       log.push(`look ${pid}`);
       return exists(pid);
     };
-    const table = processTable(os);
-    const member = stopWave(leaders.length);
-    const stops = leaders.map((leader) =>
-      stopInstance(targetOf(leader, { instance: markerOf(leader.pid) }), {
-        inspector: os,
-        table,
-        wave: member(),
-        kill: (pid, signal) => {
-          if (signal !== 0) log.push(`signal ${pid}`);
-          os.kill(pid, signal);
-        },
-      }),
-    );
+    const stops = waveStops(os, processTable(os), leaders, log);
     await clock.tickAsync(50);
-    const reports = await Promise.all(stops);
+    const reports = await stops;
     expect(reports.map((r) => r.outcome)).to.deep.equal(['stopped', 'stopped', 'stopped']);
     expect(log.slice(0, 3)).to.have.members(['signal -3000', 'signal -3100', 'signal -3200']);
     expect(log.slice(3)).to.include('look 3000');
   });
 
   it('a wave counts every member before its first signal, then signals in one run', async () => {
-    const markerOf = (pid: number) => `demo-0123abcd/s${pid}/0123456789ab`;
     const leaders = [3300, 3400, 3500].map((pid) => ({
       pid,
       env: { LAUNCHGUARD_INSTANCE: markerOf(pid) },
@@ -176,26 +188,14 @@ describe('stop ladder decisions (fake process table)', () => {
       log.push(`count ${pgid}`);
       return group(pgid, since);
     };
-    const member = stopWave(leaders.length);
-    const stops = leaders.map((leader) =>
-      stopInstance(targetOf(leader, { instance: markerOf(leader.pid) }), {
-        inspector: os,
-        table,
-        wave: member(),
-        kill: (pid, signal) => {
-          if (signal !== 0) log.push(`signal ${pid}`);
-          os.kill(pid, signal);
-        },
-      }),
-    );
+    const stops = waveStops(os, table, leaders, log);
     await clock.tickAsync(50);
-    await Promise.all(stops);
+    await stops;
     expect(log.slice(0, 3)).to.have.members(['count 3300', 'count 3400', 'count 3500']);
     expect(log.slice(3, 6)).to.have.members(['signal -3300', 'signal -3400', 'signal -3500']);
   });
 
   it("a wave member's group is signalled whole only if its leader still leads it at the send", async () => {
-    const markerOf = (pid: number) => `demo-0123abcd/s${pid}/0123456789ab`;
     const a = { pid: 3600, env: { LAUNCHGUARD_INSTANCE: markerOf(3600) } };
     const b = { pid: 3700, env: { LAUNCHGUARD_INSTANCE: markerOf(3700) } };
     const bChild = { pid: 3701, pgid: 3700, env: { LAUNCHGUARD_INSTANCE: markerOf(3700) } };
@@ -212,19 +212,10 @@ describe('stop ladder decisions (fake process table)', () => {
       }
       return rows;
     };
-    const member = stopWave(2);
-    const kill = os.kill;
-    const stops = [a, b].map((leader) =>
-      stopInstance(targetOf(leader, { instance: markerOf(leader.pid) }), {
-        inspector: os,
-        table,
-        wave: member(),
-        kill,
-      }),
-    );
+    const stops = waveStops(os, table, [a, b]);
     // b's stop then counts its marked processes alone (every 100 ms), until they are gone.
     await clock.tickAsync(250);
-    await Promise.all(stops);
+    await stops;
     expect(os.signals.filter(([, sig]) => sig === 'SIGTERM')).to.have.deep.members([
       [-3600, 'SIGTERM'],
       [3701, 'SIGTERM'],
