@@ -22,11 +22,21 @@ export function trackStack(stack: string): void {
 }
 
 /**
- * True if the PID is alive and not a zombie, as of now. Read afresh, never through the
- * inspector: the portable backend answers from a `ps` snapshot up to 20 ms old, and a test
- * that checks right after a stop saw a process that had exited since as still running.
+ * True if the PID is alive and not a zombie, as the product's inspector sees it: with the
+ * portable backend, from a `ps` snapshot up to 20 ms old, like the product's next question.
+ * Checks right after an in-process stop use {@link isAliveNow}.
  */
 export function isAlive(pid: number): boolean {
+  const looked = inspector.lookup(pid);
+  return looked.kind === 'alive' && looked.info.state !== 'Z' && looked.info.state !== 'X';
+}
+
+/**
+ * True if the PID is alive and not a zombie at this moment, read afresh: the portable
+ * backend's snapshot still showed a process that a stop had just seen exit (a killed and
+ * reaped `sleep` reads "alive S" there for up to 20 ms).
+ */
+export function isAliveNow(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (error) {

@@ -11,7 +11,7 @@ import { acquireLock } from '../../lib/state/lock.js';
 import { stackId } from '../../lib/state/marker.js';
 import { servicePaths } from '../../lib/state/paths.js';
 import { fixture, ROOT } from '../helpers/paths.js';
-import { isAlive, pidsIn, SLACK_MS, track, waitFor } from '../helpers/procs.js';
+import { isAlive, isAliveNow, pidsIn, SLACK_MS, track, waitFor } from '../helpers/procs.js';
 import { runProcess } from '../helpers/run.js';
 import { failure, makeStack, nodeFixture, spawnPlain } from '../helpers/stack.js';
 import { project } from '../helpers/tmp.js';
@@ -118,7 +118,7 @@ describe('process: spawning, the stop ladder and the sweep', () => {
     const report = await stopInstance(outcome.record, { inspector, timeout: 5000 });
     expect(report).to.include({ outcome: 'stopped', forced: false });
     expect(report.survivors).to.deep.equal([]);
-    for (const pid of pids) expect(isAlive(pid), `pid ${pid}`).to.equal(false);
+    for (const pid of pids) expect(isAliveNow(pid), `pid ${pid}`).to.equal(false);
   });
 
   it('SIGKILLs a service that ignores SIGTERM at the stop timeout', async () => {
@@ -133,7 +133,7 @@ describe('process: spawning, the stop ladder and the sweep', () => {
     const report = await stopInstance(outcome.record, { inspector, timeout: 300 });
     expect(report).to.include({ outcome: 'stopped', forced: true });
     expect(report.durationMs).to.be.within(290, 1500 + SLACK_MS);
-    expect(isAlive(outcome.record.pid)).to.equal(false);
+    expect(isAliveNow(outcome.record.pid)).to.equal(false);
     expect(readFileSync(outcome.record.logFile, 'utf8')).to.include('ignoring SIGTERM');
   });
 
@@ -157,7 +157,7 @@ describe('process: spawning, the stop ladder and the sweep', () => {
     expect(marked).to.have.members([parent, escaped]);
     const report = await stopInstance(outcome.record, { inspector, timeout: 3000 });
     expect(report.outcome).to.equal('stopped');
-    expect(isAlive(escaped)).to.equal(false);
+    expect(isAliveNow(escaped)).to.equal(false);
   });
 
   it("never signals a group that is not provably the service's", async () => {
