@@ -102,18 +102,19 @@ export function assertTrustedPlace(
     : shown === place.path
       ? `${what} ${shown}`
       : `${what} ${shown} (really ${place.path})`;
-  const runs = `anyone on this machine could run code as ${userName(me)} through it`;
+  // Words for an error only: a user's name costs a read of /etc/passwd.
+  const runs = () => `anyone on this machine could run code as ${userName(me)} through it`;
   if (!link && everyoneWrites(place.stat.mode)) {
     throw new LaunchError(
       'E_CONFIG',
-      `${it} is writable by everyone (mode ${octal(place.stat.mode)}): ${runs}`,
+      `${it} is writable by everyone (mode ${octal(place.stat.mode)}): ${runs()}`,
       { hint: `chmod o-w ${place.path}, then run launchguard again` },
     );
   }
   if (everyoneWrites(place.folderStat.mode) && !sticky(place.folderStat.mode)) {
     throw new LaunchError(
       'E_CONFIG',
-      `${it} is in ${place.folder}, which everyone may write (mode ${octal(place.folderStat.mode)}, no sticky bit): ${runs}`,
+      `${it} is in ${place.folder}, which everyone may write (mode ${octal(place.folderStat.mode)}, no sticky bit): ${runs()}`,
       { hint: `chmod o-w ${place.folder}, then run launchguard again` },
     );
   }

@@ -205,9 +205,8 @@ export async function stopService(
         ? liveKeeper(h.config.pidDir, h.stack, inspector)?.pid
         : (options.keeper ?? undefined);
     const names = options.listing?.names(lock.takenAt);
-    const holders = endLeases(h.config.pidDir, name, inspector, h.stack, names).filter(
-      (p) => p !== process.pid && p !== keeper,
-    );
+    const unasked = new Set(keeper === undefined ? [process.pid] : [process.pid, keeper]);
+    const holders = endLeases(h.config.pidDir, name, inspector, h.stack, names, unasked);
     const result = withManaged(h, await stopLocked(h, options), options);
     const notes = [
       ...(lock.unlocked === undefined

@@ -1,5 +1,6 @@
 import type { ResolvedConfig, ResolvedService } from '../config/types.js';
 import type { ProcessInspector } from '../os/inspector.js';
+import { isDeadState } from '../os/proc.js';
 import type { SystemdUnit } from '../os/systemd.js';
 import { stackId } from '../state/marker.js';
 import { findMarked, foreignUnit, type MarkedProcess } from './sweep.js';
@@ -64,8 +65,9 @@ export function managedInstance(
     candidates?.filter((m) => m.service === svc.name) ??
     findMarked({ stack, service: svc.name }, inspector);
   for (const m of marked) {
-    // Candidates from an earlier scan may have exited since (`down` stopped them).
-    if (candidates !== undefined && !inspector.exists(m.info.pid)) continue;
+    // Candidates from an earlier scan may have exited since (`down` stopped them): a zombie
+    // too (its parent has not reaped it yet), whose unit no longer matters.
+    if (candidates !== undefined && !stillAlive(m, inspector)) continue;
     const unit = unitOf(config, svc.name, inspector, m.info.pid);
     if (unit !== null)
       return {
@@ -85,6 +87,14 @@ export function managedInstance(
       return { unit, pid, pgid: looked.info.pgid, startTime: looked.info.startTime, marker: null };
   }
   return null;
+}
+
+/** True while the candidate's process runs: the same start time, not a zombie. */
+function stillAlive(m: MarkedProcess, inspector: ProcessInspector): boolean {
+  const now = inspector.lookup(m.info.pid);
+  return (
+    now.kind === 'alive' && now.info.startTime === m.info.startTime && !isDeadState(now.info.state)
+  );
 }
 
 /**

@@ -220,13 +220,17 @@ export function leftoversOf(
   if (candidates === undefined) return findMarked(filter, inspector).filter(free);
   // This service's candidates first: a unit lookup per candidate of every service made a
   // down of N services read N² cgroup files.
+  // Whether it still runs first: after a stop, most candidates are gone or zombies, and a
+  // unit lookup reads a cgroup file.
   return candidates.filter((m) => {
-    if (m.service !== filter.service || !free(m)) return false;
+    if (m.service !== filter.service) return false;
     const now = inspector.lookup(m.info.pid);
     return (
       now.kind === 'alive' &&
       now.info.startTime === m.info.startTime &&
-      inspector.environ(m.info.pid, MARKER_ENV) === m.marker
+      !isDeadState(now.info.state) &&
+      inspector.environ(m.info.pid, MARKER_ENV) === m.marker &&
+      free(m)
     );
   });
 }

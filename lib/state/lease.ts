@@ -202,7 +202,9 @@ export function liveLeases(
  * Ends every lease of this stack on `service` (for `down`, under the
  * service's lock); returns the PIDs of holders that were alive. `names`: the
  * state folder's files from a listing begun after that lock was taken (see
- * {@link StateListing}); without it, the folder is listed here.
+ * {@link StateListing}); without it, the folder is listed here. `unasked`:
+ * holders the caller does not report (itself, the keeper), whose leases are
+ * ended without a look at the process (`down` of 20: 40 /proc reads fewer).
  */
 export function endLeases(
   pidDir: string,
@@ -210,11 +212,13 @@ export function endLeases(
   inspector: ProcessInspector,
   stack: string,
   names?: readonly string[],
+  unasked: ReadonlySet<number> = new Set(),
 ): number[] {
   const holders: number[] = [];
   for (const { path, lease } of leaseFiles(pidDir, service, names)) {
     if (lease !== null && lease.stack !== undefined && lease.stack !== stack) continue;
-    if (lease !== null && heldByLauncher(lease, inspector)) holders.push(lease.pid);
+    if (lease !== null && !unasked.has(lease.pid) && heldByLauncher(lease, inspector))
+      holders.push(lease.pid);
     unlinkQuiet(path);
   }
   return [...new Set(holders)];

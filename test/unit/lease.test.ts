@@ -1,6 +1,7 @@
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import sinon from 'sinon';
 import { identityOf } from '../../lib/os/identity.js';
 import {
   endLeases,
@@ -50,6 +51,20 @@ describe('leases: who holds a service', () => {
     expect(liveLeases(dir, 'api', os, { stack: STACK }).map((l) => l.pid)).to.deep.equal([200]);
     expect(endLeases(dir, 'api', os, STACK)).to.deep.equal([200]);
     expect(readdirSync(dir)).to.deep.equal([`api.${'f6'.padEnd(16, '0')}.lease`]);
+  });
+
+  it('down ends the leases of holders it does not report (the keeper) without looking at them', () => {
+    const dir = tempDir();
+    writeLease(dir, holder(os, 200, 'a9'), 'api');
+    writeLease(dir, holder(os, 300, 'ba'), 'api');
+    const lookup = sinon.spy(os, 'lookup');
+    try {
+      expect(endLeases(dir, 'api', os, STACK, undefined, new Set([200]))).to.deep.equal([300]);
+      expect(lookup.args.map(([pid]) => pid)).to.not.include(200);
+    } finally {
+      lookup.restore();
+    }
+    expect(readdirSync(dir), 'both leases ended').to.deep.equal([]);
   });
 
   it('a holder gives its lease back; a dead holder and an unreadable lease count for nothing', () => {
