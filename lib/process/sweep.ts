@@ -218,10 +218,9 @@ export function leftoversOf(
   // A marked process under another systemd unit is that unit's (an exported service): never a leftover.
   const free = (m: MarkedProcess) => foreignUnit(inspector, m.info.pid) === null;
   if (candidates === undefined) return findMarked(filter, inspector).filter(free);
-  // This service's candidates first: a unit lookup per candidate of every service made a
-  // down of N services read N² cgroup files.
-  // Whether it still runs first: after a stop, most candidates are gone or zombies, and a
-  // unit lookup reads a cgroup file.
+  // The cgroup file (a unit lookup) is read last: only for this service's candidates (one per
+  // candidate of every service made a down of N services read N² of them), and only for those
+  // that still run (after a stop, most are gone or zombies).
   return candidates.filter((m) => {
     if (m.service !== filter.service) return false;
     const now = inspector.lookup(m.info.pid);

@@ -576,6 +576,5 @@ async function keep(
     logs.close();
   }
   // No pause before the exit: the keeper's log is written synchronously (keeperLogger), and
-  // `down` waits for this process to be gone (it paused 10 ms here, for a log once written
-  // to stdout: `down` of 20 waited for it).
+  // `down` waits for this process to be gone.
 }
