@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { constants, lstatSync, openSync, watch, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { selectForStart } from '../config/select.js';
 import type { ResolvedConfig } from '../config/types.js';
 import { isLaunchError, LaunchError } from '../errors.js';
 import type { StackEvent } from '../orchestrate/events.js';
@@ -402,6 +403,9 @@ export async function runKeeper(
   ensureStateDir(config.pidDir);
   const holder = newLeaseHolder(inspector, stackOf(config));
   let watched: ServiceUp[] = [];
+  // The logs of what `up -d` starts are watched from before the spawns: a line written
+  // before the service is ready (the keeper keeps it from then on) gets its time too.
+  let logs = asked === null ? null : keepLogsSmall(config, startNames(config, asked));
   try {
     if (asked !== null) {
       const ups = await startAsked(config, asked, holder, inspector, stop);
@@ -410,12 +414,26 @@ export async function runKeeper(
     } else {
       await takeOver(config, inspector);
       watched = await holdAll(config, watchable(config, null, inspector), holder, inspector);
+      logs = keepLogsSmall(
+        config,
+        watched.map((up) => up.name),
+      );
     }
     if (!stop.aborted) await keep(config, watched, holder, inspector, stop);
     return 0;
   } finally {
+    logs?.close();
     for (const up of watched) removeLease(config.pidDir, holder, up.name);
     removeKeeper(config.pidDir, process.pid);
+  }
+}
+
+/** The services a request starts, dependencies included; none if it names an unknown one. */
+function startNames(config: ResolvedConfig, asked: KeeperRequest): string[] {
+  try {
+    return selectForStart(config, asked.services);
+  } catch {
+    return []; // the start fails with that error, and says so to `up -d`
   }
 }
 
@@ -504,11 +522,11 @@ async function holdAll(
  * `rotateRunningLog`), at most every 50 ms per log. Each growth is noted for
  * `logs --timestamps` (see `state/logtimes.ts`).
  */
-function keepLogsSmall(config: ResolvedConfig, ups: readonly ServiceUp[]): { close(): void } {
+function keepLogsSmall(config: ResolvedConfig, names: readonly string[]): { close(): void } {
   const clocks = new Map<string, LogClock>();
-  for (const up of ups) {
-    const path = join(config.pidDir, `${up.name}.log`);
-    clocks.set(`${up.name}.log`, new LogClock(path, () => fileSize(path)));
+  for (const name of names) {
+    const path = join(config.pidDir, `${name}.log`);
+    clocks.set(`${name}.log`, new LogClock(path, () => fileSize(path)));
   }
   const last = new Map<string, number>();
   const watcher = watch(config.pidDir, { persistent: false }, (_event, file) => {
@@ -558,7 +576,6 @@ async function keep(
   if (ups.length === 0) return;
   // Adopted services are watched by unref'd polls: this keeps the keeper itself alive.
   const alive = setInterval(() => undefined, 1 << 30);
-  const logs = keepLogsSmall(config, ups);
   try {
     await supervise(config, ups, {
       signal: stop,
@@ -573,7 +590,6 @@ async function keep(
     });
   } finally {
     clearInterval(alive);
-    logs.close();
   }
   // No pause before the exit: the keeper's log is written synchronously (keeperLogger), and
   // `down` waits for this process to be gone.

@@ -258,6 +258,34 @@ describe('the keeper: a detached stack stays alive after up -d returns', () => {
     await runCli(['down'], { cwd: config.root });
   });
 
+  it('logs -t times the lines a detached service writes before it is ready', async () => {
+    // It writes 'early' at once, listens (ready) after 400 ms, and writes 'late' at 800 ms:
+    // the keeper keeps the stack from the readiness on, but notes its log from the spawn.
+    const config = await makeStack({
+      bg: {
+        command: [
+          process.execPath,
+          '-e',
+          "console.log('early'); setTimeout(() => require('net').createServer().listen(+process.env.PORT, '127.0.0.1'), 400); setTimeout(() => console.log('late'), 800)",
+        ],
+        port: await freePort(),
+      },
+    });
+    expect((await runCli(['up', '-d'], { cwd: config.root })).code).to.equal(0);
+    await waitForAsync(
+      async () => (await runCli(['logs', 'bg'], { cwd: config.root })).stdout.includes('late'),
+      5000,
+      'the late line',
+    );
+    const result = await runCli(['logs', '-t', 'bg'], { cwd: config.root });
+    const timeOf = (word: string) => {
+      const line = result.stdout.split('\n').find((l) => l.endsWith(` ${word}`)) ?? '';
+      return Date.parse(/ (\d{4}-\d\d-\d\dT[\d:.]+Z) /.exec(line)?.[1] ?? '');
+    };
+    expect(timeOf('late') - timeOf('early'), result.stdout).to.be.within(600, 1000);
+    await runCli(['down'], { cwd: config.root });
+  });
+
   it('whoever holds a lease last supervises: a kept service is restarted after its starter left', async () => {
     const config = await makeStack({
       api: { ...listenService(await freePort()), restart: 'on-failure' },
