@@ -365,14 +365,41 @@ export async function concurrentlyWaitOn(dir: string, portList: readonly number[
 /** Foreground `launchguard up` holding n services: the launcher's peak RSS once all are ready. */
 export async function foregroundRss(dir: string, portList: readonly number[]): Promise<number> {
   const child = spawnDetached([BIN, 'up'], { NO_COLOR: '1' }, dir);
-  await pollUntilOpen(portList);
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+  // Ready when launchguard says so (each record has readyAt), not when the ports accept a
+  // connection: the launcher's pre-flight binds each port for an instant before the spawn,
+  // and a 1 ms poll saw that as "open". The RSS was then read mid-start, and the SIGINT came
+  // while the services booted; the group was SIGKILLed 200 ms after the ports looked closed,
+  // before the launcher had stopped them (20 services left running in one run of three).
+  await waitRecordsReady(dir, portList.length);
   await sleep(300);
   const rss = peakRssMb(child.pid as number) ?? Number.NaN;
   process.kill(child.pid as number, 'SIGINT');
+  // The launcher stops its services and exits; only then is its group ended (a leftover).
+  await Promise.race([exited, sleep(30_000)]);
   await pollUntilClosed(portList);
-  await new Promise((r) => setTimeout(r, 200));
   killGroup(child.pid as number);
   return rss;
+}
+
+/** Waits until the records of services s0..s(n-1) in `dir` say they are ready. */
+async function waitRecordsReady(dir: string, n: number, timeout = 60_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  const ready = (i: number) => {
+    try {
+      const record = JSON.parse(readFileSync(join(dir, '.pids', `s${i}.json`), 'utf8'));
+      return typeof record.readyAt === 'string';
+    } catch {
+      return false; // not written yet, or being replaced
+    }
+  };
+  while (!Array.from({ length: n }, (_, i) => i).every(ready)) {
+    if (Date.now() > deadline) throw new Error(`${n} services were not ready in ${dir}`);
+    await sleep(5);
+  }
 }
 
 /** `down` of a service that ignores SIGTERM: stopTimeout plus the overhead. */
