@@ -96,7 +96,9 @@ async function canBind(host: string, port: number): Promise<boolean | 'no-addres
  * and IPv6 address, and, like the service's own listen (SO_REUSEADDR), not
  * with connections in TIME_WAIT. False means "look closer" (busy, or not
  * ours to test: EACCES below 1024). The test listener lives for one bind and
- * accepts nothing.
+ * its code accepts nothing, but the kernel completes a connection made in
+ * that instant: a poller of the port (wait-on, the bench's floor poll) can
+ * see it open once before the service runs (see the README's pre-flight).
  */
 export async function portIsFree(port: number): Promise<boolean> {
   const bound = await bindPort(null, port, false);
