@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import { systemInspector } from '../../lib/os/inspector.js';
@@ -28,8 +28,16 @@ export function markedPids(config: ResolvedConfig): number[] {
 /** The record of a service on disk, or null. */
 export function recordOf(config: ResolvedConfig, service: string): Record<string, unknown> | null {
   const file = join(config.pidDir, `${service}.json`);
-  if (!existsSync(file)) return null;
-  return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    // Absent, or removed since a look (a restart removes the old record before it writes the
+    // new one): a poll of the record must not throw for that.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  return JSON.parse(text) as Record<string, unknown>;
 }
 
 /** Starts the CLI in the background (foreground `up`, `run`...), tracked, with its output collected. */
