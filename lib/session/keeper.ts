@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { constants, lstatSync, openSync, watch, writeSync } from 'node:fs';
+import { constants, type FSWatcher, lstatSync, openSync, watch, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { selectForStart } from '../config/select.js';
 import type { ResolvedConfig } from '../config/types.js';
@@ -529,7 +529,7 @@ function keepLogsSmall(config: ResolvedConfig, names: readonly string[]): { clos
     clocks.set(`${name}.log`, new LogClock(path, () => fileSize(path)));
   }
   const last = new Map<string, number>();
-  const watcher = watch(config.pidDir, { persistent: false }, (_event, file) => {
+  const changed = (file: string | Buffer | null) => {
     const name = typeof file === 'string' ? file : null;
     const clock = name === null ? undefined : clocks.get(name);
     if (name === null || clock === undefined) return;
@@ -545,11 +545,18 @@ function keepLogsSmall(config: ResolvedConfig, names: readonly string[]): { clos
     } catch {
       // a full disk or a race with a start's own rotation: the next change tries again
     }
-  });
-  watcher.on('error', () => undefined);
+  };
+  let watcher: FSWatcher | null = null;
+  try {
+    watcher = watch(config.pidDir, { persistent: false }, (_event, file) => changed(file));
+    watcher.on('error', () => undefined);
+  } catch {
+    // no inotify watch left (ENOSPC): the keeper keeps the services all the same, without
+    // rotating their logs while they run or noting when lines were written
+  }
   return {
     close: () => {
-      watcher.close();
+      watcher?.close();
       for (const clock of clocks.values()) clock.close();
     },
   };
