@@ -7,7 +7,7 @@ import { adoptDaemon, awaitEscapedDaemon, daemonGone } from '../process/daemon.j
 import { serviceEnv } from '../process/env.js';
 import { stopInstance, stopOptionsFor } from '../process/stop.js';
 import { removeLease } from '../state/lease.js';
-import { removeRecord, type ServiceRecord } from '../state/record.js';
+import { portOf, portsOf, removeRecord, type ServiceRecord } from '../state/record.js';
 import { serviceHandle, successorOf } from './handle.js';
 import { rerecord } from './mark-ready.js';
 import { type StartOutcome, type StartServiceOptions, startService } from './start-service.js';
@@ -123,7 +123,7 @@ async function rollBack(
   if (svc.pidFile !== null || !isLaunchError(error, 'E_EXITED')) return;
   const exit = await outcome.spawned.exit;
   if (exit.code !== 0) return;
-  const port = record.ports[svc.name] ?? null;
+  const port = portOf(record, svc.name) ?? null;
   const daemon = await awaitEscapedDaemon(port, record.startTime, inspector);
   if (daemon === null) return;
   const command = inspector.cmdline(daemon.pid)?.join(' ') ?? daemon.comm;
@@ -202,7 +202,7 @@ function lostAutoPort(
   error: unknown,
   round: number,
 ): number | null {
-  const own = record.ports[svc.name];
+  const own = portOf(record, svc.name);
   if (svc.port !== 'auto' || own === undefined || round >= AUTO_PORT_TRIES) return null;
   return isBindRace(error) ? own : null;
 }
@@ -220,12 +220,12 @@ async function readyOf(
     return await waitReady({
       service: svc.name,
       probe: svc.ready,
-      port: record.ports[svc.name] ?? null,
+      port: portOf(record, svc.name) ?? null,
       target: record,
       follower,
       ...(outcome.kind === 'started' ? { exited: outcome.spawned.exit } : {}),
       cwd: svc.cwd,
-      env: serviceEnv(svc, record.ports, record.instance, options.baseEnv),
+      env: serviceEnv(svc, portsOf(record), record.instance, options.baseEnv),
       timeout: svc.readyTimeout,
       inspector,
       logFile: record.logFile,

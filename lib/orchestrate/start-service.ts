@@ -16,7 +16,13 @@ import { type LeaseHolder, writeLease } from '../state/lease.js';
 import { acquireLock } from '../state/lock.js';
 import { newInstanceMarker, stackOf } from '../state/marker.js';
 import { servicePaths } from '../state/paths.js';
-import { removeRecord, type ServiceRecord, writeRecord } from '../state/record.js';
+import {
+  encodePorts,
+  portOf,
+  removeRecord,
+  type ServiceRecord,
+  writeRecord,
+} from '../state/record.js';
 import { otherStackNote, readServiceState, type ServiceState } from '../state/service-state.js';
 import { ensureStateDir } from '../state/trust.js';
 import { clearStale, serviceHandle } from './handle.js';
@@ -102,7 +108,7 @@ function managedRecord(
     pidNamespace: inspector.pidNamespace(),
     command: inspector.cmdline(managed.pid) ?? [],
     cwd: inspector.cwd(managed.pid) ?? svc.cwd,
-    ports: typeof svc.port === 'number' ? { [svc.name]: svc.port } : {},
+    ports: typeof svc.port === 'number' ? encodePorts({ [svc.name]: svc.port }) : '',
     configHash: svc.configHash,
     instance: managed.marker ?? '',
     startedAt: new Date().toISOString(),
@@ -218,7 +224,7 @@ async function spawnRecorded(
     pidNamespace: inspector.pidNamespace(),
     command: svc.argv,
     cwd: svc.cwd,
-    ports: { ...ports },
+    ports: encodePorts(ports),
     configHash: svc.configHash,
     instance: marker,
     startedAt: new Date().toISOString(),
@@ -269,7 +275,7 @@ export async function startService(
     const ports = options.ports ?? {};
     const existing = await keepOrReplace(config, svc, inspector, options.replace ?? 'if-changed');
     if (existing.kind === 'keep') {
-      const own = existing.record.ports[name];
+      const own = portOf(existing.record, name);
       if (own !== undefined) ports[name] = own;
       if (options.holder) writeLease(config.pidDir, options.holder, name);
       return { kind: 'already-running', record: existing.record };

@@ -9,7 +9,7 @@ import { stopInstance, stopOptionsFor } from '../process/stop.js';
 import { writeCompletion } from '../state/completion.js';
 import { holdsLease, type LeaseHolder } from '../state/lease.js';
 import { stackOf } from '../state/marker.js';
-import type { ServiceRecord } from '../state/record.js';
+import { portOf, portsOf, type ServiceRecord } from '../state/record.js';
 import { type BringUpOptions, type BringUpResult, bringUp } from './bring-up.js';
 import type { EventSink, StackEvent } from './events.js';
 import { serviceHandle, successorOf } from './handle.js';
@@ -279,10 +279,10 @@ async function checkLoop(
     const result = await checkOnce({
       service: svc.name,
       probe: health.probe,
-      port: record.ports[svc.name] ?? null,
+      port: portOf(record, svc.name) ?? null,
       target: { ...record, recorded: true },
       cwd: svc.cwd,
-      env: serviceEnv(svc, record.ports, record.instance),
+      env: serviceEnv(svc, portsOf(record), record.instance),
       inspector: w.inspector,
       timeout: health.timeout,
       signal,

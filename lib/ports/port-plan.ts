@@ -2,6 +2,7 @@ import type { Server } from 'node:net';
 import type { ResolvedConfig } from '../config/types.js';
 import type { ProcessInspector } from '../os/inspector.js';
 import { stackOf } from '../state/marker.js';
+import { portOf } from '../state/record.js';
 import { readServiceState } from '../state/service-state.js';
 import { pickPort } from './auto.js';
 import { bindPort } from './scan.js';
@@ -57,7 +58,7 @@ export async function planPorts(
     if (typeof svc.port === 'number') ports[svc.name] = svc.port;
     if (svc.port !== 'auto') continue;
     const state = readServiceState(config.pidDir, svc.name, inspector, stackOf(config));
-    const recorded = state.kind === 'running' ? state.record.ports[svc.name] : undefined;
+    const recorded = state.kind === 'running' ? portOf(state.record, svc.name) : undefined;
     if (recorded !== undefined) ports[svc.name] = recorded;
     else if (selected.includes(svc.name)) auto.push(svc.name);
   }

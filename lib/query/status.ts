@@ -13,7 +13,7 @@ import { liveKeeper } from '../state/keeper.js';
 import { liveLeases, stateListing } from '../state/lease.js';
 import { stackOf } from '../state/marker.js';
 import { servicePaths } from '../state/paths.js';
-import type { ServiceRecord } from '../state/record.js';
+import { portOf, type ServiceRecord } from '../state/record.js';
 import { otherStackNote, readServiceState, type ServiceState } from '../state/service-state.js';
 import { assertStateDir } from '../state/trust.js';
 
@@ -282,7 +282,7 @@ async function serviceStatus(
     ...copyWarnings(svc, scan, tree, inspector),
     ...stateWarnings(name, state),
   ];
-  const port = svc.port === 'auto' ? (record?.ports[name] ?? null) : svc.port;
+  const port = svc.port === 'auto' ? ((record && portOf(record, name)) ?? null) : svc.port;
   const view = await portView(svc, port, tree, scan, inspector);
   if (view.warning !== undefined) warnings.push(view.warning);
   const verifiable = scan.listeners !== null; // whether "its tree listens" can be checked here

@@ -14,7 +14,7 @@ import { managedInstance } from '../process/managed.js';
 import type { StopTarget } from '../process/stop.js';
 import { stackOf } from '../state/marker.js';
 import { servicePaths } from '../state/paths.js';
-import type { ServiceRecord } from '../state/record.js';
+import { portOf, portsOf, type ServiceRecord } from '../state/record.js';
 import { readServiceState } from '../state/service-state.js';
 
 /** Options of {@link waitService}. */
@@ -79,7 +79,7 @@ export async function waitService(
         ? new LogFollower(servicePaths(config.pidDir, name).log, 0)
         : null
       : new LogFollower(servicePaths(config.pidDir, name).log, record.logOffset ?? 0);
-  const port = record?.ports[name] ?? fixedPort(svc, options);
+  const port = (record && portOf(record, name)) ?? fixedPort(svc, options);
   try {
     const ready = await waitReady({
       service: name,
@@ -90,7 +90,7 @@ export async function waitService(
       cwd: svc.cwd,
       env: serviceEnv(
         svc,
-        record?.ports ?? (port === null ? {} : { [name]: port }),
+        record ? portsOf(record) : port === null ? {} : { [name]: port },
         record?.instance ?? '',
       ),
       timeout,

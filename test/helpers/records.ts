@@ -32,7 +32,7 @@ export function plantRecord(
     pidNamespace: inspector.pidNamespace(),
     command: ['node', 'x'],
     cwd: config.root,
-    ports: {},
+    ports: '',
     configHash: 'planted',
     instance: `${stack}/${service}/abcdef123456`,
     startedAt: new Date().toISOString(),

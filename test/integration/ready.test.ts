@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { bringUp } from '../../lib/orchestrate/bring-up.js';
 import { servicePaths } from '../../lib/state/paths.js';
+import { portOf, portsOf } from '../../lib/state/record.js';
 import { fixture } from '../helpers/paths.js';
 import { freePort, holdPort } from '../helpers/ports.js';
 import { isAlive, pidsIn, SLACK_MS, waitFor } from '../helpers/procs.js';
@@ -163,11 +164,12 @@ describe('readiness', () => {
     const ports: Record<string, number> = {};
     const api = await bringUp(config, 'api', { ports });
     const web = await bringUp(config, 'web', { ports });
-    expect(api.record.ports.api).to.be.a('number');
-    expect(web.record.ports.api).to.equal(api.record.ports.api);
+    const apiPort = portOf(api.record, 'api');
+    expect(apiPort).to.be.a('number');
+    expect(portsOf(web.record)).to.deep.equal({ api: apiPort, web: portOf(web.record, 'web') });
     const environ = readFileSync(`/proc/${web.record.pid}/environ`, 'utf8').split('\0');
-    expect(environ).to.include(`API_PORT=${api.record.ports.api}`);
-    expect(environ).to.include(`PORT=${web.record.ports.web}`);
+    expect(environ).to.include(`API_PORT=${apiPort}`);
+    expect(environ).to.include(`PORT=${portOf(web.record, 'web')}`);
   });
 
   it("an 'auto' port lost to another process before the bind is picked again", async () => {
@@ -175,11 +177,11 @@ describe('readiness', () => {
     const record = join(config.pidDir, 'api.json');
     const starting = bringUp(config, 'api');
     await waitFor(() => existsSync(record), 5000, 'the record');
-    const taken = JSON.parse(readFileSync(record, 'utf8')).ports.api as number;
+    const taken = portOf(JSON.parse(readFileSync(record, 'utf8')), 'api') as number;
     const thief = await holdPort(taken);
     const up = await starting;
-    expect(up.record.ports.api).to.be.a('number');
-    expect(up.record.ports.api).not.to.equal(taken);
+    expect(portOf(up.record, 'api')).to.be.a('number');
+    expect(portOf(up.record, 'api')).not.to.equal(taken);
     expect(isAlive(thief.pid as number)).to.equal(true);
   });
 });

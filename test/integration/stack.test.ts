@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
+import { portOf } from '../../lib/state/record.js';
 import { runCli } from '../helpers/cli.js';
 import { instances, markedPids, recordOf, startCli, waitReady } from '../helpers/e2e.js';
 import { freePort, listenersOn } from '../helpers/ports.js';
@@ -143,8 +144,8 @@ describe('stack: up, down, status, run (the CLI end to end)', () => {
       expect(s.rss, 'a node process is resident in megabytes').to.be.a('number').above(5e6);
       expect(s.cpu).to.be.a('number').at.least(0);
     }
-    const webPorts = recordOf(config, 'web')?.ports as Record<string, number>;
-    expect(parsed[1]?.port).to.equal(webPorts.web);
+    const webRecord = recordOf(config, 'web');
+    expect(parsed[1]?.port).to.equal(portOf({ ports: String(webRecord?.ports) }, 'web'));
     const one = await runCli(['status', 'api'], { cwd: config.root });
     expect(one.code).to.equal(0);
     expect(one.stdout).to.match(/^api +running +\d+ +\d+ +itself +yes/m);

@@ -21,7 +21,7 @@ import {
 } from '../../lib/state/files.js';
 import { stackOf } from '../../lib/state/marker.js';
 import { servicePaths } from '../../lib/state/paths.js';
-import { removeRecord, type ServiceRecord } from '../../lib/state/record.js';
+import { portsOf, removeRecord, type ServiceRecord } from '../../lib/state/record.js';
 import { readServiceState } from '../../lib/state/service-state.js';
 import { isAlive, track, waitFor } from '../helpers/procs.js';
 import { earlierStartTime } from '../helpers/records.js';
@@ -57,6 +57,16 @@ describe('state: records and PID files', () => {
     expect(readServiceState(config.pidDir, 'svc', inspector, stackOf(config)).kind).to.equal(
       'running',
     );
+  });
+
+  it("reads a record with its ports as an object (an earlier launchguard's) as running", async () => {
+    const { config, record } = await started();
+    const old = { ...record, ports: { svc: 4100, api: 4101, bad: 'x' } };
+    writeRecordFile(config.pidDir, old as unknown as ServiceRecord);
+    const state = readServiceState(config.pidDir, 'svc', inspector, stackOf(config));
+    expect(state.kind).to.equal('running');
+    if (state.kind !== 'running') return;
+    expect(portsOf(state.record)).to.deep.equal({ svc: 4100, api: 4101 });
   });
 
   it('a stale record (process gone) reads as stale and is replaced by the next start', async () => {
