@@ -76,14 +76,37 @@ export interface WaveMember {
   passed(): Promise<number>;
   /**
    * Runs `send` with the sends of the other members that counted in this turn
-   * of the event loop, one after the other with nothing between them; settles
-   * once it ran (rejects if it threw).
+   * of the event loop (see {@link WaveSend}); settles once it ran (rejects if
+   * a part of it threw: only this member's remaining parts are skipped).
    */
-  signal(send: () => void): Promise<void>;
+  signal(send: WaveSend): Promise<void>;
+}
+
+/**
+ * A wave member's send, in the parts a wave runs apart: first every member's
+ * `verify`, then every `send`, one after the other with nothing between them,
+ * then every `after`. Each signal wakes a service, which on a busy machine
+ * takes the core from the sends still to make; so the sends of a batch go out
+ * in one tight run, and the reads they need come before or after it.
+ */
+interface WaveSend {
+  /** Reads again what the send relies on, right before the run of sends (the group's leader). */
+  readonly verify?: () => void;
+  /** The signal itself (a process group's). */
+  readonly send: () => void;
+  /** What is signalled after the run: single processes, each checked right before its signal. */
+  readonly after?: () => void;
 }
 
 /** The longest a stop that is ready to signal waits for the others of its wave, ms. */
 const WAVE_CAP = 100;
+
+/**
+ * The most sends of a wave run between their leaders' checks and their
+ * signals: 32 reads of /proc take about 1-2 ms, the longest a verified leader
+ * waits for its signal.
+ */
+const WAVE_CHUNK = 32;
 
 /**
  * Stops that begin together (a `down` of many services, one dependency level
@@ -108,20 +131,30 @@ export function stopWave(size: number): () => WaveMember {
   if (waiting <= 0) open(performance.now());
   // The sends of the members that counted in one turn of the event loop: the members the
   // wave's opening resumed all count in that turn, and their sends run after it.
-  let batch: { send: () => void; done: () => void; failed: (e: unknown) => void }[] = [];
+  let batch: { send: WaveSend; done: () => void; failed: (e: unknown) => void }[] = [];
   const flush = () => {
     const run = batch;
     batch = [];
-    for (const { send, done, failed } of run) {
-      try {
-        send();
-        done();
-      } catch (error) {
-        failed(error);
-      }
+    // In chunks: a leader verified at the start of a chunk is signalled within its run.
+    for (let i = 0; i < run.length; i += WAVE_CHUNK) {
+      const chunk = run.slice(i, i + WAVE_CHUNK);
+      const failures = new Map<number, unknown>();
+      for (const part of ['verify', 'send', 'after'] as const)
+        chunk.forEach((member, j) => {
+          if (failures.has(j)) return;
+          try {
+            member.send[part]?.();
+          } catch (error) {
+            failures.set(j, error);
+          }
+        });
+      chunk.forEach(({ done, failed }, j) => {
+        if (failures.has(j)) failed(failures.get(j));
+        else done();
+      });
     }
   };
-  const signal = (send: () => void) =>
+  const signal = (send: WaveSend) =>
     new Promise<void>((done, failed) => {
       if (batch.length === 0) setImmediate(flush);
       batch.push({ send, done, failed });
@@ -342,15 +375,39 @@ function send(
   kill: KillFn,
   counted: Census,
 ): void {
+  sendGroup(target, signal, inspector, kill, counted);
+  sendSingles(target, signal, inspector, kill, counted);
+}
+
+function trySend(kill: KillFn, pid: number, signal: NodeJS.Signals): void {
+  try {
+    kill(pid, signal);
+  } catch {
+    // ESRCH: already gone. EPERM: not ours to signal; it is counted as a survivor.
+  }
+}
+
+/** Signals the instance's verified group, if the census proved it (see {@link stillLeads}). */
+function sendGroup(
+  target: StopTarget,
+  signal: NodeJS.Signals,
+  inspector: ProcessInspector,
+  kill: KillFn,
+  counted: Census,
+): void {
+  if (counted.group && !isProtectedGroup(target.pgid, inspector))
+    trySend(kill, -target.pgid, signal);
+}
+
+/** Signals the counted processes the group signal did not reach, each checked first. */
+function sendSingles(
+  target: StopTarget,
+  signal: NodeJS.Signals,
+  inspector: ProcessInspector,
+  kill: KillFn,
+  counted: Census,
+): void {
   const { group, pids } = counted;
-  const trySend = (pid: number) => {
-    try {
-      kill(pid, signal);
-    } catch {
-      // ESRCH: already gone. EPERM: not ours to signal; it is counted as a survivor.
-    }
-  };
-  if (group && !isProtectedGroup(target.pgid, inspector)) trySend(-target.pgid);
   for (const pid of pids) {
     const looked = inspector.lookup(pid);
     if (looked.kind !== 'alive' || (group && looked.info.pgid === target.pgid)) continue;
@@ -361,7 +418,7 @@ function send(
       pid === target.pid
         ? verifyIdentity(target, inspector).kind === 'ours'
         : target.instance !== '' && inspector.environ(pid, MARKER_ENV) === target.instance;
-    if (verified) trySend(pid);
+    if (verified) trySend(kill, pid, signal);
   }
 }
 
@@ -510,9 +567,12 @@ export async function stopInstance(target: StopTarget, options: StopOptions): Pr
   let sent = first;
   if (options.wave === undefined) send(target, signal, inspector, kill, sent);
   else
-    await options.wave.signal(() => {
-      sent = stillLeads(target, inspector, first);
-      send(target, signal, inspector, kill, sent);
+    await options.wave.signal({
+      verify: () => {
+        sent = stillLeads(target, inspector, first);
+      },
+      send: () => sendGroup(target, signal, inspector, kill, sent),
+      after: () => sendSingles(target, signal, inspector, kill, sent),
     });
   faultPoint('after-stop-signal');
   const proven = sent.group;

@@ -227,10 +227,12 @@ describe('stop ladder decisions (fake process table)', () => {
     const member = stopWave(2);
     const [a, b] = [member(), member()];
     const log: string[] = [];
-    const sentA = a.signal(() => log.push('a sent'));
+    const sentA = a.signal({ send: () => log.push('a sent') });
     log.push('a counted');
-    const sentB = b.signal(() => {
-      throw new Error('EPERM');
+    const sentB = b.signal({
+      send: () => {
+        throw new Error('EPERM');
+      },
     });
     log.push('b counted');
     await clock.tickAsync(0);
@@ -241,6 +243,80 @@ describe('stop ladder decisions (fake process table)', () => {
       failure = e;
     });
     expect(String(failure)).to.equal('Error: EPERM');
+  });
+
+  it("a wave's sends run after every check of their batch, and before any look after them", async () => {
+    const member = stopWave(3);
+    const log: string[] = [];
+    const sent = ['a', 'b', 'c'].map((name) =>
+      member().signal({
+        verify: () => log.push(`check ${name}`),
+        send: () => log.push(`send ${name}`),
+        after: () => log.push(`after ${name}`),
+      }),
+    );
+    await clock.tickAsync(0);
+    await Promise.all(sent);
+    expect(log).to.deep.equal([
+      'check a',
+      'check b',
+      'check c',
+      'send a',
+      'send b',
+      'send c',
+      'after a',
+      'after b',
+      'after c',
+    ]);
+  });
+
+  it('a wave of more than 32 sends checks each chunk of 32 right before its sends', async () => {
+    const member = stopWave(40);
+    const log: string[] = [];
+    const sent = Array.from({ length: 40 }, (_, i) =>
+      member().signal({ verify: () => log.push(`check ${i}`), send: () => log.push(`send ${i}`) }),
+    );
+    await clock.tickAsync(0);
+    await Promise.all(sent);
+    // The leader checked first waits for its signal at most the other 31 checks.
+    expect(log.indexOf('check 32')).to.be.greaterThan(log.indexOf('send 31'));
+    expect(log.indexOf('send 0')).to.equal(32);
+    expect(log.filter((l) => l.startsWith('send'))).to.have.length(40);
+  });
+
+  it('a wave member whose check throws sends nothing, and fails only its own stop', async () => {
+    const member = stopWave(2);
+    const log: string[] = [];
+    const a = member().signal({
+      verify: () => {
+        throw new Error('EIO');
+      },
+      send: () => log.push('send a'),
+    });
+    const b = member().signal({ send: () => log.push('send b') });
+    await clock.tickAsync(0);
+    await b;
+    expect(String(await a.catch((e: unknown) => e))).to.equal('Error: EIO');
+    expect(log).to.deep.equal(['send b']);
+  });
+
+  it('the shared table is paced by the CPU its reads take, not by the clock', () => {
+    const os = new FakeOs([{ pid: 4100 }]);
+    let reads = 0;
+    const list = os.listPids.bind(os);
+    os.listPids = () => {
+      reads++;
+      // A read that took 50 ms on the clock and next to no CPU: a starved process.
+      clock.tick(50);
+      return list();
+    };
+    const table = processTable(os, 20);
+    table.rows();
+    clock.tick(25);
+    table.rows();
+    expect(reads, 'read again once its 20 ms were over').to.equal(2);
+    table.rows();
+    expect(reads, 'not before').to.equal(2);
   });
 
   it('a wave holds a stop back at most 100 ms for a member that never gets to its signal', async () => {
