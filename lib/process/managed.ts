@@ -3,7 +3,7 @@ import type { ProcessInspector } from '../os/inspector.js';
 import { isDeadState } from '../os/proc.js';
 import type { SystemdUnit } from '../os/systemd.js';
 import { stackId } from '../state/marker.js';
-import { findMarked, foreignUnit, type MarkedProcess } from './sweep.js';
+import { candidatesOf, findMarked, foreignUnit, type MarkedProcess } from './sweep.js';
 
 /**
  * Services of this stack that systemd runs: the units `launchguard export
@@ -62,8 +62,9 @@ export function managedInstance(
 ): ManagedInstance | null {
   const stack = stackId(config.name, config.file);
   const marked =
-    candidates?.filter((m) => m.service === svc.name) ??
-    findMarked({ stack, service: svc.name }, inspector);
+    candidates === undefined
+      ? findMarked({ stack, service: svc.name }, inspector)
+      : candidatesOf(candidates, svc.name);
   for (const m of marked) {
     // Candidates from an earlier scan may have exited since (`down` stopped them): a zombie
     // too (its parent has not reaped it yet), whose unit no longer matters.

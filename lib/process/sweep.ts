@@ -228,8 +228,7 @@ export function leftoversOf(
   // The cgroup file (a unit lookup) is read last: only for this service's candidates (one per
   // candidate of every service made a down of N services read N² of them), and only for those
   // that still run (after a stop, most are gone or zombies).
-  return candidates.filter((m) => {
-    if (m.service !== filter.service) return false;
+  return candidatesOf(candidates, filter.service).filter((m) => {
     const now = inspector.lookup(m.info.pid);
     return (
       now.kind === 'alive' &&
@@ -239,6 +238,31 @@ export function leftoversOf(
       free(m)
     );
   });
+}
+
+const byService = new WeakMap<readonly MarkedProcess[], Map<string, MarkedProcess[]>>();
+
+/**
+ * The candidates of one service, from one scan's list (which is never changed
+ * once made), indexed by service on the first ask: each stop of a `down` of N
+ * services asks twice, and filtering the whole list each time was N² looks
+ * (500 services: 45 ms).
+ */
+export function candidatesOf(
+  candidates: readonly MarkedProcess[],
+  service: string,
+): readonly MarkedProcess[] {
+  let index = byService.get(candidates);
+  if (index === undefined) {
+    index = new Map();
+    for (const m of candidates) {
+      const list = index.get(m.service);
+      if (list === undefined) index.set(m.service, [m]);
+      else list.push(m);
+    }
+    byService.set(candidates, index);
+  }
+  return index.get(service) ?? [];
 }
 
 const ownUnits = new WeakMap<ProcessInspector, string | null>();

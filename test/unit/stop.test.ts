@@ -1,7 +1,13 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
 import { type StopTarget, stopInstance, stopWave } from '../../lib/process/stop.js';
-import { type ProcessTable, processTable } from '../../lib/process/sweep.js';
+import {
+  candidatesOf,
+  findMarked,
+  leftoversOf,
+  type ProcessTable,
+  processTable,
+} from '../../lib/process/sweep.js';
 import { FakeOs, type FakeProcess } from '../helpers/fake-os.js';
 
 const ME = process.geteuid?.() ?? 0;
@@ -375,5 +381,29 @@ describe('stop ladder decisions (fake process table)', () => {
     ]);
     expect(os.exists(4002)).to.equal(false);
     expect(report).to.include({ outcome: 'stopped', forced: true });
+  });
+});
+
+describe('leftovers from one scan of the table (fake process table)', () => {
+  const stack = 'demo-0123abcd';
+  const marked = (pid: number, service: string) => ({
+    pid,
+    env: { LAUNCHGUARD_INSTANCE: `${stack}/${service}/0123456789ab` },
+  });
+
+  it('gives each service its own candidates, and only those that still run', () => {
+    const os = new FakeOs([
+      marked(5001, 's1'),
+      marked(5002, 's11'),
+      marked(5003, 's1'),
+      { pid: 5004 },
+    ]);
+    const candidates = findMarked({ stack }, os);
+    expect(candidatesOf(candidates, 's1').map((m) => m.info.pid)).to.deep.equal([5001, 5003]);
+    expect(candidatesOf(candidates, 's11').map((m) => m.info.pid)).to.deep.equal([5002]);
+    expect(candidatesOf(candidates, 's2')).to.deep.equal([]);
+    os.remove(5003);
+    const left = leftoversOf({ stack, service: 's1' }, os, candidates);
+    expect(left.map((m) => m.info.pid)).to.deep.equal([5001]);
   });
 });
