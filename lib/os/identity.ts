@@ -74,6 +74,24 @@ export function identityOf(pid: number, inspector: ProcessInspector): ProcessIde
   };
 }
 
+const selves = new WeakMap<ProcessInspector, ProcessIdentity>();
+
+/**
+ * This process's own identity, read once per inspector: it never changes
+ * while the process runs. Every lock and lease names it; read for each, it
+ * was 45 ms of a `down` of 500 services.
+ */
+export function selfIdentity(inspector: ProcessInspector): ProcessIdentity | null {
+  let me = selves.get(inspector);
+  if (me === undefined) {
+    const read = identityOf(process.pid, inspector);
+    if (read === null) return null;
+    me = read;
+    selves.set(inspector, me);
+  }
+  return me;
+}
+
 /**
  * The launcher's ancestors, and the process groups and sessions that hold
  * the launcher or an ancestor, per inspector: they never change (it never

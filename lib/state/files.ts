@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   constants,
@@ -15,6 +14,7 @@ import {
 import { basename, dirname, join } from 'node:path';
 import { errnoCode } from '../errors.js';
 import { pidExists } from '../os/proc.js';
+import { randomHex } from './random.js';
 import { fileTrustProblem } from './trust.js';
 
 /**
@@ -39,7 +39,7 @@ const TEMP_FILE = /^\..+\.(\d+)-[0-9a-f]{12}\.tmp$/;
 
 /** A temp file name beside `path`, naming the writing process. */
 export function tempPathFor(path: string): string {
-  const nonce = randomBytes(6).toString('hex');
+  const nonce = randomHex(6);
   return join(dirname(path), `.${basename(path)}.${process.pid}-${nonce}.tmp`);
 }
 

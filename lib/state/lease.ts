@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { stateError } from '../errors.js';
-import { identityOf, type ProcessIdentity, verifyIdentity } from '../os/identity.js';
+import { type ProcessIdentity, selfIdentity, verifyIdentity } from '../os/identity.js';
 import type { ProcessInspector } from '../os/inspector.js';
 import { readFileSafe, unlinkQuiet, writeFileAtomic } from './files.js';
+import { randomHex } from './random.js';
 
 /**
  * Leases: who is using a service right now. Every live user of a stack (a
@@ -47,13 +47,13 @@ const LEASE_FILE = /^(.+)\.([0-9a-f]{16})\.lease$/;
 
 /** A holder for this process (the launcher, or the host of `launch()`). */
 export function newLeaseHolder(inspector: ProcessInspector, stack: string): LeaseHolder {
-  const identity = identityOf(process.pid, inspector) ?? {
+  const identity = selfIdentity(inspector) ?? {
     pid: process.pid,
     startTime: '',
     bootId: null,
     pidNamespace: null,
   };
-  return { nonce: randomBytes(8).toString('hex'), identity, stack };
+  return { nonce: randomHex(8), identity, stack };
 }
 
 function leasePath(pidDir: string, service: string, nonce: string): string {

@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { linkSync, renameSync } from 'node:fs';
 import { delay } from '../delay.js';
 import { abortedError, errnoCode, LaunchError, stateError, UNWRITABLE } from '../errors.js';
-import { identityOf, type ProcessIdentity, verifyIdentity } from '../os/identity.js';
+import { type ProcessIdentity, selfIdentity, verifyIdentity } from '../os/identity.js';
 import type { ProcessInspector } from '../os/inspector.js';
 import { readFileSafe, unlinkQuiet, writeTempFile } from './files.js';
+import { randomHex } from './random.js';
 
 /**
  * A per-service lock file that any number of launchers (terminals, CI steps,
@@ -202,13 +202,13 @@ export async function acquireLock(
   options: LockOptions,
 ): Promise<LockHandle> {
   const { inspector } = options;
-  const me = identityOf(process.pid, inspector);
+  const me = selfIdentity(inspector);
   const owner: LockOwner = {
     pid: process.pid,
     startTime: me?.startTime ?? '',
     bootId: me?.bootId ?? null,
     pidNamespace: me?.pidNamespace ?? null,
-    nonce: randomBytes(8).toString('hex'),
+    nonce: randomHex(8),
     service,
     acquiredAt: new Date().toISOString(),
   };
