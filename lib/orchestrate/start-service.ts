@@ -28,7 +28,7 @@ import { ensureStateDir } from '../state/trust.js';
 import { clearStale, serviceHandle } from './handle.js';
 
 /** Options of {@link startService}. */
-export interface StartServiceOptions extends PreflightOptions {
+export interface StartServiceOptions extends Omit<PreflightOptions, 'portFree'> {
   /**
    * Ports by service name, shared by the whole start: a fixed port is
    * checked, an `'auto'` port is picked (or taken from the running instance's
@@ -280,14 +280,16 @@ export async function startService(
       if (options.holder) writeLease(config.pidDir, options.holder, name);
       return { kind: 'already-running', record: existing.record };
     }
+    // Its own port, about to be taken: one bind says "nobody" (see listenerScanner).
+    const portFree =
+      options.scanner === undefined && typeof svc.port === 'number' && (await portIsFree(svc.port));
     // Not launchguard's, but systemd's: its exported unit (or a unit with the marker) runs it.
     const managed = managedInstance(
       config,
       svc,
       inspector,
       lock.fresh ? options.candidates : undefined,
-      // Its own port, about to be taken: one bind says "nobody" (see listenerScanner).
-      options.scanner === undefined && typeof svc.port === 'number' && (await portIsFree(svc.port)),
+      portFree,
     );
     if (managed !== null) {
       if (typeof svc.port === 'number') ports[name] = svc.port;
@@ -303,7 +305,12 @@ export async function startService(
       ...existing.replaced,
       ...(await stopLeftovers(svc, stack, inspector, candidates, existing.replaced)),
     ];
-    const port = await preparePort(svc, ports, stack, inspector, options);
+    // Free at that bind, and nothing stopped since (which takes time, in which another
+    // process could take it): the pre-flight need not bind it again.
+    const port = await preparePort(svc, ports, stack, inspector, {
+      ...options,
+      portFree: portFree && replaced.length === 0,
+    });
     phase('preflight', name);
     const { record, spawned } = await spawnRecorded(config, svc, ports, inspector, options);
     phase('spawned', name);

@@ -14,6 +14,12 @@ export interface PreflightOptions {
   readonly avoidPorts?: readonly number[];
   /** `'auto'` ports picked (and held) before the start; see `port-plan.ts`. */
   readonly reservations?: PortReservations;
+  /**
+   * The fixed port was bound and let go a moment ago, under the service's
+   * lock, with nothing stopped since: it is free, no second bind (one start:
+   * 0.5-1 ms). @default false
+   */
+  readonly portFree?: boolean;
 }
 
 /**
@@ -35,6 +41,7 @@ export async function preparePort(
   const scanner = options.scanner ?? listenerScanner(inspector, true);
   if (svc.port !== 'auto') {
     ports[svc.name] = svc.port;
+    if (options.portFree === true) return { stopped: [] };
     return clearPort(svc, svc.port, { stack, inspector, scanner, force: options.force ?? false });
   }
   const planned = ports[svc.name];

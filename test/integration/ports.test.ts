@@ -1,6 +1,8 @@
 import { existsSync, unlinkSync } from 'node:fs';
+import { Server } from 'node:net';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import sinon from 'sinon';
 import type { ResolvedConfig } from '../../lib/config/types.js';
 import { bringUp } from '../../lib/orchestrate/bring-up.js';
 import { clearPort } from '../../lib/ports/clear-port.js';
@@ -33,6 +35,19 @@ describe('ports: pre-flight and owners', () => {
 
   it('reports a free port as free', async () => {
     expect(await scanPort(await freePort())).to.deep.equal([]);
+  });
+
+  it('a start binds its free fixed port once before the spawn, not twice', async () => {
+    const port = await freePort();
+    const config = await makeStack({ api: listenService(port) });
+    const listen = sinon.spy(Server.prototype, 'listen');
+    try {
+      expect((await bringUp(config, 'api')).outcome.kind).to.equal('started');
+    } finally {
+      listen.restore();
+    }
+    const binds = listen.getCalls().filter((c) => JSON.stringify(c.args).includes(`${port}`));
+    expect(binds).to.have.length(1);
   });
 
   it('checks every port before the first spawn: a foreign holder of the last one starts nothing, stops nothing', async () => {
