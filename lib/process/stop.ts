@@ -277,6 +277,12 @@ function untouched(info: ProcInfo, inspector: ProcessInspector): Untouched {
 interface Census {
   /** Signal the group as a whole (`kill(-pgid)`). */
   readonly group: boolean;
+  /**
+   * The leader was just seen leading the group and its session: a session
+   * leader cannot leave its group (setpgid fails), so the group signal
+   * reaches it, and it is not looked up again after that signal.
+   */
+  readonly leaderStays?: boolean;
   readonly pids: number[];
   readonly refused: Untouched[];
 }
@@ -364,7 +370,10 @@ function markedOutside(
 function stillLeads(target: StopTarget, inspector: ProcessInspector, counted: Census): Census {
   if (!counted.group) return counted;
   const verdict = verifyIdentity(target, inspector);
-  if (verdict.kind === 'ours' && verdict.info.pgid === target.pgid) return counted;
+  if (verdict.kind === 'ours' && verdict.info.pgid === target.pgid)
+    return verdict.info.sid === target.pid && target.pid === target.pgid
+      ? { ...counted, leaderStays: true }
+      : counted;
   return { ...counted, group: false };
 }
 
@@ -409,6 +418,7 @@ function sendSingles(
 ): void {
   const { group, pids } = counted;
   for (const pid of pids) {
+    if (group && counted.leaderStays === true && pid === target.pid) continue;
     const looked = inspector.lookup(pid);
     if (looked.kind !== 'alive' || (group && looked.info.pgid === target.pgid)) continue;
     if (isProtectedPid(pid, inspector) || !mayTouch(looked.info, target)) continue;

@@ -325,6 +325,27 @@ describe('stop ladder decisions (fake process table)', () => {
     expect(reads, 'not before').to.equal(2);
   });
 
+  it('after its group signal, a leader that leads its session is not looked up again; another is', async () => {
+    const lone = { pid: 4200, env: { LAUNCHGUARD_INSTANCE: markerOf(4200) } };
+    const joined = { pid: 4300, sid: 4299, env: { LAUNCHGUARD_INSTANCE: markerOf(4300) } };
+    const os = new FakeOs([lone, joined]);
+    const log: string[] = [];
+    const lookup = os.lookup.bind(os);
+    os.lookup = (pid: number) => {
+      log.push(`look ${pid}`);
+      return lookup(pid);
+    };
+    const stops = waveStops(os, processTable(os), [lone, joined], log);
+    await clock.tickAsync(0);
+    const after = log.slice(log.lastIndexOf('signal -4300') + 1);
+    // A session leader cannot leave its group (setpgid fails): the group signal reached it.
+    expect(after).not.to.include('look 4200');
+    // One that is not may have moved to another group of its session since: looked up.
+    expect(after).to.include('look 4300');
+    await clock.tickAsync(500);
+    expect((await stops).map((r) => r.outcome)).to.deep.equal(['stopped', 'stopped']);
+  });
+
   it('a wave holds a stop back at most 100 ms for a member that never gets to its signal', async () => {
     const member = stopWave(2);
     const ready = member();
