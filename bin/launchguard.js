@@ -157,8 +157,38 @@ function spawnKeeperEarly() {
   return child;
 }
 
+/**
+ * The keeper `up -d` spawned says hello (it can take the request) before it
+ * loads its code, and keeps what comes meanwhile in an inbox that
+ * lib/session/keeper.ts (keeperRequest) empties: the CLI, which has its
+ * config loaded by then, sends the request while the keeper loads the bundle
+ * (one IPC round trip, 1.6 ms, off the path to the first spawn). Listening
+ * before the hello is what makes this safe: the CLI sends only after it.
+ */
+function openKeeperInbox() {
+  const inbox = { messages: [], disconnected: false, waiting: undefined };
+  const wake = () => {
+    const waiting = inbox.waiting;
+    inbox.waiting = undefined;
+    waiting?.();
+  };
+  inbox.onMessage = (message) => {
+    inbox.messages.push(message);
+    wake();
+  };
+  inbox.onDisconnect = () => {
+    inbox.disconnected = true;
+    wake();
+  };
+  process.on('message', inbox.onMessage);
+  process.once('disconnect', inbox.onDisconnect);
+  globalThis[Symbol.for('launchguard.keeperInbox')] = inbox;
+  process.send({ type: 'hello' });
+}
+
 /** Runs the command, from the bundle or the module tree, and exits with its code. */
 async function main() {
+  if (command === 'keeper' && typeof process.send === 'function') openKeeperInbox();
   const keeper =
     (command === 'up' && detach) || command === 'restart' ? spawnKeeperEarly() : undefined;
   const { runCli } = hasBundle ? loadBundle() : await import(pathToFileURL(entry).href);

@@ -239,6 +239,8 @@ export interface KeeperAsk {
  */
 export function keeperRequest(): Promise<KeeperAsk | null | 'none'> {
   if (process.send === undefined) return Promise.resolve(null);
+  const inbox = (globalThis as { [key: symbol]: unknown })[INBOX] as KeeperInbox | undefined;
+  if (inbox !== undefined) return fromInbox(inbox);
   return new Promise((resolve) => {
     process.once('message', (message: ToKeeper) =>
       resolve(
@@ -249,6 +251,40 @@ export function keeperRequest(): Promise<KeeperAsk | null | 'none'> {
     );
     process.once('disconnect', () => resolve('none'));
     process.send?.({ type: 'hello' } satisfies FromKeeper);
+  });
+}
+
+/** Where `bin/launchguard.js` keeps what the CLI sent before this code listened. */
+const INBOX = Symbol.for('launchguard.keeperInbox');
+
+/** The inbox `bin/launchguard.js` opens when it said hello before loading the code. */
+interface KeeperInbox {
+  readonly messages: ToKeeper[];
+  readonly disconnected: boolean;
+  /** Called once at the next message or disconnect. */
+  waiting: (() => void) | undefined;
+  readonly onMessage: (message: ToKeeper) => void;
+  readonly onDisconnect: () => void;
+}
+
+/** The request from the inbox (at once, or when it comes); the inbox is closed after it. */
+function fromInbox(inbox: KeeperInbox): Promise<KeeperAsk | 'none'> {
+  return new Promise((resolve) => {
+    const take = () => {
+      const message = inbox.messages.shift();
+      if (message === undefined && !inbox.disconnected) {
+        inbox.waiting = take;
+        return;
+      }
+      process.removeListener('message', inbox.onMessage);
+      process.removeListener('disconnect', inbox.onDisconnect);
+      resolve(
+        message?.type === 'start'
+          ? { request: message.request, ...(message.config ? { config: message.config } : {}) }
+          : 'none',
+      );
+    };
+    take();
   });
 }
 
