@@ -225,7 +225,7 @@ async function readyOf(
       follower,
       ...(outcome.kind === 'started' ? { exited: outcome.spawned.exit } : {}),
       cwd: svc.cwd,
-      env: serviceEnv(svc, portsOf(record), record.instance, options.baseEnv),
+      env: () => serviceEnv(svc, portsOf(record), record.instance, options.baseEnv),
       timeout: svc.readyTimeout,
       inspector,
       logFile: record.logFile,

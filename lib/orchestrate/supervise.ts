@@ -282,7 +282,7 @@ async function checkLoop(
       port: portOf(record, svc.name) ?? null,
       target: { ...record, recorded: true },
       cwd: svc.cwd,
-      env: serviceEnv(svc, portsOf(record), record.instance),
+      env: () => serviceEnv(svc, portsOf(record), record.instance),
       inspector: w.inspector,
       timeout: health.timeout,
       signal,

@@ -28,9 +28,9 @@ export interface WaitReadyOptions {
   readonly follower: LogSource;
   /** Settles when the service's main process exits (when this launcher spawned it). */
   readonly exited?: Promise<ExitInfo>;
-  /** cwd and env for an `exec` check. */
+  /** cwd and env for an `exec` check (the env made only for one: a check of a port needs none). */
   readonly cwd: string;
-  readonly env: NodeJS.ProcessEnv;
+  readonly env: () => NodeJS.ProcessEnv;
   readonly timeout: number;
   /** Ms of `timeout` already spent before the checks began (`wait` for a launcher to start it). */
   readonly spent?: number;
@@ -241,7 +241,8 @@ export interface CheckOnceOptions {
   /** The instance whose tree must own the answering listener. */
   readonly target: StopTarget;
   readonly cwd: string;
-  readonly env: NodeJS.ProcessEnv;
+  /** Made only for an `exec` check: a health check of a port every few seconds needs none. */
+  readonly env: () => NodeJS.ProcessEnv;
   readonly inspector: ProcessInspector;
   /** Hard deadline of the check, ms. */
   readonly timeout: number;
@@ -337,7 +338,7 @@ async function attempt(
   if (tick === 'both') o.follower.read(); // keep the tail current; tail() catches up anyway
   switch (probe.kind) {
     case 'exec':
-      return execAttempt(probe.argv, probe.shell, { cwd: o.cwd, env: o.env, timeout, signal });
+      return execAttempt(probe.argv, probe.shell, { cwd: o.cwd, env: o.env(), timeout, signal });
     case 'tcp': {
       const port = portOf(probe.port);
       if (port === null) return { ok: false, error: 'no port to probe' };

@@ -88,11 +88,12 @@ export async function waitService(
       ...(target === undefined ? {} : { target }),
       follower: follower ?? NO_LOG,
       cwd: svc.cwd,
-      env: serviceEnv(
-        svc,
-        record ? portsOf(record) : port === null ? {} : { [name]: port },
-        record?.instance ?? '',
-      ),
+      env: () =>
+        serviceEnv(
+          svc,
+          record ? portsOf(record) : port === null ? {} : { [name]: port },
+          record?.instance ?? '',
+        ),
       timeout,
       spent: performance.now() - started,
       inspector,

@@ -86,6 +86,20 @@ describe('readiness', () => {
     expect(error.message).to.include('exited with code 1');
   });
 
+  it("an exec check runs with the service's environment: PORT, <NAME>_PORT, its env", async () => {
+    const port = await freePort();
+    const wants = { PORT: `${port}`, API_PORT: `${port}`, MODE: 'check' };
+    const check = [
+      process.execPath,
+      '-e',
+      `const want = ${JSON.stringify(wants)}; process.exit(Object.entries(want).every(([k, v]) => process.env[k] === v) ? 0 : 1)`,
+    ];
+    const config = await makeStack({
+      api: listenService(port, { MODE: 'check' }, { ready: { exec: check }, readyTimeout: 3000 }),
+    });
+    expect((await bringUp(config, 'api')).outcome.kind).to.equal('started');
+  });
+
   it('a never-ready service fails at its timeout, its tree stopped and no record left', async () => {
     const pidFile = join(tempDir(), 'pids');
     // A shell tree (sh -> sh -> sleep) is complete within milliseconds, long before the

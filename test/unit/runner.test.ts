@@ -54,7 +54,7 @@ function options(log: FakeLog, extra: Partial<WaitReadyOptions> = {}): WaitReady
     follower: log,
     exited: new Promise<ExitInfo>(() => undefined),
     cwd: '/',
-    env: {},
+    env: () => ({}),
     timeout: 1000,
     inspector: os,
     logFile: '/x/.pids/api.log',
@@ -79,6 +79,21 @@ describe('readiness runner (fake clock, fake output)', () => {
     await clock.tickAsync(5);
     const ready = await waiting;
     expect(ready.ms).to.be.within(300, 305);
+  });
+
+  it("makes a check's environment only for a command: a log check never asks for it", async () => {
+    const log = new FakeLog();
+    let made = 0;
+    const env = () => {
+      made++;
+      return {};
+    };
+    const waiting = waitReady(options(log, { env }));
+    await clock.tickAsync(50);
+    log.print('api listening on 127.0.0.1:8001');
+    await clock.tickAsync(5);
+    await waiting;
+    expect(made).to.equal(0);
   });
 
   it('backs off from 1 ms to the interval while nothing happens', async () => {
