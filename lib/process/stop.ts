@@ -377,15 +377,17 @@ function stillLeads(target: StopTarget, inspector: ProcessInspector, counted: Ce
   return { ...counted, group: false };
 }
 
-function send(
-  target: StopTarget,
-  signal: NodeJS.Signals,
-  inspector: ProcessInspector,
-  kill: KillFn,
-  counted: Census,
-): void {
-  sendGroup(target, signal, inspector, kill, counted);
-  sendSingles(target, signal, inspector, kill, counted);
+/** What a send needs besides the census: the instance, the signal, the table, the kill. */
+interface Sender {
+  readonly target: StopTarget;
+  readonly signal: NodeJS.Signals;
+  readonly inspector: ProcessInspector;
+  readonly kill: KillFn;
+}
+
+function send(sender: Sender, counted: Census): void {
+  sendGroup(sender, counted);
+  sendSingles(sender, counted);
 }
 
 function trySend(kill: KillFn, pid: number, signal: NodeJS.Signals): void {
@@ -397,25 +399,13 @@ function trySend(kill: KillFn, pid: number, signal: NodeJS.Signals): void {
 }
 
 /** Signals the instance's verified group, if the census proved it (see {@link stillLeads}). */
-function sendGroup(
-  target: StopTarget,
-  signal: NodeJS.Signals,
-  inspector: ProcessInspector,
-  kill: KillFn,
-  counted: Census,
-): void {
+function sendGroup({ target, signal, inspector, kill }: Sender, counted: Census): void {
   if (counted.group && !isProtectedGroup(target.pgid, inspector))
     trySend(kill, -target.pgid, signal);
 }
 
 /** Signals the counted processes the group signal did not reach, each checked first. */
-function sendSingles(
-  target: StopTarget,
-  signal: NodeJS.Signals,
-  inspector: ProcessInspector,
-  kill: KillFn,
-  counted: Census,
-): void {
+function sendSingles({ target, signal, inspector, kill }: Sender, counted: Census): void {
   const { group, pids } = counted;
   for (const pid of pids) {
     if (group && counted.leaderStays === true && pid === target.pid) continue;
@@ -575,14 +565,15 @@ export async function stopInstance(target: StopTarget, options: StopOptions): Pr
   if (first.pids.length === 0) return report(refused.length > 0 ? 'refused' : 'gone', false, []);
   const signal = options.killSignal ?? DEFAULTS.stopSignal;
   let sent = first;
-  if (options.wave === undefined) send(target, signal, inspector, kill, sent);
+  const sender: Sender = { target, signal, inspector, kill };
+  if (options.wave === undefined) send(sender, sent);
   else
     await options.wave.signal({
       verify: () => {
         sent = stillLeads(target, inspector, first);
       },
-      send: () => sendGroup(target, signal, inspector, kill, sent),
-      after: () => sendSingles(target, signal, inspector, kill, sent),
+      send: () => sendGroup(sender, sent),
+      after: () => sendSingles(sender, sent),
     });
   faultPoint('after-stop-signal');
   const proven = sent.group;
@@ -596,7 +587,7 @@ export async function stopInstance(target: StopTarget, options: StopOptions): Pr
     table,
   );
   if (left.length === 0) return report('stopped', false, []);
-  send(target, 'SIGKILL', inspector, kill, census(target, inspector, proven, table));
+  send({ ...sender, signal: 'SIGKILL' }, census(target, inspector, proven, table));
   left = await waitEmpty(target, inspector, kill, KILL_GRACE, proven, undefined, table);
   return report(left.length === 0 ? 'stopped' : 'survivors', true, left);
 }
@@ -618,7 +609,7 @@ export function signalInstance(
   }
   const counted = census(target, inspector, false);
   if (counted.pids.length > 0)
-    send(target, signal, inspector, (pid, sig) => inspector.kill(pid, sig), counted);
+    send({ target, signal, inspector, kill: (pid, sig) => inspector.kill(pid, sig) }, counted);
   return counted.pids.length;
 }
 
