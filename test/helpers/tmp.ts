@@ -1,6 +1,7 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const made: string[] = [];
 
@@ -34,4 +35,25 @@ export function inTempDir(path: string): boolean {
 /** Removes every temp folder made by this run. */
 export function removeTempDirs(): void {
   for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * `rm -rf dir` while a keeper may still write there (its log, a log's line times): removed
+ * again until it stays removed for 100 ms, as a user would run rm again. rmSync's own retries
+ * do not list the folder again, so one file written after its listing fails every retry
+ * (ENOTEMPTY, seen in CI).
+ */
+export async function removeWhileKept(dir: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+      await sleep(100);
+      if (!existsSync(dir)) return;
+    } catch (error) {
+      // ENOTEMPTY: a file came in meanwhile; anything else is the test's failure
+      if ((error as NodeJS.ErrnoException).code !== 'ENOTEMPTY') throw error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${dir} stays`);
+  }
 }

@@ -1,4 +1,4 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { hasStackTrace, runCli } from '../helpers/cli.js';
@@ -6,6 +6,7 @@ import { recordOf } from '../helpers/e2e.js';
 import { freePort, listenersOn } from '../helpers/ports.js';
 import { isAlive, track, waitFor } from '../helpers/procs.js';
 import { makeStack, nodeFixture } from '../helpers/stack.js';
+import { removeWhileKept } from '../helpers/tmp.js';
 import { requireTool } from '../helpers/users.js';
 
 /** A service whose command daemonizes (double fork, setsid, empty environment). */
@@ -73,8 +74,7 @@ describe('daemons: a command that forks into the background', () => {
     const { config, port, daemonPid } = await daemonStack(true);
     expect((await runCli(['up', '-d'], { cwd: config.root })).code).to.equal(0);
     const pid = await daemonPid();
-    // The keeper may write a file there meanwhile (its log): retried, as a user would run rm again.
-    rmSync(config.pidDir, { recursive: true, force: true, maxRetries: 5 });
+    await removeWhileKept(config.pidDir);
     const down = await runCli(['down'], { cwd: config.root });
     expect(down.code).to.equal(1);
     expect(down.stdout).to.include(`port ${port} is still held by pid ${pid}`);

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
@@ -7,10 +7,10 @@ import { hasStackTrace, runCli } from '../helpers/cli.js';
 import { markedPids, recordOf, startCli, waitReady } from '../helpers/e2e.js';
 import { BIN, fixture } from '../helpers/paths.js';
 import { freePort, listenersOn } from '../helpers/ports.js';
-import { isAlive, pidsIn, SLACK_MS, track, waitFor, waitForAsync } from '../helpers/procs.js';
+import { isAlive, pidsIn, SLACK_MS, track, waitFor } from '../helpers/procs.js';
 import { startProcess } from '../helpers/run.js';
 import { listenService, makeStack, nodeFixture } from '../helpers/stack.js';
-import { project, tempDir } from '../helpers/tmp.js';
+import { project, removeWhileKept, tempDir } from '../helpers/tmp.js';
 
 const NODE = JSON.stringify(process.execPath);
 const CLI = `${NODE} ${JSON.stringify(BIN)}`;
@@ -183,22 +183,7 @@ describe('lifecycle: nothing orphaned, nothing stopped from under its users', ()
   it('down without a state folder finds the services by their marker and exits 0', async () => {
     const config = await makeStack({ api: listenService(await freePort()) });
     expect((await runCli(['up', '-d'], { cwd: config.root })).code).to.equal(0);
-    // The keeper may write a file there meanwhile (its log): removed again until it stays
-    // removed, as a user would run rm again. (rmSync's own retries do not list the folder
-    // again: one file written after its listing failed every retry, in a CI run.)
-    await waitForAsync(
-      async () => {
-        try {
-          rmSync(config.pidDir, { recursive: true, force: true });
-        } catch {
-          return false; // ENOTEMPTY: a file came in meanwhile
-        }
-        await sleep(100);
-        return !existsSync(config.pidDir);
-      },
-      5000,
-      'the state folder to stay removed',
-    );
+    await removeWhileKept(config.pidDir);
     const down = await runCli(['down'], { cwd: config.root });
     expect(down.code, down.stderr).to.equal(0);
     expect(down.stdout).to.match(/stopped a leftover of api/);

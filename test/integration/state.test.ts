@@ -117,7 +117,15 @@ describe('state: records and PID files', () => {
       detached: true,
     });
     track(parent.pid as number);
-    await waitFor(() => readFileSafe(pidFile).kind === 'ok', 3000, 'the zombie pid');
+    // The shell creates the file before echo writes into it: an empty file is not the PID yet.
+    await waitFor(
+      () => {
+        const read = readFileSafe(pidFile);
+        return read.kind === 'ok' && /^\d+\n$/.test(read.text);
+      },
+      3000,
+      'the zombie pid',
+    );
     const zombie = Number(readFileSync(pidFile, 'utf8'));
     await waitFor(
       () => {
