@@ -15,7 +15,7 @@ import { tidyTempFiles } from '../state/files.js';
 import { liveKeeper } from '../state/keeper.js';
 import { endLeases, type StateListing } from '../state/lease.js';
 import { acquireLock } from '../state/lock.js';
-import { removeRecord } from '../state/record.js';
+import { removeRecord, type ServiceRecord } from '../state/record.js';
 import type { ServiceState } from '../state/service-state.js';
 import { clearStale, type ServiceHandle, stateOf } from './handle.js';
 
@@ -72,12 +72,20 @@ export interface StopServiceOptions {
   readonly forget?: boolean;
 }
 
+/** What {@link stopRecorded} adds to: notes, problems, and a record it had to keep. */
+interface RecordedResult {
+  readonly cleaned: string[];
+  readonly problems: string[];
+  /** The record of an instance that could not be verified, and the problem that says so. */
+  kept?: { readonly record: ServiceRecord; readonly problem: string };
+}
+
 /** The recorded instance (`state`): stopped, or its state file cleaned up. Adds to `result`. */
 async function stopRecorded(
   h: ServiceHandle,
   state: ServiceState,
   options: StopServiceOptions,
-  result: { cleaned: string[]; problems: string[] },
+  result: RecordedResult,
 ): Promise<StopReport | undefined> {
   const { config, name } = h;
   const ladder = stopOptionsFor(h.svc, options.inspector, options);
@@ -97,9 +105,9 @@ async function stopRecorded(
         removeRecord(config.pidDir, state.record, name);
         return report;
       }
-      result.problems.push(
-        `${name}: pid ${state.pid} cannot be verified (${state.reason}); not signalled, record kept`,
-      );
+      const problem = `${name}: pid ${state.pid} cannot be verified (${state.reason}); not signalled, record kept`;
+      result.problems.push(problem);
+      if (state.record !== null) result.kept = { record: state.record, problem };
       return undefined;
     }
     default: {
@@ -124,19 +132,36 @@ export async function stopLocked(
 ): Promise<ServiceStopResult> {
   const { inspector } = options;
   const name = h.name;
-  const cleaned: string[] = [];
-  const problems: string[] = [];
+  const recorded: RecordedResult = { cleaned: [], problems: [] };
   const stopped =
     options.stateDir === false
       ? undefined
-      : await stopRecorded(h, state ?? stateOf(h, inspector), options, { cleaned, problems });
+      : await stopRecorded(h, state ?? stateOf(h, inspector), options, recorded);
+  const { cleaned, kept } = recorded;
+  let problems = recorded.problems;
   const ladder = stopOptionsFor(h.svc, inspector, options);
   const orphans: StopReport[] = [];
   const seen = new Set<string>();
   for (const m of leftoversOf({ stack: h.stack, service: name }, inspector, options.candidates)) {
     if (seen.has(m.marker)) continue;
     seen.add(m.marker);
-    orphans.push(await stopInstance(markedTarget(m, name, inspector), ladder));
+    const report = await stopInstance(markedTarget(m, name, inspector), ladder);
+    orphans.push(report);
+    // The record that could not be verified (written by the other process backend) named
+    // this very process, found by its instance's marker and stopped: the record is settled.
+    // Kept, it would make every later `down` fail over a process that is gone.
+    if (
+      kept !== undefined &&
+      m.info.pid === kept.record.pid &&
+      m.marker === kept.record.instance &&
+      report.outcome === 'stopped'
+    ) {
+      removeRecord(h.config.pidDir, kept.record, name);
+      problems = problems.filter((p) => p !== kept.problem);
+      cleaned.push(
+        `removed the record of ${name} (pid ${m.info.pid}): its process, found by its marker, is stopped`,
+      );
+    }
   }
   for (const r of [...(stopped ? [stopped] : []), ...orphans]) {
     if (r.outcome === 'survivors')

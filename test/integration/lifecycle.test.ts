@@ -180,6 +180,28 @@ describe('lifecycle: nothing orphaned, nothing stopped from under its users', ()
     });
   });
 
+  it('after a switch of LAUNCHGUARD_BACKEND, down stops the service by its marker and keeps no record', async () => {
+    // A user who switched backends while the stack ran (the README says not to): the record
+    // cannot be verified under the other backend, the process can be found by its marker.
+    const portable = process.env.LAUNCHGUARD_BACKEND === 'portable';
+    const before = { LAUNCHGUARD_BACKEND: portable ? undefined : 'portable' };
+    const after = { LAUNCHGUARD_BACKEND: portable ? 'portable' : undefined };
+    const config = await makeStack({ api: listenService(await freePort()) });
+    const up = await runCli(['up', '-d'], { cwd: config.root, env: before });
+    expect(up.code, up.stderr).to.equal(0);
+    const pid = track(recordOf(config, 'api')?.pid as number);
+    const down = await runCli(['down'], { cwd: config.root, env: after });
+    // Before: 'stopped a leftover of api (pid P)', then 'api: pid P cannot be verified ...;
+    // record kept', exit 1, and so at every later down, over a process long gone.
+    expect(down.code, down.stdout + down.stderr).to.equal(0);
+    expect(down.stdout).to.include(`stopped a leftover of api (pid ${pid})`);
+    expect(down.stdout + down.stderr).not.to.include('cannot be verified');
+    expect(isAlive(pid)).to.equal(false);
+    expect(recordOf(config, 'api')).to.equal(null);
+    expect(markedPids(config)).to.deep.equal([]);
+    expect((await runCli(['down'], { cwd: config.root, env: after })).code).to.equal(0);
+  });
+
   it('down without a state folder finds the services by their marker and exits 0', async () => {
     const config = await makeStack({ api: listenService(await freePort()) });
     expect((await runCli(['up', '-d'], { cwd: config.root })).code).to.equal(0);
