@@ -200,16 +200,29 @@ describe('the keeper: a detached stack stays alive after up -d returns', () => {
     const log = join(config.pidDir, 'talk.log');
     let largest = 0;
     const until = performance.now() + 20_000;
+    // A rotation renames the files while this reads them: one gone meanwhile reads as absent
+    // (a CI run failed on ENOENT between an existsSync and its readFileSync).
+    const read = (f: string) => {
+      try {
+        return readFileSync(f, 'utf8');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw error;
+      }
+    };
     const all = () => {
       const files = [log, ...Array.from({ length: 100 }, (_, i) => `${log}.${i + 1}`)];
-      return files.filter(existsSync).flatMap((f) => readFileSync(f, 'utf8').split('\n'));
+      return files.flatMap((f) => read(f)?.split('\n') ?? []);
     };
     // Until the last line is in the log (the terminal may not show it: the foreground
     // drops lines a slow reader leaves unread; the logs keep every one).
-    const done = () =>
-      [log, `${log}.1`].some((f) => existsSync(f) && readFileSync(f, 'utf8').endsWith('.5999\n'));
+    const done = () => [log, `${log}.1`].some((f) => read(f)?.endsWith('.5999\n') === true);
     while (performance.now() < until && !done()) {
-      if (existsSync(log)) largest = Math.max(largest, statSync(log).size);
+      try {
+        largest = Math.max(largest, statSync(log).size);
+      } catch {
+        // renamed by a rotation meanwhile: the next look sees the new one
+      }
       await new Promise((r) => setTimeout(r, 10));
     }
     expect(done(), 'the last line written within 20 s').to.equal(true);
