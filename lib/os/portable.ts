@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import type { ProcessInspector } from './inspector.js';
 import { parseLsofListeners } from './net-lsof.js';
 import { type Listener, type ProcLookup, pidExists, sendSignal } from './proc.js';
@@ -22,67 +22,116 @@ import { systemdUnit } from './systemd.js';
  * `ps` and `lsof` cost milliseconds per call, so one operation reads one
  * snapshot of the process table (and one of the environments, one of the
  * listeners, one of the cgroups on Linux) and answers every question from it;
- * a snapshot lives for {@link SNAPSHOT_MS} after its read ended, or for a
+ * a snapshot lives for {@link SNAPSHOT_MS} (or twice its read's time) after its read ended
+ * (the process table: never from before the listeners it is read with), or for a
  * whole read-only pass run under `consistent()` (a `status` of 50 services
- * took 4.8 s when its questions outlived each snapshot; 0.25 s with one). A PID missing from the snapshot (a process started a
- * moment ago) is looked up on its own, so a new service is never "gone".
+ * took 4.8 s when its questions outlived each snapshot; 0.25 s with one). A PID
+ * missing from the snapshot that still exists (a process started a moment ago)
+ * is looked up on its own, so a new service is never "gone".
  */
 
 /** How long a snapshot answers questions, in ms: a stop's polling reads the table anew. */
 const SNAPSHOT_MS = 20;
 
+/** A command's output, and the PID it ran as (a table `ps` reads lists `ps` itself). */
+interface Output {
+  readonly text: string;
+  readonly pid: number | undefined;
+}
+
 /** Output of a command run with a fixed locale; what it printed even if it exited non-zero (lsof: 1 when nothing matched). */
-function run(file: string, args: readonly string[]): string {
-  try {
-    return execFileSync(file, args, {
-      encoding: 'utf8',
-      env: { ...process.env, LC_ALL: 'C' },
-      stdio: ['ignore', 'pipe', 'ignore'],
-      timeout: 5_000,
-      maxBuffer: 64 * 1024 * 1024,
-    });
-  } catch (error) {
-    const out = (error as { stdout?: unknown }).stdout;
-    return typeof out === 'string' ? out : '';
-  }
+function run(file: string, args: readonly string[]): Output {
+  const ran = spawnSync(file, args, {
+    encoding: 'utf8',
+    env: { ...process.env, LC_ALL: 'C' },
+    stdio: ['ignore', 'pipe', 'ignore'],
+    timeout: 5_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return { text: typeof ran.stdout === 'string' ? ran.stdout : '', pid: ran.pid || undefined };
+}
+
+/**
+ * A table read by `ps`, without the row of that `ps` (gone by the time anyone
+ * asks; a new PID at every read, which made every scan of the table look up
+ * its environment and its row again, with a `ps` each).
+ */
+function withoutSelf<T>(output: Output, parse: (text: string) => Map<number, T>): Map<number, T> {
+  const rows = parse(output.text);
+  if (output.pid !== undefined) rows.delete(output.pid);
+  return rows;
 }
 
 /** Passes running under `consistent()`: while any runs, snapshots do not expire. */
 let holding = 0;
 
-/** A value read at most once per {@link SNAPSHOT_MS} (counted from the end of the read). */
-function snapshot<T>(read: () => T): () => T {
+/**
+ * A value read at most once per {@link SNAPSHOT_MS}, or per twice as long as
+ * its read took if that is longer, counted from the end of the read. Where `ps`
+ * takes longer than a snapshot lives (a busy machine, a Mac with many
+ * processes), a pass that asks about each process's row and environment in
+ * turn expired each table while it read the other, and read both again for
+ * every process: 70 reads of the table for one pass, with a `ps` that took
+ * 50 ms. Twice the read's time: the other table's read fits in it.
+ */
+function snapshot<T>(
+  read: () => T,
+  notBefore: () => number = () => Number.NEGATIVE_INFINITY,
+): Snapshot<T> {
+  let began = Number.NEGATIVE_INFINITY;
   let at = Number.NEGATIVE_INFINITY;
+  let took = 0;
   let value: T;
-  return () => {
+  const get = () => {
     if (
       at === Number.NEGATIVE_INFINITY ||
-      (holding === 0 && performance.now() - at > SNAPSHOT_MS)
+      (holding === 0 &&
+        (performance.now() - at > Math.max(SNAPSHOT_MS, 2 * took) || began < notBefore()))
     ) {
+      began = performance.now();
       value = read();
       at = performance.now();
+      took = at - began;
     }
     return value;
   };
+  return Object.assign(get, { began: () => began });
 }
+
+/** A snapshot's value, and when its read began. */
+type Snapshot<T> = (() => T) & { readonly began: () => number };
 
 /** The portable inspector for `platform` (one per process: see `systemInspector`). */
 export function portableInspector(platform: NodeJS.Platform): ProcessInspector {
   const sessions = platform === 'linux';
   const columns = psColumns(platform);
-  const table = snapshot(() => parsePsTable(run('ps', ['-A', '-ww', '-o', columns]), sessions));
-  const envs = snapshot(() => parsePsEnv(run('ps', ['axeww', '-o', 'pid=,command='])));
+  const sockets = snapshot(() =>
+    parseLsofListeners(run('lsof', ['-nP', '-iTCP', '-sTCP:LISTEN', '-F', 'ptufn']).text),
+  );
+  // The table is never older than the listeners it is read with: a service started between
+  // the two reads is then in both (with a table a moment older, its port read as held by
+  // nobody known: a test of the portable pass failed so).
+  const table = snapshot(
+    () =>
+      withoutSelf(run('ps', ['-A', '-ww', '-o', columns]), (text) => parsePsTable(text, sessions)),
+    sockets.began,
+  );
+  const envs = snapshot(() => withoutSelf(run('ps', ['axeww', '-o', 'pid=,command=']), parsePsEnv));
   // systemd exists on Linux only; there ps names the cgroups (`;`-separated).
   const cgroups = snapshot(() =>
-    platform === 'linux' ? parsePsCgroups(run('ps', ['-A', '-ww', '-o', 'pid=,cgroup='])) : null,
+    platform === 'linux'
+      ? withoutSelf(run('ps', ['-A', '-ww', '-o', 'pid=,cgroup=']), parsePsCgroups)
+      : null,
   );
   const cwds = snapshot(() => new Map<number, string | null>());
-  const sockets = snapshot(() =>
-    parseLsofListeners(run('lsof', ['-nP', '-iTCP', '-sTCP:LISTEN', '-F', 'ptufn'])),
-  );
+  // A PID missing from the snapshot is looked up on its own only if it exists (kill 0, no
+  // signal sent): a process that exited needs no `ps` to say so (a `down` of 30 services ran
+  // 87 of its 145 `ps` for the very services it had just stopped).
   const row = (pid: number): PsRow | undefined =>
     table().get(pid) ??
-    parsePsTable(run('ps', ['-ww', '-o', columns, '-p', String(pid)]), sessions).get(pid);
+    (pidExists(pid)
+      ? parsePsTable(run('ps', ['-ww', '-o', columns, '-p', String(pid)]).text, sessions).get(pid)
+      : undefined);
   let boot: string | null | undefined;
   return {
     platform,
@@ -101,7 +150,7 @@ export function portableInspector(platform: NodeJS.Platform): ProcessInspector {
       // same stack asks for every copy's folder once per service (600 lsof runs for 12).
       const known = cwds().get(pid);
       if (known !== undefined) return known;
-      const out = run('lsof', ['-a', '-d', 'cwd', '-p', String(pid), '-Fn']);
+      const out = run('lsof', ['-a', '-d', 'cwd', '-p', String(pid), '-Fn']).text;
       const line = out.split('\n').find((l) => l.startsWith('n'));
       const cwd = line === undefined ? null : line.slice(1);
       cwds().set(pid, cwd);
@@ -110,13 +159,17 @@ export function portableInspector(platform: NodeJS.Platform): ProcessInspector {
     environ: (pid, name) => {
       const line =
         envs().get(pid) ??
-        parsePsEnv(run('ps', ['eww', '-o', 'pid=,command=', '-p', String(pid)])).get(pid);
+        (pidExists(pid)
+          ? parsePsEnv(run('ps', ['eww', '-o', 'pid=,command=', '-p', String(pid)]).text).get(pid)
+          : undefined);
       return line === undefined ? null : envFromPsLine(line, name);
     },
     unit: (pid) => {
       const all = cgroups();
       if (all === null) return null;
-      const text = all.get(pid) ?? run('ps', ['-ww', '-o', 'cgroup=', '-p', String(pid)]);
+      const text =
+        all.get(pid) ??
+        (pidExists(pid) ? run('ps', ['-ww', '-o', 'cgroup=', '-p', String(pid)]).text : '');
       return systemdUnit(text);
     },
     // CPU and memory come with the table `status` reads anyway: no ps of their own.
@@ -125,9 +178,9 @@ export function portableInspector(platform: NodeJS.Platform): ProcessInspector {
     bootId: () => {
       if (boot === undefined) {
         // Linux has no kern.boottime: init's start time is as stable, and read through ps.
-        boot = parseBootTime(run('sysctl', ['-n', 'kern.boottime']));
+        boot = parseBootTime(run('sysctl', ['-n', 'kern.boottime']).text);
         if (boot === null) {
-          const init = run('ps', ['-o', 'lstart=', '-p', '1']).trim();
+          const init = run('ps', ['-o', 'lstart=', '-p', '1']).text.trim();
           boot = init === '' ? null : `boot:${psStartTime(init)}`;
         }
       }

@@ -1,13 +1,17 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import { downStack } from '../../lib/orchestrate/down.js';
+import { startService } from '../../lib/orchestrate/start-service.js';
+import { portableInspector } from '../../lib/os/portable.js';
+import { listenerScanner } from '../../lib/ports/scan.js';
 import { runCli } from '../helpers/cli.js';
 import { markedPids, recordOf, startCli } from '../helpers/e2e.js';
 import { BIN, fixture } from '../helpers/paths.js';
-import { freePort, listenersOn } from '../helpers/ports.js';
+import { freePort, holdPort, listenersOn } from '../helpers/ports.js';
 import { isAlive, track, waitFor } from '../helpers/procs.js';
-import { listenService, makeStack, spawnPlain } from '../helpers/stack.js';
+import { listenService, makeStack, nodeFixture, spawnPlain } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 import { STRICT } from '../helpers/users.js';
 
@@ -126,6 +130,111 @@ describe('process backends', () => {
     } finally {
       await runCli(['down'], { cwd: config.root, env });
     }
+  });
+
+  describe('the portable backend when ps is slow (a busy machine, macOS)', () => {
+    /** A `ps` first in PATH that logs each run (its PID and arguments), waits, then runs the real one. */
+    function slowPs(delaySeconds: number): { log: string; restore: () => void } {
+      const real = spawnSync('sh', ['-c', 'command -v ps'], { encoding: 'utf8' }).stdout.trim();
+      expect(real, 'ps is installed').to.match(/^\//);
+      const bin = tempDir();
+      const log = join(bin, 'runs');
+      writeFileSync(log, '');
+      writeFileSync(
+        join(bin, 'ps'),
+        `#!/bin/sh\necho "$$ $*" >> '${log}'\nsleep ${delaySeconds}\nexec '${real}' "$@"\n`,
+        { mode: 0o755 },
+      );
+      const path = process.env.PATH;
+      process.env.PATH = `${bin}:${path ?? ''}`;
+      return {
+        log,
+        restore: () => {
+          process.env.PATH = path;
+        },
+      };
+    }
+
+    it('answers a whole pass over the table from one read of each, without the ps that read it', () => {
+      // 50 ms a run, longer than a snapshot's 20 ms: on the code before, the table and the
+      // environments were read again during the pass, up to once per process.
+      const ps = slowPs(0.05);
+      try {
+        const inspector = portableInspector('linux');
+        const pids = inspector.listPids();
+        for (const pid of pids) {
+          inspector.lookup(pid);
+          inspector.environ(pid, 'LAUNCHGUARD_INSTANCE');
+        }
+        const runs = readFileSync(ps.log, 'utf8').split('\n').filter(Boolean);
+        expect(
+          runs.filter((r) => / -A /.test(r)),
+          'table reads',
+        ).to.have.length(1);
+        expect(
+          runs.filter((r) => / axeww /.test(r)),
+          'environment reads',
+        ).to.have.length(1);
+        expect(
+          runs.filter((r) => / -p /.test(r)),
+          'single lookups',
+        ).to.deep.equal([]);
+        const readers = runs.map((r) => Number(r.split(' ')[0]));
+        expect(
+          pids.filter((p) => readers.includes(p)),
+          'ps in its own table',
+        ).to.deep.equal([]);
+        expect(pids, 'this process').to.include(process.pid);
+      } finally {
+        ps.restore();
+      }
+    });
+
+    it('names the holder of a port that opened after the table was read', async function () {
+      this.timeout(20_000);
+      // A snapshot of a slow ps lives long (twice its read): the table read before the holder
+      // started must not be the one its port is matched against.
+      const ps = slowPs(0.3);
+      try {
+        const inspector = portableInspector('linux');
+        inspector.listPids(); // the table, read before the holder exists
+        const port = await freePort();
+        const holder = await holdPort(port);
+        const uses = await listenerScanner(inspector)(port);
+        expect(uses.map((u) => u.pid)).to.deep.equal([holder.pid]);
+      } finally {
+        ps.restore();
+      }
+    });
+
+    it('stops 12 services with a few reads of the table, not several per service', async function () {
+      this.timeout(60_000);
+      const services: Record<string, { command: string[] }> = {};
+      for (let i = 0; i < 12; i++) services[`s${i}`] = { command: nodeFixture('sleep.mjs') };
+      const config = await makeStack(services);
+      const inspector = portableInspector('linux');
+      for (const name of Object.keys(services)) {
+        const started = await startService(config, name, { inspector });
+        expect(started.kind).to.equal('started');
+        if (started.kind === 'started') track(started.record.pid);
+      }
+      const ps = slowPs(0.03);
+      try {
+        const result = await downStack(config, { inspector });
+        expect(result.clean).to.equal(true);
+      } finally {
+        ps.restore();
+      }
+      const runs = readFileSync(ps.log, 'utf8').split('\n').filter(Boolean);
+      // 4 here; the code before ran ps 176 times (the table and the environments again during
+      // each pass, a `ps -p` for each process it had just seen exit).
+      expect(runs.length, runs.join('\n')).to.be.at.most(12);
+      expect(
+        runs.filter((r) => / -p /.test(r)),
+        'single lookups',
+      ).to.have.length.at.most(2);
+      expect(markedPids(config)).to.deep.equal([]);
+    });
   });
 
   describe('without verifiable identities (Windows; LAUNCHGUARD_BACKEND=none)', () => {
